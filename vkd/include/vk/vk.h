@@ -1,0 +1,410 @@
+/*
+ * The vkd virtual kernel as a service author sees it: virtual threads
+ * (stackless coroutines), their errors, and the blocking I/O ops.
+ *
+ * A virtual thread is a plain C function `void fn(struct vk_thread *that)`
+ * whose body sits between vk_begin() and vk_end(). Every blocking op is a
+ * `return` to the scheduler and a jump back to the same place when the thread
+ * is resumed, so C locals do not survive a blocking op: keep state in the
+ * frame `self`, a struct the function declares itself and the kernel
+ * allocates in the process's micro-heap on the first run:
+ *
+ *      void echo(struct vk_thread *that)
+ *      {
+ *              struct {
+ *                      char line[256];
+ *                      ssize_t n;
+ *              } *self;
+ *              vk_begin();
+ *              for (;;) {
+ *                      vk_readline(self->n, self->line, sizeof self->line);
+ *                      if (self->n == 0)
+ *                              break;
+ *                      vk_write(self->line, self->n);
+ *              }
+ *              vk_end();
+ *      }
+ *
+ * Rules that follow from the implementation (a switch over resume points):
+ *  - no blocking op inside a `switch` statement of your own;
+ *  - no `_cleanup_` locals, and no C local read after a blocking op;
+ *  - arguments of an op are evaluated again each time it resumes, so pass
+ *    frame fields or constants.
+ * Ops marked "yields" may suspend the thread; the others never do.
+ */
+#ifndef VK_VK_H
+#define VK_VK_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define VK_ABI_MAJOR 1
+#define VK_ABI_MINOR 0
+
+struct vk_thread;
+struct vk_proc;
+struct vk_pipe;
+
+typedef void vk_thread_fn(struct vk_thread *that);
+
+/* ------------------------------------------------------------------ */
+/* Data the macros touch directly. Everything lives in the micro-heap. */
+
+/* A byte ring: free-running counters, size a power of two, memory reserved
+ * at creation and touched only when bytes pass through it. */
+struct vk_ring {
+        char *buf;
+        uint32_t size;
+        uint32_t head; /* next byte to read */
+        uint32_t tail; /* next byte to write */
+};
+
+/* One direction of a byte stream: backed by a descriptor, or an in-heap
+ * pipe between two threads of one process. */
+struct vk_pipe {
+        struct vk_ring ring;
+        int fd;             /* -1 for an in-heap pipe */
+        uint16_t flags;     /* VK_PIPE_* */
+        uint32_t hup_left;  /* bytes before a pending message boundary (VK_PIPE_HUP) */
+        int err;            /* pending error from the descriptor, positive errno */
+        struct vk_thread *reader; /* thread blocked reading */
+        struct vk_thread *writer; /* thread blocked writing or flushing */
+        struct vk_pipe *next_dirty;
+};
+
+#define VK_PIPE_READY 0x01    /* descriptor may have bytes/space: try the syscall */
+#define VK_PIPE_EOF 0x02      /* no more bytes will come after the ring drains */
+#define VK_PIPE_HUP 0x04      /* a message boundary is pending after hup_left bytes */
+#define VK_PIPE_RDHUP 0x08    /* peer shut its side: reads run until 0 */
+#define VK_PIPE_CLOSED 0x10   /* this side was shut down (writes fail with EPIPE) */
+#define VK_PIPE_ARMED 0x20    /* the poller was asked about this descriptor */
+#define VK_PIPE_DIRTY 0x40    /* on the process's list of pipes to arm */
+#define VK_PIPE_POLLABLE 0x80 /* the descriptor can be polled (not a regular file) */
+#define VK_PIPE_WANT 0x100    /* a thread (or a pending flush) waits on readiness */
+
+struct vk_error {
+        int code; /* positive errno value; 0: no error */
+        int line; /* source line that raised it */
+        char msg[64];
+};
+
+enum vk_thread_state {
+        VK_THREAD_READY = 1,
+        VK_THREAD_BLOCKED,
+        VK_THREAD_PAUSED,
+        VK_THREAD_DONE,
+};
+
+struct vk_thread {
+        vk_thread_fn *fn;
+        int pc;       /* resume point: 0 not started, VK_PC_FINALLY, else a label */
+        int lower_pc; /* where vk_lower() resumes */
+        uint8_t state;
+        uint8_t queued;   /* on the process run queue */
+        uint8_t is_main;
+        uint8_t sleeping; /* blocked in vk_sleep() */
+        uint8_t owns_in;  /* a responder: its input pipe closes when it ends */
+        void *self;
+        void *arg;
+        size_t arglen;
+        struct vk_proc *proc;
+        struct vk_thread *parent;  /* gets errors nobody else awaits */
+        struct vk_thread *joiner;  /* thread waiting for this one to end */
+        struct vk_thread *next_ready;
+        struct vk_thread *next, *prev; /* all threads of the process */
+        struct vk_pipe *in, *out;
+        struct vk_pipe *blocked_on; /* pipe whose reader/writer slot holds us */
+        uint64_t timeout_ns;        /* deadline applied to each blocking op; 0 none */
+        uint64_t deadline;          /* absolute, while blocked; 0 none */
+        size_t op_done;             /* progress of the current multi-step op */
+        struct vk_error err;
+};
+
+#define VK_PC_FINALLY (-1)
+
+/* ------------------------------------------------------------------ */
+/* Coroutine structure. */
+
+#define VK__CAT2(a, b) a##b
+#define VK__CAT(a, b) VK__CAT2(a, b)
+
+/* Starts a coroutine body. Allocates the frame on the first run (raising
+ * ENOMEM in the caller's process if the heap is full) and copies the
+ * spawn arguments into its first bytes. */
+#define vk_begin()                                                                                \
+        do {                                                                                      \
+                if (that->pc == 0) {                                                              \
+                        self = vk__frame(that, sizeof(*self));                                    \
+                        if (!self)                                                                \
+                                return;                                                           \
+                } else {                                                                          \
+                        self = that->self;                                                        \
+                }                                                                                 \
+        } while (0);                                                                              \
+        vk__resume:                                                                               \
+        switch (that->pc) {                                                                       \
+        case 0:
+
+/* Ends a coroutine body. A pending error that no finally block lowered is
+ * delivered to the thread's joiner, else its parent, else it ends the
+ * process. The main thread flushes its output before it ends. */
+#define vk_end()                                                                                  \
+        __attribute__((fallthrough));                                                             \
+        default:;                                                                                 \
+        }                                                                                         \
+        if (that->is_main && !that->err.code && vk__out_pending(that)) {                         \
+                that->pc = -2;                                                                    \
+                do {                                                                              \
+                        if (vk__flush(that) != -EAGAIN)                                           \
+                                break;                                                            \
+                        return;                                                                   \
+                } while (0);                                                                      \
+        }                                                                                         \
+        vk__thread_end(that);                                                                     \
+        return;                                                                                   \
+        goto vk__resume
+
+#define vk__yield_at(n)                                                                           \
+        do {                                                                                      \
+                that->pc = (n);                                                                   \
+                return;                                                                           \
+        case (n):;                                                                                \
+        } while (0)
+
+/* Suspends the current thread at this point; whoever made it blocked or
+ * ready has already recorded why. */
+#define vk__yield() vk__yield_at(__COUNTER__ + 1)
+
+/* Yields: lets the other ready threads of the process (and then the other
+ * processes) run, and continues afterwards. */
+#define vk_yield()                                                                                \
+        do {                                                                                      \
+                vk__requeue(that);                                                                \
+                vk__yield();                                                                      \
+        } while (0)
+
+/* The block that runs after the body ends normally or when an error is
+ * raised: vk_error() tells which. At most one per coroutine. */
+#define vk_finally()                                                                              \
+        __attribute__((fallthrough));                                                             \
+        case VK_PC_FINALLY:
+
+/* ------------------------------------------------------------------ */
+/* Errors. */
+
+#define vk__raise_at(n)                                                                           \
+        do {                                                                                      \
+                that->lower_pc = (n);                                                             \
+                that->pc = VK_PC_FINALLY;                                                         \
+                goto vk__resume;                                                                  \
+        case (n):;                                                                                \
+        } while (0)
+
+/* Raises error `code` (a positive errno value) with a message: control
+ * continues in this coroutine's finally block, or the thread ends and the
+ * error goes to whoever awaits it. */
+#define vk_raise(code, msg)                                                                       \
+        do {                                                                                      \
+                vk__set_error(that, (code), __LINE__, "%s", (msg));                               \
+                vk__raise_at(__COUNTER__ + 1);                                                    \
+        } while (0)
+
+/* Like vk_raise() with a printf-style message. */
+#define vk_raisef(code, ...)                                                                      \
+        do {                                                                                      \
+                vk__set_error(that, (code), __LINE__, __VA_ARGS__);                               \
+                vk__raise_at(__COUNTER__ + 1);                                                    \
+        } while (0)
+
+/* Inside a finally block: clears the error and resumes right after the point
+ * that raised it. */
+#define vk_lower()                                                                                \
+        do {                                                                                      \
+                that->err.code = 0;                                                               \
+                that->pc = that->lower_pc;                                                        \
+                goto vk__resume;                                                                  \
+        } while (0)
+
+/* The pending error of this thread, or NULL. */
+#define vk_error() (that->err.code ? &that->err : (const struct vk_error *)NULL)
+
+/* Clears the pending error (it is handled): the thread ends normally. */
+#define vk_clear_error() ((void)(that->err.code = 0))
+
+/* Raises `code` at another thread of the same process: it continues in its
+ * finally block (or ends) next time it runs, whatever it was blocked on. */
+void vk_raise_at(struct vk_thread *t, int code, const char *msg);
+
+/* ------------------------------------------------------------------ */
+/* Threads. */
+
+/* Creates a ready child thread running fn in the same process, sharing the
+ * caller's stdio. arg (arglen bytes, may be NULL) is copied into the first
+ * bytes of the child's frame. Evaluates to the thread or NULL (ENOMEM). */
+#define vk_spawn(fn, arg, arglen) vk__spawn(that, (fn), (arg), (arglen), 0)
+
+/* Like vk_spawn(), but the child is a responder: the caller's output is piped
+ * into the child's input, and the child writes to what was the caller's
+ * output. Evaluates to the thread or NULL (ENOMEM). */
+#define vk_responder(fn, arg, arglen) vk__spawn(that, (fn), (arg), (arglen), 1)
+
+/* Makes a paused or not yet started thread ready. Never yields. */
+void vk_play(struct vk_thread *t);
+
+/* Yields until another thread calls vk_play() on this one. */
+#define vk_pause()                                                                                \
+        do {                                                                                      \
+                that->state = VK_THREAD_PAUSED;                                                   \
+                vk__yield();                                                                      \
+        } while (0)
+
+/* Yields until thread t ends; its uncaught error is raised here. Frees t. */
+#define vk_join(t)                                                                                \
+        do {                                                                                      \
+                while (vk__join(that, (t)) == -EAGAIN)                                            \
+                        vk__yield();                                                              \
+                if (that->err.code)                                                               \
+                        vk__raise_at(__COUNTER__ + 1);                                            \
+        } while (0)
+
+/* Plays t and joins it. */
+#define vk_call(t)                                                                                \
+        do {                                                                                      \
+                vk_play(t);                                                                       \
+                vk_join(t);                                                                       \
+        } while (0)
+
+/* 1 if t has ended. */
+int vk_is_done(const struct vk_thread *t);
+
+/* Sets a deadline for each following blocking op of this thread: an op still
+ * blocked after `ms` milliseconds raises ETIMEDOUT. 0 turns it off. */
+void vk_set_timeout(struct vk_thread *that, uint64_t ms);
+
+/* Yields for at least `ms` milliseconds. */
+#define vk_sleep(ms)                                                                              \
+        do {                                                                                      \
+                vk__sleep(that, (ms));                                                            \
+                vk__yield();                                                                      \
+        } while (0)
+
+/* ------------------------------------------------------------------ */
+/* Memory: the process micro-heap. */
+
+/* Allocates n bytes (16-byte aligned) from the process heap. Returns NULL
+ * when the heap is full; prefer vk_alloc_or_raise() in coroutines. */
+void *vk_malloc(struct vk_proc *p, size_t n);
+/* Frees a block from vk_malloc(); NULL is fine. */
+void vk_free(struct vk_proc *p, void *ptr);
+
+#define vk_alloc_or_raise(lhs, n)                                                                 \
+        do {                                                                                      \
+                if (!((lhs) = vk_malloc(that->proc, (n))))                                        \
+                        vk_raisef(ENOMEM, "heap full: %zu bytes needed", (size_t)(n));            \
+        } while (0)
+
+/* ------------------------------------------------------------------ */
+/* I/O on the thread's stdio. Every op yields. Descriptor errors raise. */
+
+#define vk__op(rc, call)                                                                          \
+        do {                                                                                      \
+                that->op_done = 0;                                                                \
+                while (((rc) = (call)) == -EAGAIN)                                                \
+                        vk__yield();                                                              \
+                if ((rc) < 0)                                                                     \
+                        vk_raisef((int)-(rc), "%s", vk__strerror((int)-(rc)));                    \
+        } while (0)
+
+/* Reads exactly len bytes into buf, fewer only at end of stream or at a
+ * message boundary (vk_hup()). rc (an lvalue) gets the count. */
+#define vk_read(rc, buf, len) vk__op(rc, vk__read(that, (buf), (len), VK__READ_ALL))
+/* Reads what is there, at least 1 byte, at most len; 0 at end of stream. */
+#define vk_readsome(rc, buf, len) vk__op(rc, vk__read(that, (buf), (len), VK__READ_SOME))
+/* Reads up to and including '\n', at most len bytes; 0 at end of stream. */
+#define vk_readline(rc, buf, len) vk__op(rc, vk__read(that, (buf), (len), VK__READ_LINE))
+/* Waits until input is readable (bytes buffered, end of stream or a
+ * boundary); rc gets the number of bytes buffered. */
+#define vk_pollread(rc) vk__op(rc, vk__pollread(that))
+/* Consumes a message boundary set by the writer's vk_hup(): waits for it,
+ * discarding nothing, then reads continue past it. */
+#define vk_readhup()                                                                              \
+        do {                                                                                      \
+                ssize_t vk__rc;                                                                   \
+                vk__op(vk__rc, vk__readhup(that));                                                \
+        } while (0)
+/* 1 if the input is at a message boundary or at end of stream. */
+int vk_at_hup(const struct vk_thread *that);
+/* 1 if the input reached end of stream (nothing buffered, peer done). */
+int vk_at_eof(const struct vk_thread *that);
+
+/* Writes len bytes (buffered in the output ring; flushed when it fills, when
+ * the thread blocks on input, or by vk_flush()). */
+#define vk_write(buf, len)                                                                        \
+        do {                                                                                      \
+                ssize_t vk__rc;                                                                   \
+                vk__op(vk__rc, vk__write(that, (buf), (len)));                                    \
+        } while (0)
+/* Writes a NUL-terminated string. */
+#define vk_puts(s) vk_write((s), vk__strlen(s))
+/* Writes printf-style; the text must fit the output ring (else EMSGSIZE). */
+#define vk_printf(...)                                                                            \
+        do {                                                                                      \
+                ssize_t vk__rc;                                                                   \
+                vk__op(vk__rc, vk__printf(that, __VA_ARGS__));                                    \
+        } while (0)
+/* Waits until every buffered output byte was handed to the descriptor. */
+#define vk_flush()                                                                                \
+        do {                                                                                      \
+                ssize_t vk__rc;                                                                   \
+                vk__op(vk__rc, vk__flush(that));                                                  \
+        } while (0)
+/* Marks a message boundary after the bytes written so far (see vk_readhup). */
+#define vk_hup()                                                                                  \
+        do {                                                                                      \
+                ssize_t vk__rc;                                                                   \
+                vk__op(vk__rc, vk__hup(that));                                                    \
+        } while (0)
+/* Copies input to output until end of stream, or len bytes if len > 0;
+ * rc gets the count. */
+#define vk_forward(rc, len) vk__op(rc, vk__forward(that, (len)))
+/* Flushes, then shuts down the output side (the reader sees end of stream). */
+#define vk_close_write()                                                                          \
+        do {                                                                                      \
+                ssize_t vk__rc;                                                                   \
+                vk__op(vk__rc, vk__close_write(that));                                            \
+        } while (0)
+/* Shuts down the input side: further reads see end of stream. Never yields. */
+void vk_close_read(struct vk_thread *that);
+
+/* ------------------------------------------------------------------ */
+/* Internals the macros expand to. Not for direct use. */
+
+enum { VK__READ_ALL, VK__READ_SOME, VK__READ_LINE };
+
+void *vk__frame(struct vk_thread *that, size_t size);
+void vk__thread_end(struct vk_thread *that);
+void vk__requeue(struct vk_thread *that);
+void vk__set_error(struct vk_thread *that, int code, int line, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+const char *vk__strerror(int code);
+struct vk_thread *vk__spawn(struct vk_thread *that, vk_thread_fn *fn, const void *arg,
+                            size_t arglen, int responder);
+ssize_t vk__join(struct vk_thread *that, struct vk_thread *t);
+void vk__sleep(struct vk_thread *that, uint64_t ms);
+ssize_t vk__read(struct vk_thread *that, void *buf, size_t len, int how);
+ssize_t vk__pollread(struct vk_thread *that);
+ssize_t vk__readhup(struct vk_thread *that);
+ssize_t vk__write(struct vk_thread *that, const void *buf, size_t len);
+ssize_t vk__printf(struct vk_thread *that, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+ssize_t vk__flush(struct vk_thread *that);
+ssize_t vk__hup(struct vk_thread *that);
+ssize_t vk__forward(struct vk_thread *that, size_t len);
+ssize_t vk__close_write(struct vk_thread *that);
+int vk__out_pending(const struct vk_thread *that);
+size_t vk__strlen(const char *s);
+
+#endif

@@ -1,0 +1,148 @@
+/*
+ * Micro-heaps: each virtual process gets one page-aligned slot of a pool
+ * reserved with a single mmap. Inside a slot, the process header sits at the
+ * start, a stack-like allocator grows upward from it, and socket rings are
+ * reserved downward from the end. Pages are touched only when used, so an idle
+ * process costs the pages its header and frames occupy; ending a process
+ * frees everything at once by giving the slot back.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kern.h"
+
+/* Block header of the stack allocator: boundary tags let a freed block at the
+ * top release the free blocks below it. */
+struct heap_block {
+        uint32_t size; /* including this header */
+        uint32_t prev; /* size of the block below, 0 for the first */
+        uint32_t free;
+        uint32_t magic;
+};
+
+#define HEAP_ALIGN 16u
+#define HEAP_MAGIC 0x766b6862u
+/* Warm slots beyond this many are returned to the OS when given back. */
+#define HEAP_POOL_WARM 256u
+
+static size_t page_size(void)
+{
+        static size_t ps;
+        if (!ps)
+                ps = (size_t)sysconf(_SC_PAGESIZE);
+        return ps;
+}
+
+static uint32_t align_up(uint32_t n, uint32_t a)
+{
+        return (n + a - 1) & ~(a - 1);
+}
+
+int heap_pool_init(struct heap_pool *hp, size_t slot_size, uint32_t nslots)
+{
+        memset(hp, 0, sizeof *hp);
+        if (slot_size % page_size() || slot_size > UINT32_MAX)
+                return -EINVAL;
+        hp->free = calloc(nslots, sizeof *hp->free);
+        if (!hp->free)
+                return -ENOMEM;
+        void *m = mmap(NULL, slot_size * nslots, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) {
+                free(hp->free);
+                hp->free = NULL;
+                return -errno;
+        }
+        hp->base = m;
+        hp->slot_size = slot_size;
+        hp->nslots = nslots;
+        return 0;
+}
+
+void heap_pool_free(struct heap_pool *hp)
+{
+        if (hp->base)
+                munmap(hp->base, hp->slot_size * hp->nslots);
+        free(hp->free);
+        memset(hp, 0, sizeof *hp);
+}
+
+char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot)
+{
+        uint32_t slot;
+        if (hp->nfree)
+                slot = hp->free[--hp->nfree];
+        else if (hp->used < hp->nslots)
+                slot = hp->used++;
+        else
+                return NULL;
+        *ret_slot = slot;
+        return hp->base + (size_t)slot * hp->slot_size;
+}
+
+void heap_pool_put(struct heap_pool *hp, uint32_t slot)
+{
+        char *base = hp->base + (size_t)slot * hp->slot_size;
+        /* Keep a few slots warm for the next connections (LIFO reuse touches
+         * the same pages); beyond that give the memory back. */
+        if (hp->nfree >= HEAP_POOL_WARM)
+                madvise(base, hp->slot_size, MADV_DONTNEED);
+        hp->free[hp->nfree++] = slot;
+}
+
+void heap_init(struct vk_proc *p, size_t size)
+{
+        memset(p, 0, sizeof *p);
+        p->size = (uint32_t)size;
+        p->top = align_up(sizeof *p, HEAP_ALIGN);
+        p->last = 0;
+        p->low = (uint32_t)size;
+}
+
+char *heap_ring_alloc(struct vk_proc *p, size_t len)
+{
+        uint32_t n = align_up((uint32_t)len, (uint32_t)page_size());
+        if (n > p->low || p->low - n < p->top)
+                return NULL;
+        p->low -= n;
+        return (char *)p + p->low;
+}
+
+void *vk_malloc(struct vk_proc *p, size_t n)
+{
+        if (n > p->size)
+                return NULL;
+        uint32_t need = align_up((uint32_t)n + sizeof(struct heap_block), HEAP_ALIGN);
+        if (p->top + need > p->low || p->top + need < p->top)
+                return NULL;
+        struct heap_block *b = (struct heap_block *)((char *)p + p->top);
+        b->size = need;
+        b->prev = p->last ? ((struct heap_block *)((char *)p + p->last))->size : 0;
+        b->free = 0;
+        b->magic = HEAP_MAGIC;
+        p->last = p->top;
+        p->top += need;
+        return b + 1;
+}
+
+void vk_free(struct vk_proc *p, void *ptr)
+{
+        if (!ptr)
+                return;
+        struct heap_block *b = (struct heap_block *)ptr - 1;
+        if (b->magic != HEAP_MAGIC || b->free)
+                abort(); /* a double free or a wild pointer: fault the process */
+        b->free = 1;
+        /* Pop free blocks off the top. */
+        while (p->last) {
+                struct heap_block *top = (struct heap_block *)((char *)p + p->last);
+                if (!top->free)
+                        break;
+                p->top = p->last;
+                p->last = top->prev ? p->last - top->prev : 0;
+                top->magic = 0;
+        }
+}

@@ -1,0 +1,422 @@
+/*
+ * The blocking I/O ops on a thread's stdio pipes. Each returns what the op
+ * produced, or -EAGAIN after marking the thread blocked (the macro in vk.h
+ * then yields and calls it again), or another -errno. Progress across yields
+ * is kept in that->op_done. Runs in process context: touches only the heap,
+ * and leaves requests for the poller on the process's dirty list.
+ *
+ * Readiness is deduced rather than polled: a readv that fills less than the
+ * free space, or a writev that leaves bytes behind, means the next call would
+ * block, so the pipe waits for the poller's edge without a wasted syscall.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kern.h"
+
+int pipe_init_fd(struct vk_proc *p, struct vk_pipe *x, int fd, int output, size_t ring_size)
+{
+        struct stat st;
+        memset(x, 0, sizeof *x);
+        x->fd = fd;
+        x->ring.size = (uint32_t)ring_size;
+        x->ring.buf = heap_ring_alloc(p, ring_size);
+        if (!x->ring.buf)
+                return -ENOMEM;
+        x->flags = VK_PIPE_READY | (output ? VK_PIPE_OUTPUT : 0);
+        if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+                x->flags |= VK_PIPE_POLLABLE;
+        return 0;
+}
+
+/* Asks the kernel to arm x's descriptor once this dispatch ends. */
+void pipe_want(struct vk_proc *p, struct vk_pipe *x)
+{
+        x->flags |= VK_PIPE_WANT;
+        if (x->flags & (VK_PIPE_ARMED | VK_PIPE_DIRTY) || !(x->flags & VK_PIPE_POLLABLE))
+                return;
+        x->flags |= VK_PIPE_DIRTY;
+        x->next_dirty = p->dirty;
+        p->dirty = x;
+}
+
+static ssize_t block(struct vk_thread *that, struct vk_pipe *x, int writer)
+{
+        struct vk_proc *p = that->proc;
+        if (writer)
+                x->writer = that;
+        else
+                x->reader = that;
+        that->blocked_on = x;
+        that->state = VK_THREAD_BLOCKED;
+        if (that->timeout_ns && !that->deadline) {
+                that->deadline = proc_kernel(p)->now + that->timeout_ns;
+                p->timers_dirty = 1;
+        }
+        if (x->fd >= 0)
+                pipe_want(p, x);
+        return -EAGAIN;
+}
+
+static void wake(struct vk_thread *t)
+{
+        if (t)
+                thread_ready(t);
+}
+
+/* Reads from the descriptor into free ring space. Returns bytes read, 0 at
+ * end of stream, -EAGAIN, or -errno (also kept in x->err). */
+static ssize_t pipe_fill(struct vk_proc *p, struct vk_pipe *x)
+{
+        struct iovec iov[2];
+        if (!(x->flags & VK_PIPE_READY))
+                return -EAGAIN;
+        uint32_t space = ring_space(&x->ring);
+        int n = ring_space_iov(&x->ring, iov);
+        if (!n)
+                return -ENOBUFS;
+        for (;;) {
+                ssize_t r = readv(x->fd, iov, n);
+                if (r > 0) {
+                        ring_produce(&x->ring, (uint32_t)r);
+                        p->bytes_in += (uint64_t)r;
+                        if ((uint32_t)r < space && (x->flags & VK_PIPE_POLLABLE) &&
+                            !(x->flags & VK_PIPE_RDHUP))
+                                x->flags &= ~VK_PIPE_READY;
+                        return r;
+                }
+                if (r == 0) {
+                        x->flags |= VK_PIPE_EOF;
+                        return 0;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                        x->flags &= ~VK_PIPE_READY;
+                        return -EAGAIN;
+                }
+                x->err = errno;
+                return -errno;
+        }
+}
+
+ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x)
+{
+        struct iovec iov[2];
+        for (;;) {
+                int n = ring_data_iov(&x->ring, iov, UINT32_MAX);
+                if (!n)
+                        return 0;
+                if (x->err)
+                        return -x->err;
+                if (!(x->flags & VK_PIPE_READY))
+                        return -EAGAIN;
+                ssize_t w = writev(x->fd, iov, n);
+                if (w > 0) {
+                        ring_consume(&x->ring, (uint32_t)w);
+                        p->bytes_out += (uint64_t)w;
+                        if (ring_len(&x->ring) && (x->flags & VK_PIPE_POLLABLE)) {
+                                x->flags &= ~VK_PIPE_READY;
+                                return -EAGAIN;
+                        }
+                        continue;
+                }
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                        x->flags &= ~VK_PIPE_READY;
+                        return -EAGAIN;
+                }
+                x->err = w < 0 ? errno : EIO;
+                return -x->err;
+        }
+}
+
+/* Bytes readable before the next message boundary. */
+static uint32_t readable(const struct vk_pipe *x)
+{
+        uint32_t avail = ring_len(&x->ring);
+        if ((x->flags & VK_PIPE_HUP) && avail > x->hup_left)
+                avail = x->hup_left;
+        return avail;
+}
+
+static void consumed(struct vk_pipe *x, uint32_t n)
+{
+        if (x->flags & VK_PIPE_HUP)
+                x->hup_left -= n;
+        if (x->fd < 0 && n)
+                wake(x->writer);
+}
+
+/* Lazy flush: before a thread waits for input, its pending output leaves, so
+ * pipelined responses go out together in one writev. What cannot be written
+ * now is flushed by the kernel when the descriptor becomes writable. */
+static void flush_before_wait(struct vk_thread *that)
+{
+        struct vk_pipe *out = that->out;
+        if (out && out->fd >= 0 && ring_len(&out->ring) &&
+            pipe_drain(that->proc, out) == -EAGAIN)
+                pipe_want(that->proc, out);
+}
+
+/* Makes input available: returns 1 when bytes are buffered, 0 at a boundary
+ * or end of stream, or -EAGAIN (blocked) / -errno. */
+static ssize_t input(struct vk_thread *that, struct vk_pipe *x)
+{
+        for (;;) {
+                if (readable(x))
+                        return 1;
+                if (x->flags & (VK_PIPE_HUP | VK_PIPE_EOF))
+                        return 0;
+                if (x->err)
+                        return -x->err;
+                if (x->fd < 0)
+                        return block(that, x, 0);
+                flush_before_wait(that);
+                ssize_t r = pipe_fill(that->proc, x);
+                if (r == -EAGAIN)
+                        return block(that, x, 0);
+                if (r < 0)
+                        return r;
+        }
+}
+
+ssize_t vk__read(struct vk_thread *that, void *buf, size_t len, int how)
+{
+        struct vk_pipe *x = that->in;
+        if (!x)
+                return -EBADF;
+        while (that->op_done < len) {
+                ssize_t r = input(that, x);
+                if (r <= 0)
+                        return r < 0 ? r : (ssize_t)that->op_done;
+                uint32_t n = readable(x);
+                if (n > len - that->op_done)
+                        n = (uint32_t)(len - that->op_done);
+                int line_end = 0;
+                if (how == VK__READ_LINE) {
+                        int64_t nl = ring_find(&x->ring, '\n', n);
+                        if (nl >= 0) {
+                                n = (uint32_t)nl + 1;
+                                line_end = 1;
+                        }
+                }
+                ring_read(&x->ring, (char *)buf + that->op_done, n);
+                consumed(x, n);
+                that->op_done += n;
+                if (line_end || how == VK__READ_SOME)
+                        break;
+        }
+        return (ssize_t)that->op_done;
+}
+
+ssize_t vk__pollread(struct vk_thread *that)
+{
+        struct vk_pipe *x = that->in;
+        if (!x)
+                return -EBADF;
+        ssize_t r = input(that, x);
+        return r <= 0 ? r : (ssize_t)readable(x);
+}
+
+ssize_t vk__readhup(struct vk_thread *that)
+{
+        struct vk_pipe *x = that->in;
+        if (!x)
+                return -EBADF;
+        if (x->fd >= 0)
+                return 0;
+        uint32_t n = readable(x);
+        ring_consume(&x->ring, n);
+        consumed(x, n);
+        if (x->flags & VK_PIPE_HUP) {
+                x->flags &= ~VK_PIPE_HUP;
+                wake(x->writer);
+                return 0;
+        }
+        if (x->flags & VK_PIPE_EOF)
+                return 0;
+        return block(that, x, 0);
+}
+
+int vk_at_hup(const struct vk_thread *that)
+{
+        const struct vk_pipe *x = that->in;
+        return !readable(x) && (x->flags & (VK_PIPE_HUP | VK_PIPE_EOF));
+}
+
+int vk_at_eof(const struct vk_thread *that)
+{
+        const struct vk_pipe *x = that->in;
+        return !ring_len(&x->ring) && (x->flags & VK_PIPE_EOF);
+}
+
+static ssize_t output_error(const struct vk_pipe *x)
+{
+        if (x->flags & VK_PIPE_CLOSED)
+                return -EPIPE;
+        return x->err ? -x->err : 0;
+}
+
+ssize_t vk__write(struct vk_thread *that, const void *buf, size_t len)
+{
+        struct vk_pipe *x = that->out;
+        if (!x)
+                return -EBADF;
+        for (;;) {
+                ssize_t e = output_error(x);
+                if (e)
+                        return e;
+                if (that->op_done < len) {
+                        size_t want = len - that->op_done;
+                        uint32_t n = ring_write(&x->ring, (const char *)buf + that->op_done,
+                                                want > UINT32_MAX ? UINT32_MAX : (uint32_t)want);
+                        that->op_done += n;
+                        if (n && x->fd < 0)
+                                wake(x->reader);
+                }
+                if (that->op_done == len)
+                        return (ssize_t)len;
+                if (x->fd < 0)
+                        return block(that, x, 1);
+                ssize_t r = pipe_drain(that->proc, x);
+                if (r == -EAGAIN)
+                        return block(that, x, 1);
+                if (r < 0)
+                        return r;
+        }
+}
+
+ssize_t vk__printf(struct vk_thread *that, const char *fmt, ...)
+{
+        char small[256], *s = small;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(small, sizeof small, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -EINVAL;
+        if ((size_t)n >= sizeof small) {
+                s = vk_malloc(that->proc, (size_t)n + 1);
+                if (!s)
+                        return -ENOMEM;
+                va_start(ap, fmt);
+                vsnprintf(s, (size_t)n + 1, fmt, ap);
+                va_end(ap);
+        }
+        /* If this blocks, the next call formats the same text again and goes
+         * on from that->op_done: the arguments are frame fields. */
+        ssize_t r = vk__write(that, s, (size_t)n);
+        if (s != small)
+                vk_free(that->proc, s);
+        return r;
+}
+
+int vk__out_pending(const struct vk_thread *that)
+{
+        const struct vk_pipe *x = that->out;
+        return x && x->fd >= 0 && ring_len(&x->ring) && !x->err;
+}
+
+ssize_t vk__flush(struct vk_thread *that)
+{
+        struct vk_pipe *x = that->out;
+        if (!x || x->fd < 0)
+                return 0;
+        ssize_t r = pipe_drain(that->proc, x);
+        if (r == -EAGAIN)
+                return block(that, x, 1);
+        return r;
+}
+
+ssize_t vk__hup(struct vk_thread *that)
+{
+        struct vk_pipe *x = that->out;
+        if (!x)
+                return -EBADF;
+        if (x->fd >= 0)
+                return vk__flush(that);
+        ssize_t e = output_error(x);
+        if (e)
+                return e;
+        if (x->flags & VK_PIPE_HUP)
+                return block(that, x, 1); /* the reader has not passed the last one */
+        x->hup_left = ring_len(&x->ring);
+        x->flags |= VK_PIPE_HUP;
+        wake(x->reader);
+        return 0;
+}
+
+ssize_t vk__forward(struct vk_thread *that, size_t len)
+{
+        struct vk_pipe *in = that->in, *out = that->out;
+        if (!in || !out)
+                return -EBADF;
+        while (!len || that->op_done < len) {
+                ssize_t r = input(that, in);
+                if (r <= 0)
+                        return r < 0 ? r : (ssize_t)that->op_done;
+                r = output_error(out);
+                if (r)
+                        return r;
+                uint32_t n = readable(in);
+                if (len && n > len - that->op_done)
+                        n = (uint32_t)(len - that->op_done);
+                uint32_t moved = ring_move(&out->ring, &in->ring, n);
+                if (moved) {
+                        consumed(in, moved);
+                        that->op_done += moved;
+                        if (out->fd < 0)
+                                wake(out->reader);
+                        continue;
+                }
+                if (out->fd < 0)
+                        return block(that, out, 1);
+                r = pipe_drain(that->proc, out);
+                if (r == -EAGAIN)
+                        return block(that, out, 1);
+                if (r < 0)
+                        return r;
+        }
+        return (ssize_t)that->op_done;
+}
+
+ssize_t vk__close_write(struct vk_thread *that)
+{
+        struct vk_pipe *x = that->out;
+        if (!x)
+                return -EBADF;
+        if (x->flags & VK_PIPE_CLOSED)
+                return 0;
+        ssize_t r = vk__flush(that);
+        if (r < 0)
+                return r;
+        x->flags |= VK_PIPE_CLOSED;
+        if (x->fd >= 0) {
+                shutdown(x->fd, SHUT_WR); /* not a socket: nothing to shut */
+        } else {
+                x->flags |= VK_PIPE_EOF;
+                wake(x->reader);
+        }
+        return 0;
+}
+
+void vk_close_read(struct vk_thread *that)
+{
+        struct vk_pipe *x = that->in;
+        if (!x)
+                return;
+        ring_consume(&x->ring, ring_len(&x->ring));
+        x->flags |= VK_PIPE_EOF;
+        x->flags &= ~VK_PIPE_HUP;
+        if (x->fd >= 0) {
+                shutdown(x->fd, SHUT_RD);
+        } else {
+                x->flags |= VK_PIPE_CLOSED;
+                wake(x->writer);
+        }
+}

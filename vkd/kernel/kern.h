@@ -1,0 +1,206 @@
+/*
+ * Internal structures of the virtual kernel, shared by its source files.
+ *
+ * Memory is split in two on purpose. What a process may write while it runs
+ * lives in its micro-heap: `struct vk_proc` at the heap's start, its threads,
+ * frames, pipes and rings. What only the kernel writes lives outside any heap:
+ * `struct kproc`, the descriptor table, the run queue, the timer heap and the
+ * poller. The ops a thread calls touch only the former; the scheduler moves
+ * information across (events in, poller and timer requests out) before and
+ * after each dispatch, which is what lets a heap be protected while it is not
+ * running and kernel memory be read-only while it is.
+ */
+#ifndef VK_KERN_H
+#define VK_KERN_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "vk_kernel.h"
+
+#define VK_PIPE_OUTPUT 0x200 /* the write side of a socket (else the read side) */
+
+#define KERN_NS_PER_MS 1000000ull
+
+/* ------------------------------------------------------------------ */
+/* Heap side. */
+
+struct vk_socket {
+        struct vk_pipe rx, tx;
+        struct vk_socket *next;
+};
+
+struct vk_proc {
+        /* stack-like allocator over [start, low) */
+        uint32_t size;    /* whole heap */
+        uint32_t top;     /* first free byte */
+        uint32_t last;    /* offset of the last block, 0 if none */
+        uint32_t low;     /* start of the ring area, which grows down from size */
+        struct vk_thread *runq_head, *runq_tail;
+        struct vk_thread *threads; /* every live thread */
+        struct vk_thread *main;
+        struct vk_pipe *dirty;     /* pipes whose descriptors need the poller */
+        struct vk_socket *sockets;
+        struct vk_kernel *kernel; /* read only from process context */
+        uint64_t pid;
+        uint8_t timers_dirty; /* a thread set a deadline */
+        uint8_t exiting;      /* the main thread ended */
+        struct vk_error exit_err;
+        uint64_t bytes_in, bytes_out;
+        void *data; /* for the service */
+};
+
+/* ------------------------------------------------------------------ */
+/* Kernel side. */
+
+struct kfd;
+
+struct kproc {
+        struct vk_proc *p;
+        struct kproc *next_run;
+        int pending;         /* first descriptor with undelivered events, -1 none */
+        uint64_t timer_when; /* 0: not in the timer heap */
+        uint32_t timer_idx;  /* 1-based position in the timer heap */
+        uint32_t slot;       /* heap pool slot */
+        uint8_t queued;
+        uint8_t timer_fired;
+        uint8_t alive;
+};
+
+struct kserver {
+        int fd;
+        uint8_t ready;
+        vk_thread_fn *fn;
+        void *arg;
+        size_t arglen;
+        struct kserver *next;
+};
+
+struct kfd {
+        struct kproc *proc;      /* owner, or NULL */
+        struct kserver *server;  /* a listener, or NULL */
+        struct vk_pipe *rx, *tx; /* heap pointers, dereferenced only in dispatch */
+        int next_pending;        /* descriptor number, -1 ends the list */
+        uint32_t revents;
+        uint8_t pending;
+};
+
+/* Poller events. */
+#define POLLER_IN 0x1
+#define POLLER_OUT 0x2
+#define POLLER_HUP 0x4 /* peer closed (its write side, or all of it) */
+#define POLLER_ERR 0x8
+#define POLLER_EXCLUSIVE 0x10 /* arm only: wake one of the pollers sharing fd */
+
+struct poller_event {
+        int fd;
+        uint32_t events;
+};
+
+struct poller;
+
+/* One backend per file, chosen at run time. */
+struct poller_backend {
+        const char *name;
+        int oneshot; /* an armed interest is dropped once it is reported */
+        /* Returns 0 and *ret, or -errno. */
+        int (*open)(struct poller **ret);
+        void (*close)(struct poller *pl);
+        /* Asks to be told when fd is ready for events (POLLER_IN|OUT). Level of
+         * the report may be edge or level: callers retry the syscall. Returns
+         * 0, -EPERM for a descriptor that cannot be polled (a regular file:
+         * always ready), or another -errno. */
+        int (*arm)(struct poller *pl, int fd, uint32_t events);
+        /* Drops fd; `closing`: the caller closes it right away, which removes
+         * it from kernel pollers without a system call. */
+        void (*forget)(struct poller *pl, int fd, int closing);
+        /* Waits up to timeout_ms (-1: forever) and fills at most max events.
+         * Returns their number, or -errno (-EINTR is returned too). */
+        int (*wait)(struct poller *pl, int timeout_ms, struct poller_event *ev, int max);
+};
+
+extern const struct poller_backend poller_epoll;
+extern const struct poller_backend poller_poll;
+extern const struct poller_backend poller_kqueue;
+
+/* Heap pool: fixed-size page-aligned slots in one reservation. */
+struct heap_pool {
+        char *base;
+        size_t slot_size;
+        uint32_t nslots;
+        uint32_t used;    /* slots ever handed out (high water mark) */
+        uint32_t *free;   /* stack of returned slots */
+        uint32_t nfree;
+};
+
+struct vk_kernel {
+        uint64_t now; /* monotonic ns, refreshed after each poll */
+        struct vk_kernel_config cfg;
+        const struct poller_backend *pb;
+        struct poller *pl;
+        struct heap_pool pool;
+        struct kproc *procs;  /* indexed by pool slot */
+        struct kproc *runq_head, *runq_tail;
+        struct kfd *fds;
+        int nfds;
+        struct kproc **timers; /* binary min-heap on timer_when */
+        uint32_t ntimers, timers_cap;
+        struct kserver *servers;
+        int wake_pipe[2];
+        volatile int stop_requested;
+        int stopping;
+        uint64_t next_pid;
+        vk_exit_fn *on_exit;
+        void *on_exit_ctx;
+        struct vk_kernel_stats stats;
+};
+
+/* heap.c */
+int heap_pool_init(struct heap_pool *hp, size_t slot_size, uint32_t nslots);
+void heap_pool_free(struct heap_pool *hp);
+/* Returns a slot's base, or NULL when all are in use. */
+char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot);
+void heap_pool_put(struct heap_pool *hp, uint32_t slot);
+/* Lays out an empty process heap at base. */
+void heap_init(struct vk_proc *p, size_t size);
+/* Reserves len bytes (page-aligned) from the ring area; NULL when full. */
+char *heap_ring_alloc(struct vk_proc *p, size_t len);
+
+/* ring.c */
+static inline uint32_t ring_len(const struct vk_ring *r)
+{
+        return r->tail - r->head;
+}
+static inline uint32_t ring_space(const struct vk_ring *r)
+{
+        return r->size - (r->tail - r->head);
+}
+int ring_data_iov(const struct vk_ring *r, struct iovec iov[2], uint32_t max);
+int ring_space_iov(const struct vk_ring *r, struct iovec iov[2]);
+void ring_consume(struct vk_ring *r, uint32_t n);
+void ring_produce(struct vk_ring *r, uint32_t n);
+uint32_t ring_read(struct vk_ring *r, void *dst, uint32_t n);
+uint32_t ring_write(struct vk_ring *r, const void *src, uint32_t n);
+/* Offset of the first byte c within the first max bytes, or -1. */
+int64_t ring_find(const struct vk_ring *r, char c, uint32_t max);
+/* Moves up to n bytes from src to dst; returns the count. */
+uint32_t ring_move(struct vk_ring *dst, struct vk_ring *src, uint32_t n);
+
+/* thread.c */
+struct vk_thread *thread_new(struct vk_proc *p, vk_thread_fn *fn, const void *arg,
+                             size_t arglen);
+void thread_ready(struct vk_thread *t);
+void thread_timeout(struct vk_thread *t);
+
+/* io.c */
+void pipe_want(struct vk_proc *p, struct vk_pipe *x);
+int pipe_init_fd(struct vk_proc *p, struct vk_pipe *x, int fd, int output, size_t ring_size);
+ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x);
+
+/* sched.c */
+static inline struct vk_kernel *proc_kernel(const struct vk_proc *p)
+{
+        return p->kernel;
+}
+
+#endif

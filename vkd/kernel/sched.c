@@ -1,0 +1,690 @@
+/*
+ * The scheduler: processes, the run queue, dispatch, the timer heap, the
+ * accept loop and the poll loop of one kernel (one per worker OS process).
+ *
+ * Two levels: ready processes wait in a FIFO; a dispatch runs the ready
+ * threads of one process back to back until they all block (bounded by a
+ * budget for fairness), so whatever a process switch costs is paid once per
+ * batch. Before a dispatch the kernel delivers the process's pending events
+ * into its heap; after it, it takes the process's requests out (descriptors
+ * to arm, deadlines, exit). The poller is called only when nothing is ready.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kern.h"
+
+#define SCHED_BUDGET 64       /* thread resumptions per dispatch */
+#define SCHED_ACCEPT_BATCH 64 /* connections accepted per listener per loop */
+#define SCHED_EVENTS 256
+
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ */
+/* Descriptor table. */
+
+static int fds_reserve(struct vk_kernel *k, int fd)
+{
+        if (fd < k->nfds)
+                return 0;
+        int n = k->nfds ? k->nfds : 1024;
+        while (n <= fd)
+                n *= 2;
+        struct kfd *f = realloc(k->fds, (size_t)n * sizeof *f);
+        if (!f)
+                return -ENOMEM;
+        memset(f + k->nfds, 0, (size_t)(n - k->nfds) * sizeof *f);
+        k->fds = f;
+        k->nfds = n;
+        return 0;
+}
+
+static void fd_close(struct vk_kernel *k, int fd)
+{
+        if (fd < 0)
+                return;
+        k->pb->forget(k->pl, fd, 1);
+        if (fd < k->nfds)
+                memset(&k->fds[fd], 0, sizeof k->fds[fd]);
+        close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+/* Run queue and timers (kernel memory only). */
+
+static void runq_push(struct vk_kernel *k, struct kproc *kp)
+{
+        if (kp->queued)
+                return;
+        kp->queued = 1;
+        kp->next_run = NULL;
+        if (k->runq_tail)
+                k->runq_tail->next_run = kp;
+        else
+                k->runq_head = kp;
+        k->runq_tail = kp;
+}
+
+static struct kproc *runq_pop(struct vk_kernel *k)
+{
+        struct kproc *kp = k->runq_head;
+        if (!kp)
+                return NULL;
+        k->runq_head = kp->next_run;
+        if (!k->runq_head)
+                k->runq_tail = NULL;
+        kp->queued = 0;
+        return kp;
+}
+
+static void timer_swap(struct vk_kernel *k, uint32_t a, uint32_t b)
+{
+        struct kproc *t = k->timers[a];
+        k->timers[a] = k->timers[b];
+        k->timers[b] = t;
+        k->timers[a]->timer_idx = a + 1;
+        k->timers[b]->timer_idx = b + 1;
+}
+
+static void timer_up(struct vk_kernel *k, uint32_t i)
+{
+        while (i > 0) {
+                uint32_t parent = (i - 1) / 2;
+                if (k->timers[parent]->timer_when <= k->timers[i]->timer_when)
+                        break;
+                timer_swap(k, i, parent);
+                i = parent;
+        }
+}
+
+static void timer_down(struct vk_kernel *k, uint32_t i)
+{
+        for (;;) {
+                uint32_t l = 2 * i + 1, r = l + 1, m = i;
+                if (l < k->ntimers && k->timers[l]->timer_when < k->timers[m]->timer_when)
+                        m = l;
+                if (r < k->ntimers && k->timers[r]->timer_when < k->timers[m]->timer_when)
+                        m = r;
+                if (m == i)
+                        return;
+                timer_swap(k, i, m);
+                i = m;
+        }
+}
+
+static void timer_remove(struct vk_kernel *k, struct kproc *kp)
+{
+        if (!kp->timer_idx)
+                return;
+        uint32_t i = kp->timer_idx - 1;
+        k->ntimers--;
+        if (i != k->ntimers) {
+                timer_swap(k, i, k->ntimers);
+                timer_down(k, i);
+                timer_up(k, i);
+        }
+        kp->timer_idx = 0;
+        kp->timer_when = 0;
+}
+
+static int timer_set(struct vk_kernel *k, struct kproc *kp, uint64_t when)
+{
+        if (kp->timer_idx) {
+                kp->timer_when = when;
+                timer_up(k, kp->timer_idx - 1);
+                return 0;
+        }
+        if (k->ntimers == k->timers_cap) {
+                uint32_t cap = k->timers_cap ? 2 * k->timers_cap : 256;
+                struct kproc **t = realloc(k->timers, cap * sizeof *t);
+                if (!t)
+                        return -ENOMEM;
+                k->timers = t;
+                k->timers_cap = cap;
+        }
+        kp->timer_when = when;
+        k->timers[k->ntimers++] = kp;
+        kp->timer_idx = k->ntimers;
+        timer_up(k, k->ntimers - 1);
+        return 0;
+}
+
+/* After a dispatch in which deadlines changed: keep the process's entry at
+ * or before its earliest deadline. A later deadline leaves the entry where it
+ * is; it fires early, finds nothing due, and is set again. This keeps the
+ * keep-alive pattern (a deadline renewed on every request) off the heap. */
+static void timers_update(struct vk_kernel *k, struct kproc *kp)
+{
+        struct vk_proc *p = kp->p;
+        uint64_t min = UINT64_MAX;
+        p->timers_dirty = 0;
+        for (struct vk_thread *t = p->threads; t; t = t->next)
+                if (t->deadline && t->state == VK_THREAD_BLOCKED && t->deadline < min)
+                        min = t->deadline;
+        if (min == UINT64_MAX)
+                return;
+        if (!kp->timer_idx || min < kp->timer_when)
+                timer_set(k, kp, min);
+}
+
+static void timers_expire(struct vk_kernel *k)
+{
+        while (k->ntimers && k->timers[0]->timer_when <= k->now) {
+                struct kproc *kp = k->timers[0];
+                timer_remove(k, kp);
+                kp->timer_fired = 1;
+                runq_push(k, kp);
+        }
+}
+
+/* ------------------------------------------------------------------ */
+/* Processes. */
+
+static void proc_exit(struct vk_kernel *k, struct kproc *kp)
+{
+        struct vk_proc *p = kp->p;
+        struct vk_error err = p->exit_err;
+        uint64_t pid = p->pid;
+        for (struct vk_socket *s = p->sockets; s; s = s->next) {
+                if (s->tx.fd != s->rx.fd)
+                        fd_close(k, s->tx.fd);
+                fd_close(k, s->rx.fd);
+        }
+        timer_remove(k, kp);
+        k->stats.bytes_in += p->bytes_in;
+        k->stats.bytes_out += p->bytes_out;
+        k->stats.exited++;
+        k->stats.active--;
+        if (err.code)
+                k->stats.failed++;
+        kp->alive = 0;
+        kp->p = NULL;
+        heap_pool_put(&k->pool, kp->slot);
+        if (k->on_exit)
+                k->on_exit(k->on_exit_ctx, pid, err.code ? &err : NULL);
+}
+
+static void fd_bind(struct vk_kernel *k, int fd, struct kproc *kp, struct vk_pipe *rx,
+                    struct vk_pipe *tx)
+{
+        struct kfd *f = &k->fds[fd];
+        memset(f, 0, sizeof *f);
+        f->proc = kp;
+        f->next_pending = -1;
+        if (rx)
+                f->rx = rx;
+        if (tx)
+                f->tx = tx;
+}
+
+int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,
+                        int fd_in, int fd_out)
+{
+        uint32_t slot;
+        int r;
+        char *base = NULL;
+        if (k->stats.active >= k->cfg.max_procs || !(base = heap_pool_get(&k->pool, &slot))) {
+                r = -EAGAIN;
+                goto fail;
+        }
+        r = fds_reserve(k, fd_in > fd_out ? fd_in : fd_out);
+        if (r < 0)
+                goto fail_slot;
+        struct vk_proc *p = (struct vk_proc *)base;
+        heap_init(p, k->pool.slot_size);
+        p->kernel = k;
+        p->pid = ++k->next_pid;
+        struct vk_socket *s = vk_malloc(p, sizeof *s);
+        if (!s || pipe_init_fd(p, &s->rx, fd_in, 0, k->cfg.ring_size) < 0 ||
+            pipe_init_fd(p, &s->tx, fd_out, 1, k->cfg.ring_size) < 0) {
+                r = -ENOMEM;
+                goto fail_slot;
+        }
+        s->next = NULL;
+        p->sockets = s;
+        struct vk_thread *t = thread_new(p, fn, arg, arglen);
+        if (!t) {
+                r = -ENOMEM;
+                goto fail_slot;
+        }
+        t->is_main = 1;
+        t->in = &s->rx;
+        t->out = &s->tx;
+        p->main = t;
+        thread_ready(t);
+
+        struct kproc *kp = &k->procs[slot];
+        memset(kp, 0, sizeof *kp);
+        kp->p = p;
+        kp->slot = slot;
+        kp->alive = 1;
+        kp->pending = -1;
+        if (fd_in == fd_out) {
+                fd_bind(k, fd_in, kp, &s->rx, &s->tx);
+        } else {
+                fd_bind(k, fd_in, kp, &s->rx, NULL);
+                fd_bind(k, fd_out, kp, NULL, &s->tx);
+        }
+        k->stats.spawned++;
+        k->stats.active++;
+        runq_push(k, kp);
+        return (int64_t)p->pid;
+
+fail_slot:
+        heap_pool_put(&k->pool, slot);
+fail:
+        close(fd_in);
+        if (fd_out != fd_in)
+                close(fd_out);
+        return r;
+}
+
+/* Moves the events the poller reported for f into the process's pipes. */
+static void deliver(struct vk_kernel *k, struct vk_proc *p, struct kfd *f, uint32_t ev)
+{
+        struct vk_pipe *x = f->rx;
+        if (x && (ev & (POLLER_IN | POLLER_HUP | POLLER_ERR))) {
+                x->flags |= VK_PIPE_READY;
+                if (ev & (POLLER_HUP | POLLER_ERR))
+                        x->flags |= VK_PIPE_RDHUP;
+                if (k->pb->oneshot)
+                        x->flags &= (uint16_t)~VK_PIPE_ARMED;
+                x->flags &= (uint16_t)~VK_PIPE_WANT;
+                if (x->reader)
+                        thread_ready(x->reader);
+        }
+        x = f->tx;
+        if (x && (ev & (POLLER_OUT | POLLER_HUP | POLLER_ERR))) {
+                x->flags |= VK_PIPE_READY;
+                if (k->pb->oneshot)
+                        x->flags &= (uint16_t)~VK_PIPE_ARMED;
+                x->flags &= (uint16_t)~VK_PIPE_WANT;
+                /* Output left behind by a lazy flush leaves now. */
+                if (ring_len(&x->ring) && pipe_drain(p, x) == -EAGAIN)
+                        pipe_want(p, x);
+                if (x->writer)
+                        thread_ready(x->writer);
+        }
+}
+
+/* Takes the process's poller requests out of its heap. */
+static void arm_dirty(struct vk_kernel *k, struct vk_proc *p)
+{
+        struct vk_pipe *x;
+        while ((x = p->dirty)) {
+                p->dirty = x->next_dirty;
+                x->flags &= (uint16_t)~VK_PIPE_DIRTY;
+                if (x->flags & VK_PIPE_ARMED)
+                        continue;
+                struct kfd *f = &k->fds[x->fd];
+                uint32_t ev = 0;
+                /* An edge-triggered poller is armed once for both directions;
+                 * a one-shot one only for what is awaited. */
+                if (f->rx && (!k->pb->oneshot || (f->rx->flags & VK_PIPE_WANT)))
+                        ev |= POLLER_IN;
+                if (f->tx && (!k->pb->oneshot || (f->tx->flags & VK_PIPE_WANT)))
+                        ev |= POLLER_OUT;
+                int r = k->pb->arm(k->pl, x->fd, ev);
+                if (r == 0) {
+                        if (f->rx && (ev & POLLER_IN))
+                                f->rx->flags |= VK_PIPE_ARMED;
+                        if (f->tx && (ev & POLLER_OUT))
+                                f->tx->flags |= VK_PIPE_ARMED;
+                        continue;
+                }
+                /* Not pollable (or the poller failed): treat it as always
+                 * ready and let the syscall itself say what is wrong. */
+                x->flags &= (uint16_t)~VK_PIPE_POLLABLE;
+                x->flags |= VK_PIPE_READY;
+                if (x->reader)
+                        thread_ready(x->reader);
+                if (x->writer)
+                        thread_ready(x->writer);
+        }
+}
+
+static void dispatch(struct vk_kernel *k, struct kproc *kp)
+{
+        struct vk_proc *p = kp->p;
+        k->stats.dispatches++;
+        while (kp->pending >= 0) {
+                struct kfd *f = &k->fds[kp->pending];
+                uint32_t ev = f->revents;
+                kp->pending = f->next_pending;
+                f->next_pending = -1;
+                f->pending = 0;
+                f->revents = 0;
+                deliver(k, p, f, ev);
+        }
+        if (kp->timer_fired) {
+                kp->timer_fired = 0;
+                for (struct vk_thread *t = p->threads; t; t = t->next)
+                        if (t->deadline && t->deadline <= k->now &&
+                            t->state == VK_THREAD_BLOCKED)
+                                thread_timeout(t);
+                p->timers_dirty = 1;
+        }
+        for (unsigned budget = SCHED_BUDGET; budget && !p->exiting; budget--) {
+                struct vk_thread *t = p->runq_head;
+                if (!t)
+                        break;
+                p->runq_head = t->next_ready;
+                if (!p->runq_head)
+                        p->runq_tail = NULL;
+                t->queued = 0;
+                if (t->state != VK_THREAD_READY)
+                        continue;
+                t->fn(t);
+        }
+        if (p->exiting) {
+                proc_exit(k, kp);
+                return;
+        }
+        arm_dirty(k, p);
+        if (p->timers_dirty)
+                timers_update(k, kp);
+        if (p->runq_head)
+                runq_push(k, kp);
+}
+
+/* ------------------------------------------------------------------ */
+/* Listeners. */
+
+int vk_kernel_listen(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg,
+                     size_t arglen)
+{
+        struct kserver *s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        if (arglen) {
+                s->arg = malloc(arglen);
+                if (!s->arg) {
+                        free(s);
+                        return -ENOMEM;
+                }
+                memcpy(s->arg, arg, arglen);
+        }
+        int r = fds_reserve(k, fd);
+        if (r == 0)
+                r = k->pb->arm(k->pl, fd, POLLER_IN | POLLER_EXCLUSIVE);
+        if (r < 0) {
+                free(s->arg);
+                free(s);
+                return r;
+        }
+        s->fd = fd;
+        s->fn = fn;
+        s->arglen = arglen;
+        s->ready = 1; /* connections may already be waiting */
+        s->next = k->servers;
+        k->servers = s;
+        memset(&k->fds[fd], 0, sizeof k->fds[fd]);
+        k->fds[fd].server = s;
+        k->fds[fd].next_pending = -1;
+        return 0;
+}
+
+static void accept_ready(struct vk_kernel *k)
+{
+        static const int one = 1;
+        for (struct kserver *s = k->servers; s; s = s->next) {
+                for (int n = 0; s->ready && n < SCHED_ACCEPT_BATCH; n++) {
+                        if (k->stats.active >= k->cfg.max_procs)
+                                return; /* stays ready: retried when a process ends */
+                        int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                        if (fd < 0) {
+                                if (errno == EINTR || errno == ECONNABORTED)
+                                        continue;
+                                /* EAGAIN, or out of descriptors/memory: wait for
+                                 * the next edge rather than spin. */
+                                s->ready = 0;
+                                if (k->pb->oneshot)
+                                        k->pb->arm(k->pl, s->fd, POLLER_IN);
+                                break;
+                        }
+                        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                        vk_kernel_spawn(k, s->fn, s->arg, s->arglen, fd, fd);
+                }
+        }
+}
+
+static void servers_close(struct vk_kernel *k)
+{
+        struct kserver *s;
+        while ((s = k->servers)) {
+                k->servers = s->next;
+                k->pb->forget(k->pl, s->fd, 0);
+                memset(&k->fds[s->fd], 0, sizeof k->fds[s->fd]);
+                free(s->arg);
+                free(s);
+        }
+}
+
+/* ------------------------------------------------------------------ */
+/* The loop. */
+
+static void route(struct vk_kernel *k, const struct poller_event *e)
+{
+        if (e->fd == k->wake_pipe[0]) {
+                char buf[64];
+                while (read(e->fd, buf, sizeof buf) > 0)
+                        ;
+                if (k->pb->oneshot)
+                        k->pb->arm(k->pl, e->fd, POLLER_IN);
+                return;
+        }
+        if (e->fd < 0 || e->fd >= k->nfds)
+                return;
+        struct kfd *f = &k->fds[e->fd];
+        if (f->server) {
+                f->server->ready = 1;
+                return;
+        }
+        struct kproc *kp = f->proc;
+        if (!kp || !kp->alive)
+                return;
+        f->revents |= e->events;
+        if (!f->pending) {
+                f->pending = 1;
+                f->next_pending = kp->pending;
+                kp->pending = e->fd;
+        }
+        runq_push(k, kp);
+}
+
+static int servers_ready(const struct vk_kernel *k)
+{
+        if (k->stats.active >= k->cfg.max_procs)
+                return 0;
+        for (const struct kserver *s = k->servers; s; s = s->next)
+                if (s->ready)
+                        return 1;
+        return 0;
+}
+
+static int poll_timeout(const struct vk_kernel *k)
+{
+        if (k->runq_head || servers_ready(k))
+                return 0;
+        if (!k->ntimers)
+                return -1;
+        uint64_t when = k->timers[0]->timer_when;
+        if (when <= k->now)
+                return 0;
+        uint64_t ms = (when - k->now + KERN_NS_PER_MS - 1) / KERN_NS_PER_MS;
+        return ms > 60000 ? 60000 : (int)ms;
+}
+
+int vk_kernel_run(struct vk_kernel *k)
+{
+        struct poller_event ev[SCHED_EVENTS];
+        k->now = now_ns();
+        for (;;) {
+                if (k->stop_requested && !k->stopping) {
+                        k->stopping = 1;
+                        servers_close(k);
+                }
+                accept_ready(k);
+                struct kproc *kp;
+                struct kproc *last = k->runq_tail;
+                /* One pass over what is ready now; processes made ready by
+                 * this pass run after the next poll, so I/O is not starved. */
+                while ((kp = runq_pop(k))) {
+                        if (kp->alive)
+                                dispatch(k, kp);
+                        if (kp == last)
+                                break;
+                }
+                if (!k->stats.active && !k->runq_head && (k->stopping || !k->servers))
+                        return 0;
+                int n = k->pb->wait(k->pl, poll_timeout(k), ev, SCHED_EVENTS);
+                k->stats.polls++;
+                if (n < 0 && n != -EINTR)
+                        return n;
+                k->now = now_ns();
+                for (int i = 0; i < n; i++)
+                        route(k, &ev[i]);
+                timers_expire(k);
+        }
+}
+
+void vk_kernel_stop(struct vk_kernel *k)
+{
+        int saved = errno;
+        k->stop_requested = 1;
+        if (write(k->wake_pipe[1], "", 1) < 0) {
+                /* full pipe: a wake-up is already pending */
+        }
+        errno = saved;
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle. */
+
+static const struct poller_backend *backend_named(const char *name)
+{
+        static const struct poller_backend *const all[] = {
+#ifdef __linux__
+                &poller_epoll,
+#endif
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+                &poller_kqueue,
+#endif
+                &poller_poll,
+        };
+        if (!name || !*name)
+                return all[0];
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+                if (!strcmp(all[i]->name, name))
+                        return all[i];
+        return NULL;
+}
+
+int vk_kernel_new(const struct vk_kernel_config *cfg, struct vk_kernel **ret)
+{
+        struct vk_kernel *k = calloc(1, sizeof *k);
+        int r;
+        if (!k)
+                return -ENOMEM;
+        k->wake_pipe[0] = k->wake_pipe[1] = -1;
+        if (cfg)
+                k->cfg = *cfg;
+        if (!k->cfg.heap_size)
+                k->cfg.heap_size = 64 * 1024;
+        if (!k->cfg.ring_size)
+                k->cfg.ring_size = 16 * 1024;
+        if (!k->cfg.max_procs)
+                k->cfg.max_procs = 16384;
+        if (!k->cfg.poller)
+                k->cfg.poller = getenv("VKD_POLLER");
+        size_t rs = k->cfg.ring_size;
+        if ((rs & (rs - 1)) || rs < 256 || rs > (1u << 30) ||
+            k->cfg.heap_size < 2 * rs + 4096 || k->cfg.heap_size > (1u << 30)) {
+                r = -EINVAL;
+                goto fail;
+        }
+        k->pb = backend_named(k->cfg.poller);
+        if (!k->pb) {
+                r = -EINVAL;
+                goto fail;
+        }
+        r = heap_pool_init(&k->pool, k->cfg.heap_size, k->cfg.max_procs);
+        if (r < 0)
+                goto fail;
+        k->procs = calloc(k->cfg.max_procs, sizeof *k->procs);
+        if (!k->procs) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = k->pb->open(&k->pl);
+        if (r < 0)
+                goto fail;
+        if (pipe2(k->wake_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = k->pb->arm(k->pl, k->wake_pipe[0], POLLER_IN);
+        if (r < 0)
+                goto fail;
+        /* A peer that resets while we write must be an EPIPE, not a signal. */
+        signal(SIGPIPE, SIG_IGN);
+        k->now = now_ns();
+        *ret = k;
+        return 0;
+fail:
+        vk_kernel_free(k);
+        return r;
+}
+
+struct vk_kernel *vk_kernel_free(struct vk_kernel *k)
+{
+        if (!k)
+                return NULL;
+        k->on_exit = NULL;
+        if (k->procs)
+                for (uint32_t i = 0; i < k->pool.used; i++)
+                        if (k->procs[i].alive)
+                                proc_exit(k, &k->procs[i]);
+        servers_close(k);
+        if (k->pl)
+                k->pb->close(k->pl);
+        if (k->wake_pipe[0] >= 0)
+                close(k->wake_pipe[0]);
+        if (k->wake_pipe[1] >= 0)
+                close(k->wake_pipe[1]);
+        heap_pool_free(&k->pool);
+        free(k->procs);
+        free(k->fds);
+        free(k->timers);
+        free(k);
+        return NULL;
+}
+
+void vk_kernel_on_exit(struct vk_kernel *k, vk_exit_fn *fn, void *ctx)
+{
+        k->on_exit = fn;
+        k->on_exit_ctx = ctx;
+}
+
+const char *vk_kernel_poller(const struct vk_kernel *k)
+{
+        return k->pb->name;
+}
+
+void vk_kernel_stats(const struct vk_kernel *k, struct vk_kernel_stats *ret)
+{
+        *ret = k->stats;
+}

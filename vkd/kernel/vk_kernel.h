@@ -1,0 +1,75 @@
+/*
+ * The virtual kernel as its host sees it: the daemon's workers and the
+ * stand-alone service programs create one kernel per OS process, hand it
+ * descriptors or listening sockets, and run it. Nothing here knows about
+ * configuration files or systemd.
+ */
+#ifndef VK_KERNEL_H
+#define VK_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vk/vk.h>
+
+struct vk_kernel;
+
+struct vk_kernel_config {
+        size_t heap_size;     /* bytes per process micro-heap; 0: 64 KiB */
+        size_t ring_size;     /* bytes per socket ring; 0: 16 KiB */
+        unsigned max_procs;   /* live processes at most; 0: 16384 */
+        const char *poller;   /* "epoll", "poll", "kqueue"; NULL: $VKD_POLLER, else the best */
+};
+
+/* Why a process ended, given to the exit hook. err is NULL on a clean end. */
+typedef void vk_exit_fn(void *ctx, uint64_t pid, const struct vk_error *err);
+
+/* Creates a kernel. Returns 0 and *ret, or -errno (-EINVAL for an unknown
+ * poller or a heap too small for its rings). */
+int vk_kernel_new(const struct vk_kernel_config *cfg, struct vk_kernel **ret);
+
+/* Frees the kernel, ending every process and closing their descriptors (but
+ * not listening sockets handed to vk_kernel_listen()). Accepts NULL; returns
+ * NULL. */
+struct vk_kernel *vk_kernel_free(struct vk_kernel *k);
+
+/* Starts a process whose main thread runs fn with stdin on fd_in and stdout
+ * on fd_out (the same descriptor for a socket). The process owns both
+ * descriptors from now on, even on failure. arg is copied into the frame.
+ * Returns the process id (> 0) or -errno. */
+int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,
+                        int fd_in, int fd_out);
+
+/* Accepts connections on a listening, non-blocking socket: each becomes a
+ * process running fn on it. The kernel does not own fd. Returns 0 or -errno. */
+int vk_kernel_listen(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg,
+                     size_t arglen);
+
+/* Runs until there is nothing left to run: no process and no listener, or
+ * vk_kernel_stop() was called and every process ended. Returns 0 or -errno
+ * of a fatal poller error. */
+int vk_kernel_run(struct vk_kernel *k);
+
+/* Stops accepting and lets vk_kernel_run() return once the processes have
+ * ended. Async-signal-safe. */
+void vk_kernel_stop(struct vk_kernel *k);
+
+/* Calls fn(ctx, pid, err) whenever a process ends. */
+void vk_kernel_on_exit(struct vk_kernel *k, vk_exit_fn *fn, void *ctx);
+
+/* The name of the poller in use. */
+const char *vk_kernel_poller(const struct vk_kernel *k);
+
+struct vk_kernel_stats {
+        uint64_t spawned;  /* processes started */
+        uint64_t exited;   /* processes ended */
+        uint64_t failed;   /* of those, ended by an uncaught error */
+        uint64_t active;   /* alive now */
+        uint64_t polls;    /* poller waits (system calls) */
+        uint64_t dispatches;
+        uint64_t bytes_in, bytes_out;
+};
+
+void vk_kernel_stats(const struct vk_kernel *k, struct vk_kernel_stats *ret);
+
+#endif

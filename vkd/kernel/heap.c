@@ -25,8 +25,6 @@ struct heap_block {
 
 #define HEAP_ALIGN 16u
 #define HEAP_MAGIC 0x766b6862u
-/* Warm slots beyond this many are returned to the OS when given back. */
-#define HEAP_POOL_WARM 256u
 
 static size_t page_size(void)
 {
@@ -73,8 +71,11 @@ void heap_pool_free(struct heap_pool *hp)
 char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot)
 {
         uint32_t slot;
-        if (hp->nfree)
+        if (hp->nfree) {
                 slot = hp->free[--hp->nfree];
+                if (hp->ntrimmed > hp->nfree)
+                        hp->ntrimmed = hp->nfree;
+        }
         else if (hp->used < hp->nslots)
                 slot = hp->used++;
         else
@@ -85,12 +86,18 @@ char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot)
 
 void heap_pool_put(struct heap_pool *hp, uint32_t slot)
 {
-        char *base = hp->base + (size_t)slot * hp->slot_size;
-        /* Keep a few slots warm for the next connections (LIFO reuse touches
-         * the same pages); beyond that give the memory back. */
-        if (hp->nfree >= HEAP_POOL_WARM)
-                madvise(base, hp->slot_size, MADV_DONTNEED);
+        /* LIFO: the next process reuses the pages this one warmed. */
         hp->free[hp->nfree++] = slot;
+}
+
+void heap_pool_trim(struct heap_pool *hp, uint32_t keep)
+{
+        /* The oldest returned slots sit at the bottom of the stack. */
+        while (hp->nfree - hp->ntrimmed > keep) {
+                char *base = hp->base + (size_t)hp->free[hp->ntrimmed] * hp->slot_size;
+                madvise(base, hp->slot_size, MADV_DONTNEED);
+                hp->ntrimmed++;
+        }
 }
 
 void heap_init(struct vk_proc *p, size_t size)

@@ -83,6 +83,7 @@ static ssize_t pipe_fill(struct vk_proc *p, struct vk_pipe *x)
                 if (r > 0) {
                         ring_produce(&x->ring, (uint32_t)r);
                         p->bytes_in += (uint64_t)r;
+                        p->rings_dirty = 1;
                         if ((uint32_t)r < space && (x->flags & VK_PIPE_POLLABLE) &&
                             !(x->flags & VK_PIPE_RDHUP))
                                 x->flags &= ~VK_PIPE_READY;
@@ -118,6 +119,7 @@ ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x)
                 if (w > 0) {
                         ring_consume(&x->ring, (uint32_t)w);
                         p->bytes_out += (uint64_t)w;
+                        p->rings_dirty = 1;
                         if (ring_len(&x->ring) && (x->flags & VK_PIPE_POLLABLE)) {
                                 x->flags &= ~VK_PIPE_READY;
                                 return -EAGAIN;
@@ -246,12 +248,16 @@ ssize_t vk__readhup(struct vk_thread *that)
 int vk_at_hup(const struct vk_thread *that)
 {
         const struct vk_pipe *x = that->in;
+        if (!x)
+                return 1;
         return !readable(x) && (x->flags & (VK_PIPE_HUP | VK_PIPE_EOF));
 }
 
 int vk_at_eof(const struct vk_thread *that)
 {
         const struct vk_pipe *x = that->in;
+        if (!x)
+                return 1;
         return !ring_len(&x->ring) && (x->flags & VK_PIPE_EOF);
 }
 

@@ -45,6 +45,7 @@ struct vk_proc {
         uint64_t pid;
         uint8_t timers_dirty; /* a thread set a deadline */
         uint8_t exiting;      /* the main thread ended */
+        uint8_t rings_dirty;  /* bytes passed through a socket ring since the kernel looked */
         struct vk_error exit_err;
         uint64_t bytes_in, bytes_out;
         void *data; /* for the service */
@@ -62,6 +63,9 @@ struct kproc {
         uint64_t timer_when; /* 0: not in the timer heap */
         uint32_t timer_idx;  /* 1-based position in the timer heap */
         uint32_t slot;       /* heap pool slot */
+        uint32_t ring_off;   /* where its socket rings start in the heap */
+        uint64_t idle_since; /* on the idle list since, 0: not on it */
+        struct kproc *idle_prev, *idle_next;
         uint8_t queued;
         uint8_t timer_fired;
         uint8_t alive;
@@ -129,8 +133,9 @@ struct heap_pool {
         size_t slot_size;
         uint32_t nslots;
         uint32_t used;    /* slots ever handed out (high water mark) */
-        uint32_t *free;   /* stack of returned slots */
+        uint32_t *free;   /* stack of returned slots: [0, ntrimmed) given back to the OS */
         uint32_t nfree;
+        uint32_t ntrimmed;
 };
 
 struct vk_kernel {
@@ -141,6 +146,7 @@ struct vk_kernel {
         struct heap_pool pool;
         struct kproc *procs;  /* indexed by pool slot */
         struct kproc *runq_head, *runq_tail;
+        struct kproc *idle_head, *idle_tail; /* rings drained, oldest first */
         struct kfd *fds;
         int nfds;
         struct kproc **timers; /* binary min-heap on timer_when */
@@ -161,6 +167,8 @@ void heap_pool_free(struct heap_pool *hp);
 /* Returns a slot's base, or NULL when all are in use. */
 char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot);
 void heap_pool_put(struct heap_pool *hp, uint32_t slot);
+/* Gives the memory of all but `keep` returned slots back to the OS. */
+void heap_pool_trim(struct heap_pool *hp, uint32_t keep);
 /* Lays out an empty process heap at base. */
 void heap_init(struct vk_proc *p, size_t size);
 /* Reserves len bytes (page-aligned) from the ring area; NULL when full. */

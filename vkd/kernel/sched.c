@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,10 @@
 #define SCHED_BUDGET 64       /* thread resumptions per dispatch */
 #define SCHED_ACCEPT_BATCH 64 /* connections accepted per listener per loop */
 #define SCHED_EVENTS 256
+/* A process whose rings stayed empty this long gives their pages back. */
+#define SCHED_IDLE_NS (1000 * KERN_NS_PER_MS)
+/* Free heap slots kept warm for new processes; the rest are given back. */
+#define SCHED_WARM_SLOTS 256
 
 static uint64_t now_ns(void)
 {
@@ -191,6 +196,64 @@ static void timers_expire(struct vk_kernel *k)
 }
 
 /* ------------------------------------------------------------------ */
+/* Idle memory: an idle connection keeps only the heap pages its frames use.
+ * Ring pages are faulted in when bytes arrive and given back once a process
+ * has had empty rings for SCHED_IDLE_NS, in one madvise, off the hot path. */
+
+static void idle_remove(struct vk_kernel *k, struct kproc *kp)
+{
+        if (!kp->idle_since)
+                return;
+        if (kp->idle_prev)
+                kp->idle_prev->idle_next = kp->idle_next;
+        else
+                k->idle_head = kp->idle_next;
+        if (kp->idle_next)
+                kp->idle_next->idle_prev = kp->idle_prev;
+        else
+                k->idle_tail = kp->idle_prev;
+        kp->idle_prev = kp->idle_next = NULL;
+        kp->idle_since = 0;
+}
+
+static int rings_empty(const struct vk_proc *p)
+{
+        for (const struct vk_socket *s = p->sockets; s; s = s->next)
+                if (ring_len(&s->rx.ring) || ring_len(&s->tx.ring))
+                        return 0;
+        return 1;
+}
+
+/* After a dispatch: rings that carried bytes and are empty now start their
+ * idle clock. */
+static void idle_note(struct vk_kernel *k, struct kproc *kp)
+{
+        struct vk_proc *p = kp->p;
+        if (!p->rings_dirty || !rings_empty(p))
+                return;
+        p->rings_dirty = 0;
+        kp->idle_since = k->now ? k->now : 1;
+        kp->idle_prev = k->idle_tail;
+        kp->idle_next = NULL;
+        if (k->idle_tail)
+                k->idle_tail->idle_next = kp;
+        else
+                k->idle_head = kp;
+        k->idle_tail = kp;
+}
+
+static void idle_trim(struct vk_kernel *k)
+{
+        struct kproc *kp;
+        while ((kp = k->idle_head) && kp->idle_since + SCHED_IDLE_NS <= k->now) {
+                idle_remove(k, kp);
+                char *base = (char *)kp->p;
+                madvise(base + kp->ring_off, k->pool.slot_size - kp->ring_off, MADV_DONTNEED);
+        }
+        heap_pool_trim(&k->pool, SCHED_WARM_SLOTS);
+}
+
+/* ------------------------------------------------------------------ */
 /* Processes. */
 
 static void proc_exit(struct vk_kernel *k, struct kproc *kp)
@@ -204,6 +267,7 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp)
                 fd_close(k, s->rx.fd);
         }
         timer_remove(k, kp);
+        idle_remove(k, kp);
         k->stats.bytes_in += p->bytes_in;
         k->stats.bytes_out += p->bytes_out;
         k->stats.exited++;
@@ -240,29 +304,35 @@ int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, 
                 r = -EAGAIN;
                 goto fail;
         }
-        r = fds_reserve(k, fd_in > fd_out ? fd_in : fd_out);
-        if (r < 0)
-                goto fail_slot;
+        int has_io = fd_in >= 0 && fd_out >= 0;
+        if (has_io) {
+                r = fds_reserve(k, fd_in > fd_out ? fd_in : fd_out);
+                if (r < 0)
+                        goto fail_slot;
+        }
         struct vk_proc *p = (struct vk_proc *)base;
         heap_init(p, k->pool.slot_size);
         p->kernel = k;
         p->pid = ++k->next_pid;
-        struct vk_socket *s = vk_malloc(p, sizeof *s);
-        if (!s || pipe_init_fd(p, &s->rx, fd_in, 0, k->cfg.ring_size) < 0 ||
-            pipe_init_fd(p, &s->tx, fd_out, 1, k->cfg.ring_size) < 0) {
-                r = -ENOMEM;
-                goto fail_slot;
+        struct vk_socket *s = NULL;
+        if (has_io) {
+                s = vk_malloc(p, sizeof *s);
+                if (!s || pipe_init_fd(p, &s->rx, fd_in, 0, k->cfg.ring_size) < 0 ||
+                    pipe_init_fd(p, &s->tx, fd_out, 1, k->cfg.ring_size) < 0) {
+                        r = -ENOMEM;
+                        goto fail_slot;
+                }
+                s->next = NULL;
+                p->sockets = s;
         }
-        s->next = NULL;
-        p->sockets = s;
         struct vk_thread *t = thread_new(p, fn, arg, arglen);
         if (!t) {
                 r = -ENOMEM;
                 goto fail_slot;
         }
         t->is_main = 1;
-        t->in = &s->rx;
-        t->out = &s->tx;
+        t->in = s ? &s->rx : NULL;
+        t->out = s ? &s->tx : NULL;
         p->main = t;
         thread_ready(t);
 
@@ -270,9 +340,12 @@ int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, 
         memset(kp, 0, sizeof *kp);
         kp->p = p;
         kp->slot = slot;
+        kp->ring_off = p->low;
         kp->alive = 1;
         kp->pending = -1;
-        if (fd_in == fd_out) {
+        if (!has_io) {
+                /* a process without stdio, e.g. one per service instance */
+        } else if (fd_in == fd_out) {
                 fd_bind(k, fd_in, kp, &s->rx, &s->tx);
         } else {
                 fd_bind(k, fd_in, kp, &s->rx, NULL);
@@ -286,8 +359,9 @@ int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, 
 fail_slot:
         heap_pool_put(&k->pool, slot);
 fail:
-        close(fd_in);
-        if (fd_out != fd_in)
+        if (fd_in >= 0)
+                close(fd_in);
+        if (fd_out >= 0 && fd_out != fd_in)
                 close(fd_out);
         return r;
 }
@@ -360,6 +434,7 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
 {
         struct vk_proc *p = kp->p;
         k->stats.dispatches++;
+        idle_remove(k, kp);
         while (kp->pending >= 0) {
                 struct kfd *f = &k->fds[kp->pending];
                 uint32_t ev = f->revents;
@@ -398,6 +473,8 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
                 timers_update(k, kp);
         if (p->runq_head)
                 runq_push(k, kp);
+        else
+                idle_note(k, kp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -519,9 +596,13 @@ static int poll_timeout(const struct vk_kernel *k)
 {
         if (k->runq_head || servers_ready(k))
                 return 0;
-        if (!k->ntimers)
+        uint64_t when = UINT64_MAX;
+        if (k->ntimers)
+                when = k->timers[0]->timer_when;
+        if (k->idle_head && k->idle_head->idle_since + SCHED_IDLE_NS < when)
+                when = k->idle_head->idle_since + SCHED_IDLE_NS;
+        if (when == UINT64_MAX)
                 return -1;
-        uint64_t when = k->timers[0]->timer_when;
         if (when <= k->now)
                 return 0;
         uint64_t ms = (when - k->now + KERN_NS_PER_MS - 1) / KERN_NS_PER_MS;
@@ -550,7 +631,10 @@ int vk_kernel_run(struct vk_kernel *k)
                 }
                 if (!k->stats.active && !k->runq_head && (k->stopping || !k->servers))
                         return 0;
-                int n = k->pb->wait(k->pl, poll_timeout(k), ev, SCHED_EVENTS);
+                if (!k->runq_head) /* about to sleep: a good moment to give memory back */
+                        idle_trim(k);
+                int timeout = poll_timeout(k);
+                int n = k->pb->wait(k->pl, timeout, ev, SCHED_EVENTS);
                 k->stats.polls++;
                 if (n < 0 && n != -EINTR)
                         return n;

@@ -3,7 +3,8 @@
  *   switch N   two threads of one process yield to each other N times each
  *   thread N   a thread spawns and joins a child N times
  *   proc N     N processes (no stdio) are spawned, run and torn down
- * Prints one line: "<what> <ops> ops <seconds> s <ns> ns/op".
+ * The optional last argument picks the processes' isolation (default
+ * isolated). Prints one line: "<what> <mode> <ops> ops <seconds> s <ns> ns/op ...".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,13 +74,19 @@ static void thread_main(struct vk_thread *that)
 
 int main(int argc, char **argv)
 {
-        if (argc != 3) {
-                fprintf(stderr, "usage: bench_kernel switch|thread|proc N\n");
+        if (argc != 3 && argc != 4) {
+                fprintf(stderr, "usage: bench_kernel switch|thread|proc N "
+                                "[isolated|unprivileged|privileged]\n");
                 return 2;
         }
         iters = atol(argv[2]);
         struct vk_kernel *k;
         struct vk_kernel_config cfg = {.heap_size = 16384, .ring_size = 4096, .max_procs = 4096};
+        const char *mode = argc == 4 ? argv[3] : "isolated";
+        if (!strcmp(mode, "unprivileged"))
+                cfg.isolation = VK_ISOLATION_UNPRIVILEGED;
+        else if (!strcmp(mode, "privileged"))
+                cfg.isolation = VK_ISOLATION_PRIVILEGED;
         if (vk_kernel_new(&cfg, &k) < 0)
                 return 1;
         double t0 = now();
@@ -108,7 +115,8 @@ int main(int argc, char **argv)
         struct vk_kernel_stats st;
         vk_kernel_stats(k, &st);
         vk_kernel_free(k);
-        printf("%s %ld ops %.3f s %.1f ns/op (%llu polls)\n", argv[1], ops, dt, dt * 1e9 / ops,
-               (unsigned long long)st.polls);
+        printf("%s %s %ld ops %.3f s %.1f ns/op (%llu polls, %llu protection changes)\n",
+               argv[1], mode, ops, dt, dt * 1e9 / ops, (unsigned long long)st.polls,
+               (unsigned long long)st.protects);
         return 0;
 }

@@ -58,6 +58,10 @@ struct kfd;
 
 struct kproc {
         struct vk_proc *p;
+        int fd_in, fd_out;   /* its descriptors, -1 none: closed at exit without
+                              * trusting the heap, which a fault may have left corrupt */
+        uint8_t isolation;   /* enum vk_isolation */
+        uint8_t prot_none;   /* the slot's pages are PROT_NONE now (kept across reuse) */
         struct kproc *next_run;
         int pending;         /* first descriptor with undelivered events, -1 none */
         uint64_t timer_when; /* 0: not in the timer heap */
@@ -74,6 +78,7 @@ struct kproc {
 struct kserver {
         int fd;
         uint8_t ready;
+        uint8_t isolation;
         vk_thread_fn *fn;
         void *arg;
         size_t arglen;
@@ -140,6 +145,15 @@ struct heap_pool {
 
 struct vk_kernel {
         uint64_t now; /* monotonic ns, refreshed after each poll */
+        /* Kernel memory that processes must not write: this struct, the
+         * process table, descriptor table, timer heap and pool free stack
+         * are carved from one mapping that can be made read-only. */
+        char *arena;
+        size_t arena_len;
+        int max_fds;
+        int pkey;     /* protection key of the arena, -1: use mprotect */
+        struct kproc *running; /* the process being dispatched, or NULL */
+        uint8_t faults_on;     /* fault_init() succeeded */
         struct vk_kernel_config cfg;
         const struct poller_backend *pb;
         struct poller *pl;
@@ -162,7 +176,8 @@ struct vk_kernel {
 };
 
 /* heap.c */
-int heap_pool_init(struct heap_pool *hp, size_t slot_size, uint32_t nslots);
+/* free_stack: room for nslots entries, owned by the caller. */
+int heap_pool_init(struct heap_pool *hp, size_t slot_size, uint32_t nslots, uint32_t *free_stack);
 void heap_pool_free(struct heap_pool *hp);
 /* Returns a slot's base, or NULL when all are in use. */
 char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot);
@@ -204,6 +219,28 @@ void thread_timeout(struct vk_thread *t);
 void pipe_want(struct vk_proc *p, struct vk_pipe *x);
 int pipe_init_fd(struct vk_proc *p, struct vk_pipe *x, int fd, int output, size_t ring_size);
 ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x);
+
+/* isolate.c: protection changes around a dispatch. */
+int isolate_init(struct vk_kernel *k);
+void isolate_open(struct vk_kernel *k, struct kproc *kp);  /* heap accessible */
+void isolate_close(struct vk_kernel *k, struct kproc *kp); /* heap protected */
+void isolate_enter(struct vk_kernel *k, struct kproc *kp); /* kernel read-only if unprivileged */
+void isolate_leave(struct vk_kernel *k, struct kproc *kp); /* kernel writable again */
+
+/* fault.c: hardware faults and runaway loops inside a dispatch. */
+struct fault_info {
+        int code;  /* EFAULT, ETIME */
+        char msg[64];
+};
+int fault_init(struct vk_kernel *k);
+void fault_fini(struct vk_kernel *k);
+/* The jump target a fault returns to: set by dispatch with sigsetjmp. */
+#include <setjmp.h>
+extern __thread sigjmp_buf fault_jmp;
+extern __thread struct fault_info fault_last;
+extern __thread volatile unsigned long fault_dispatch_seq;
+extern __thread struct vk_thread *volatile fault_thread;
+extern __thread volatile int fault_in_dispatch;
 
 /* sched.c */
 static inline struct vk_kernel *proc_kernel(const struct vk_proc *p)

@@ -41,20 +41,10 @@ static uint64_t now_ns(void)
 /* ------------------------------------------------------------------ */
 /* Descriptor table. */
 
+/* The table is sized for the descriptor limit when the kernel starts. */
 static int fds_reserve(struct vk_kernel *k, int fd)
 {
-        if (fd < k->nfds)
-                return 0;
-        int n = k->nfds ? k->nfds : 1024;
-        while (n <= fd)
-                n *= 2;
-        struct kfd *f = realloc(k->fds, (size_t)n * sizeof *f);
-        if (!f)
-                return -ENOMEM;
-        memset(f + k->nfds, 0, (size_t)(n - k->nfds) * sizeof *f);
-        k->fds = f;
-        k->nfds = n;
-        return 0;
+        return fd < k->nfds ? 0 : -EMFILE;
 }
 
 static void fd_close(struct vk_kernel *k, int fd)
@@ -152,14 +142,8 @@ static int timer_set(struct vk_kernel *k, struct kproc *kp, uint64_t when)
                 timer_up(k, kp->timer_idx - 1);
                 return 0;
         }
-        if (k->ntimers == k->timers_cap) {
-                uint32_t cap = k->timers_cap ? 2 * k->timers_cap : 256;
-                struct kproc **t = realloc(k->timers, cap * sizeof *t);
-                if (!t)
-                        return -ENOMEM;
-                k->timers = t;
-                k->timers_cap = cap;
-        }
+        if (k->ntimers == k->timers_cap)
+                return -ENOMEM; /* cannot happen: one entry per process at most */
         kp->timer_when = when;
         k->timers[k->ntimers++] = kp;
         kp->timer_idx = k->ntimers;
@@ -256,16 +240,26 @@ static void idle_trim(struct vk_kernel *k)
 /* ------------------------------------------------------------------ */
 /* Processes. */
 
-static void proc_exit(struct vk_kernel *k, struct kproc *kp)
+/* Ends a process: closes its descriptors, returns its heap. `fault`: why a
+ * fault or runaway ended it (its heap is not trusted), else NULL. */
+static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *fault)
 {
         struct vk_proc *p = kp->p;
-        struct vk_error err = p->exit_err;
+        struct vk_error err = {0};
         uint64_t pid = p->pid;
-        for (struct vk_socket *s = p->sockets; s; s = s->next) {
-                if (s->tx.fd != s->rx.fd)
-                        fd_close(k, s->tx.fd);
-                fd_close(k, s->rx.fd);
+        if (fault) {
+                err.code = fault->code;
+                memcpy(err.msg, fault->msg, sizeof err.msg);
+                if (fault->code == EFAULT)
+                        k->stats.faults++;
+                else
+                        k->stats.cpu_kills++;
+        } else {
+                err = p->exit_err;
         }
+        if (kp->fd_out != kp->fd_in)
+                fd_close(k, kp->fd_out);
+        fd_close(k, kp->fd_in);
         timer_remove(k, kp);
         idle_remove(k, kp);
         k->stats.bytes_in += p->bytes_in;
@@ -294,8 +288,8 @@ static void fd_bind(struct vk_kernel *k, int fd, struct kproc *kp, struct vk_pip
                 f->tx = tx;
 }
 
-int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,
-                        int fd_in, int fd_out)
+static int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,
+                          int fd_in, int fd_out, enum vk_isolation isolation)
 {
         uint32_t slot;
         int r;
@@ -304,6 +298,9 @@ int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, 
                 r = -EAGAIN;
                 goto fail;
         }
+        struct kproc *kp = &k->procs[slot];
+        kp->p = (struct vk_proc *)base;
+        isolate_open(k, kp);
         int has_io = fd_in >= 0 && fd_out >= 0;
         if (has_io) {
                 r = fds_reserve(k, fd_in > fd_out ? fd_in : fd_out);
@@ -336,10 +333,14 @@ int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, 
         p->main = t;
         thread_ready(t);
 
-        struct kproc *kp = &k->procs[slot];
+        uint8_t prot_none = kp->prot_none;
         memset(kp, 0, sizeof *kp);
+        kp->prot_none = prot_none;
         kp->p = p;
         kp->slot = slot;
+        kp->isolation = (uint8_t)isolation;
+        kp->fd_in = fd_in;
+        kp->fd_out = fd_out;
         kp->ring_off = p->low;
         kp->alive = 1;
         kp->pending = -1;
@@ -354,7 +355,9 @@ int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, 
         k->stats.spawned++;
         k->stats.active++;
         runq_push(k, kp);
-        return (int64_t)p->pid;
+        int64_t pid = (int64_t)p->pid;
+        isolate_close(k, kp);
+        return pid;
 
 fail_slot:
         heap_pool_put(&k->pool, slot);
@@ -364,6 +367,12 @@ fail:
         if (fd_out >= 0 && fd_out != fd_in)
                 close(fd_out);
         return r;
+}
+
+int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,
+                        int fd_in, int fd_out)
+{
+        return proc_spawn(k, fn, arg, arglen, fd_in, fd_out, k->cfg.isolation);
 }
 
 /* Moves the events the poller reported for f into the process's pipes. */
@@ -430,11 +439,14 @@ static void arm_dirty(struct vk_kernel *k, struct vk_proc *p)
         }
 }
 
+/* Runs the ready threads of one process. A fault or a runaway loop in them
+ * comes back through sigsetjmp and ends the process alone. */
 static void dispatch(struct vk_kernel *k, struct kproc *kp)
 {
         struct vk_proc *p = kp->p;
         k->stats.dispatches++;
         idle_remove(k, kp);
+        isolate_open(k, kp);
         while (kp->pending >= 0) {
                 struct kfd *f = &k->fds[kp->pending];
                 uint32_t ev = f->revents;
@@ -452,6 +464,16 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
                                 thread_timeout(t);
                 p->timers_dirty = 1;
         }
+        k->running = kp;
+        fault_dispatch_seq++;
+        if (sigsetjmp(fault_jmp, 0)) {
+                isolate_leave(k, kp);
+                k->running = NULL;
+                proc_exit(k, kp, &fault_last);
+                return;
+        }
+        isolate_enter(k, kp);
+        fault_in_dispatch = 1;
         for (unsigned budget = SCHED_BUDGET; budget && !p->exiting; budget--) {
                 struct vk_thread *t = p->runq_head;
                 if (!t)
@@ -462,10 +484,14 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
                 t->queued = 0;
                 if (t->state != VK_THREAD_READY)
                         continue;
+                fault_thread = t;
                 t->fn(t);
         }
+        fault_in_dispatch = 0;
+        isolate_leave(k, kp);
+        k->running = NULL;
         if (p->exiting) {
-                proc_exit(k, kp);
+                proc_exit(k, kp, NULL);
                 return;
         }
         arm_dirty(k, p);
@@ -475,6 +501,7 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
                 runq_push(k, kp);
         else
                 idle_note(k, kp);
+        isolate_close(k, kp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -482,6 +509,12 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
 
 int vk_kernel_listen(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg,
                      size_t arglen)
+{
+        return vk_kernel_listen_with(k, fd, fn, arg, arglen, k->cfg.isolation);
+}
+
+int vk_kernel_listen_with(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg,
+                          size_t arglen, enum vk_isolation isolation)
 {
         struct kserver *s = calloc(1, sizeof *s);
         if (!s)
@@ -503,6 +536,7 @@ int vk_kernel_listen(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *
                 return r;
         }
         s->fd = fd;
+        s->isolation = (uint8_t)isolation;
         s->fn = fn;
         s->arglen = arglen;
         s->ready = 1; /* connections may already be waiting */
@@ -533,7 +567,7 @@ static void accept_ready(struct vk_kernel *k)
                                 break;
                         }
                         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                        vk_kernel_spawn(k, s->fn, s->arg, s->arglen, fd, fd);
+                        proc_spawn(k, s->fn, s->arg, s->arglen, fd, fd, s->isolation);
                 }
         }
 }
@@ -677,52 +711,89 @@ static const struct poller_backend *backend_named(const char *name)
         return NULL;
 }
 
-int vk_kernel_new(const struct vk_kernel_config *cfg, struct vk_kernel **ret)
+static size_t arena_take(size_t *at, size_t size)
 {
-        struct vk_kernel *k = calloc(1, sizeof *k);
+        size_t off = (*at + 63) & ~(size_t)63;
+        *at = off + size;
+        return off;
+}
+
+int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
+{
+        struct vk_kernel_config cfg = {0};
+        if (cfg_in)
+                cfg = *cfg_in;
+        if (!cfg.heap_size)
+                cfg.heap_size = 64 * 1024;
+        if (!cfg.ring_size)
+                cfg.ring_size = 16 * 1024;
+        if (!cfg.max_procs)
+                cfg.max_procs = 16384;
+        if (!cfg.poller)
+                cfg.poller = getenv("VKD_POLLER");
+        size_t rs = cfg.ring_size;
+        if ((rs & (rs - 1)) || rs < 256 || rs > (1u << 30) || cfg.heap_size < 2 * rs + 4096 ||
+            cfg.heap_size > (1u << 30) || cfg.max_procs > (1u << 24) ||
+            cfg.isolation > VK_ISOLATION_PRIVILEGED)
+                return -EINVAL;
+        const struct poller_backend *pb = backend_named(cfg.poller);
+        if (!pb)
+                return -EINVAL;
+
+        /* One mapping for all kernel state, sized up front (untouched pages
+         * cost nothing), so it can be write-protected as a whole. */
+        struct rlimit rl;
+        rlim_t max_fds = 1 << 20;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+            rl.rlim_max < max_fds)
+                max_fds = rl.rlim_max < 1024 ? 1024 : rl.rlim_max;
+        size_t len = 0;
+        size_t off_k = arena_take(&len, sizeof(struct vk_kernel));
+        size_t off_procs = arena_take(&len, cfg.max_procs * sizeof(struct kproc));
+        size_t off_fds = arena_take(&len, (size_t)max_fds * sizeof(struct kfd));
+        size_t off_timers = arena_take(&len, cfg.max_procs * sizeof(struct kproc *));
+        size_t off_free = arena_take(&len, cfg.max_procs * sizeof(uint32_t));
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        len = (len + page - 1) & ~(page - 1);
+        char *arena = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (arena == MAP_FAILED)
+                return -errno;
+        struct vk_kernel *k = (struct vk_kernel *)(arena + off_k);
         int r;
-        if (!k)
-                return -ENOMEM;
+        k->arena = arena;
+        k->arena_len = len;
+        k->cfg = cfg;
+        k->pb = pb;
+        k->procs = (struct kproc *)(arena + off_procs);
+        k->fds = (struct kfd *)(arena + off_fds);
+        k->nfds = (int)max_fds;
+        k->timers = (struct kproc **)(arena + off_timers);
+        k->timers_cap = cfg.max_procs;
         k->wake_pipe[0] = k->wake_pipe[1] = -1;
-        if (cfg)
-                k->cfg = *cfg;
-        if (!k->cfg.heap_size)
-                k->cfg.heap_size = 64 * 1024;
-        if (!k->cfg.ring_size)
-                k->cfg.ring_size = 16 * 1024;
-        if (!k->cfg.max_procs)
-                k->cfg.max_procs = 16384;
-        if (!k->cfg.poller)
-                k->cfg.poller = getenv("VKD_POLLER");
-        size_t rs = k->cfg.ring_size;
-        if ((rs & (rs - 1)) || rs < 256 || rs > (1u << 30) ||
-            k->cfg.heap_size < 2 * rs + 4096 || k->cfg.heap_size > (1u << 30)) {
-                r = -EINVAL;
-                goto fail;
-        }
-        k->pb = backend_named(k->cfg.poller);
-        if (!k->pb) {
-                r = -EINVAL;
-                goto fail;
-        }
-        r = heap_pool_init(&k->pool, k->cfg.heap_size, k->cfg.max_procs);
+        k->pkey = -1;
+        r = heap_pool_init(&k->pool, cfg.heap_size, cfg.max_procs, (uint32_t *)(arena + off_free));
         if (r < 0)
                 goto fail;
-        k->procs = calloc(k->cfg.max_procs, sizeof *k->procs);
-        if (!k->procs) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        r = k->pb->open(&k->pl);
+        r = pb->open(&k->pl);
         if (r < 0)
                 goto fail;
         if (pipe2(k->wake_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
                 r = -errno;
                 goto fail;
         }
-        r = k->pb->arm(k->pl, k->wake_pipe[0], POLLER_IN);
+        r = pb->arm(k->pl, k->wake_pipe[0], POLLER_IN);
         if (r < 0)
                 goto fail;
+        r = isolate_init(k);
+        if (r < 0)
+                goto fail;
+        r = fault_init(k);
+        if (r < 0) {
+                fault_fini(k);
+                goto fail;
+        }
+        k->faults_on = 1;
         /* A peer that resets while we write must be an EPIPE, not a signal. */
         signal(SIGPIPE, SIG_IGN);
         k->now = now_ns();
@@ -738,22 +809,28 @@ struct vk_kernel *vk_kernel_free(struct vk_kernel *k)
         if (!k)
                 return NULL;
         k->on_exit = NULL;
-        if (k->procs)
-                for (uint32_t i = 0; i < k->pool.used; i++)
-                        if (k->procs[i].alive)
-                                proc_exit(k, &k->procs[i]);
+        for (uint32_t i = 0; i < k->pool.used; i++) {
+                struct kproc *kp = &k->procs[i];
+                if (!kp->alive)
+                        continue;
+                isolate_open(k, kp);
+                proc_exit(k, kp, NULL);
+        }
         servers_close(k);
+        if (k->faults_on)
+                fault_fini(k);
         if (k->pl)
                 k->pb->close(k->pl);
         if (k->wake_pipe[0] >= 0)
                 close(k->wake_pipe[0]);
         if (k->wake_pipe[1] >= 0)
                 close(k->wake_pipe[1]);
+#if defined(__linux__) && defined(PKEY_DISABLE_WRITE)
+        if (k->pkey >= 0)
+                pkey_free(k->pkey);
+#endif
         heap_pool_free(&k->pool);
-        free(k->procs);
-        free(k->fds);
-        free(k->timers);
-        free(k);
+        munmap(k->arena, k->arena_len);
         return NULL;
 }
 

@@ -14,12 +14,28 @@
 
 struct vk_kernel;
 
+/* How a process is protected from the others and they from it. */
+enum vk_isolation {
+        /* Its heap is inaccessible (PROT_NONE) whenever it is not running. */
+        VK_ISOLATION_ISOLATED = 0,
+        /* Isolated, and kernel memory is read-only while it runs. */
+        VK_ISOLATION_UNPRIVILEGED,
+        /* No protection changes: for trusted services. */
+        VK_ISOLATION_PRIVILEGED,
+};
+
 struct vk_kernel_config {
         size_t heap_size;     /* bytes per process micro-heap; 0: 64 KiB */
         size_t ring_size;     /* bytes per socket ring; 0: 16 KiB */
         unsigned max_procs;   /* live processes at most; 0: 16384 */
         const char *poller;   /* "epoll", "poll", "kqueue"; NULL: $VKD_POLLER, else the best */
+        enum vk_isolation isolation; /* for vk_kernel_spawn() and vk_kernel_listen() */
+        /* CPU time one dispatch may use before its process is ended with
+         * ETIME (a runaway loop); 0: 500 ms; VK_CPU_BUDGET_OFF: no limit. */
+        unsigned cpu_budget_ms;
 };
+
+#define VK_CPU_BUDGET_OFF (~0u)
 
 /* Why a process ended, given to the exit hook. err is NULL on a clean end. */
 typedef void vk_exit_fn(void *ctx, uint64_t pid, const struct vk_error *err);
@@ -46,6 +62,10 @@ int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, 
 int vk_kernel_listen(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg,
                      size_t arglen);
 
+/* The same with the connections' isolation given. */
+int vk_kernel_listen_with(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg,
+                          size_t arglen, enum vk_isolation isolation);
+
 /* Runs until there is nothing left to run: no process and no listener, or
  * vk_kernel_stop() was called and every process ended. Returns 0 or -errno
  * of a fatal poller error. */
@@ -61,12 +81,19 @@ void vk_kernel_on_exit(struct vk_kernel *k, vk_exit_fn *fn, void *ctx);
 /* The name of the poller in use. */
 const char *vk_kernel_poller(const struct vk_kernel *k);
 
+/* How kernel memory is write-protected for unprivileged processes: "pkeys"
+ * (memory protection keys, no system call per switch) or "mprotect". */
+const char *vk_kernel_protection(const struct vk_kernel *k);
+
 struct vk_kernel_stats {
         uint64_t spawned;  /* processes started */
         uint64_t exited;   /* processes ended */
-        uint64_t failed;   /* of those, ended by an uncaught error */
+        uint64_t failed;   /* of those, ended by an uncaught error (faults included) */
+        uint64_t faults;   /* ended by a hardware fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL) */
+        uint64_t cpu_kills; /* ended for overrunning the CPU budget of a dispatch */
         uint64_t active;   /* alive now */
         uint64_t polls;    /* poller waits (system calls) */
+        uint64_t protects; /* protection changes (system calls in mprotect mode) */
         uint64_t dispatches;
         uint64_t bytes_in, bytes_out;
 };

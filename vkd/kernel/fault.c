@@ -1,0 +1,180 @@
+/*
+ * Fault containment. SIGSEGV, SIGBUS, SIGFPE and SIGILL raised while a
+ * process is being dispatched jump back to the dispatch (siglongjmp) and end
+ * that process with EFAULT; the worker goes on. A CPU-time timer (ITIMER_PROF,
+ * 10 ms ticks, counting only while the worker uses CPU) ends a dispatch that
+ * spans more ticks than its budget with ETIME: a runaway loop costs its
+ * process, not the worker. Nothing here runs on the hot path: a dispatch only
+ * bumps a thread-local counter and sets a flag.
+ *
+ * A fault outside any dispatch is a kernel bug: it is reported on stderr and
+ * the default action (a core dump) follows.
+ *
+ * What this cannot undo: a runaway loop interrupted inside a libc call that
+ * held a lock. Module code runs in the worker's address space; this guards
+ * against accidents, not against hostile native code (docs/security.md).
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "kern.h"
+
+#define FAULT_TICK_MS 10
+
+__thread sigjmp_buf fault_jmp;
+__thread struct fault_info fault_last;
+__thread volatile unsigned long fault_dispatch_seq;
+__thread struct vk_thread *volatile fault_thread;
+__thread volatile int fault_in_dispatch;
+
+static __thread unsigned long seen_seq;
+static __thread unsigned ticks, budget_ticks;
+static __thread int users;
+static __thread void *altstack;
+
+static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+
+/* Async-signal-safe formatting: appends s, or v in hex. */
+static size_t put_str(char *buf, size_t at, size_t cap, const char *s)
+{
+        while (*s && at + 1 < cap)
+                buf[at++] = *s++;
+        buf[at] = 0;
+        return at;
+}
+
+static size_t put_hex(char *buf, size_t at, size_t cap, uintptr_t v)
+{
+        char tmp[2 + 2 * sizeof v + 1];
+        int n = 0;
+        tmp[n++] = '0';
+        tmp[n++] = 'x';
+        int shift = (int)(8 * sizeof v) - 4;
+        while (shift > 0 && !((v >> shift) & 0xf))
+                shift -= 4;
+        for (; shift >= 0; shift -= 4)
+                tmp[n++] = "0123456789abcdef"[(v >> shift) & 0xf];
+        tmp[n] = 0;
+        return put_str(buf, at, cap, tmp);
+}
+
+static const char *signal_name(int sig)
+{
+        switch (sig) {
+        case SIGSEGV:
+                return "SIGSEGV";
+        case SIGBUS:
+                return "SIGBUS";
+        case SIGFPE:
+                return "SIGFPE";
+        case SIGILL:
+                return "SIGILL";
+        default:
+                return "signal";
+        }
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+        char *m = fault_last.msg;
+        size_t cap = sizeof fault_last.msg, at = 0;
+        if (!fault_in_dispatch) {
+                char line[128];
+                size_t n = put_str(line, 0, sizeof line, "<2>vkd: fatal ");
+                n = put_str(line, n, sizeof line, signal_name(sig));
+                n = put_str(line, n, sizeof line, " in kernel code at ");
+                n = put_hex(line, n, sizeof line, (uintptr_t)si->si_addr);
+                n = put_str(line, n, sizeof line, "\n");
+                if (write(2, line, n) < 0) {
+                        /* nothing more to do */
+                }
+                signal(sig, SIG_DFL); /* returning re-runs the instruction: core */
+                return;
+        }
+        fault_in_dispatch = 0;
+        fault_last.code = EFAULT;
+        at = put_str(m, at, cap, signal_name(sig));
+        at = put_str(m, at, cap, " at ");
+        at = put_hex(m, at, cap, (uintptr_t)si->si_addr);
+        at = put_str(m, at, cap, " in thread ");
+        put_hex(m, at, cap, (uintptr_t)fault_thread);
+        siglongjmp(fault_jmp, 1);
+}
+
+static void on_tick(int sig, siginfo_t *si, void *uc)
+{
+        if (!fault_in_dispatch || !budget_ticks)
+                return;
+        if (fault_dispatch_seq != seen_seq) {
+                seen_seq = fault_dispatch_seq;
+                ticks = 1;
+                return;
+        }
+        if (++ticks <= budget_ticks)
+                return;
+        fault_in_dispatch = 0;
+        fault_last.code = ETIME;
+        size_t at = put_str(fault_last.msg, 0, sizeof fault_last.msg,
+                            "CPU budget of a dispatch exceeded in thread ");
+        put_hex(fault_last.msg, at, sizeof fault_last.msg, (uintptr_t)fault_thread);
+        siglongjmp(fault_jmp, 1);
+}
+
+int fault_init(struct vk_kernel *k)
+{
+        unsigned budget = k->cfg.cpu_budget_ms;
+        if (users++)
+                goto timer;
+        size_t alt = 64 * 1024;
+        altstack = mmap(NULL, alt, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (altstack != MAP_FAILED) {
+                stack_t ss = {.ss_sp = altstack, .ss_size = alt};
+                sigaltstack(&ss, NULL);
+        } else {
+                altstack = NULL;
+        }
+        /* SA_NODEFER: the handler leaves by siglongjmp without restoring a
+         * mask, so the signal must not stay blocked. */
+        struct sigaction sa = {.sa_sigaction = on_fault,
+                               .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER};
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < sizeof fault_signals / sizeof fault_signals[0]; i++)
+                sigaction(fault_signals[i], &sa, NULL);
+        sa.sa_sigaction = on_tick;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
+        sigaction(SIGPROF, &sa, NULL);
+timer:
+        if (budget == VK_CPU_BUDGET_OFF) {
+                budget_ticks = 0;
+                return 0;
+        }
+        budget_ticks = (budget ? budget : 500) / FAULT_TICK_MS;
+        if (!budget_ticks)
+                budget_ticks = 1;
+        struct itimerval it = {.it_interval = {0, FAULT_TICK_MS * 1000},
+                               .it_value = {0, FAULT_TICK_MS * 1000}};
+        if (setitimer(ITIMER_PROF, &it, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+void fault_fini(struct vk_kernel *k)
+{
+        if (--users)
+                return;
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_PROF, &off, NULL);
+        for (size_t i = 0; i < sizeof fault_signals / sizeof fault_signals[0]; i++)
+                signal(fault_signals[i], SIG_DFL);
+        signal(SIGPROF, SIG_DFL);
+        if (altstack) {
+                stack_t ss = {.ss_flags = SS_DISABLE};
+                sigaltstack(&ss, NULL);
+                munmap(altstack, 64 * 1024);
+                altstack = NULL;
+        }
+}

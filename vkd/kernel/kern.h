@@ -62,6 +62,8 @@ struct kproc {
                               * trusting the heap, which a fault may have left corrupt */
         uint8_t isolation;   /* enum vk_isolation */
         uint8_t prot_none;   /* the slot's pages are PROT_NONE now (kept across reuse) */
+        uint32_t saved_len;  /* hibernating: bytes of heap kept in `saved` */
+        void *saved;         /* hibernating: the used front of its heap */
         struct kproc *next_run;
         int pending;         /* first descriptor with undelivered events, -1 none */
         uint64_t timer_when; /* 0: not in the timer heap */

@@ -180,9 +180,43 @@ static void timers_expire(struct vk_kernel *k)
 }
 
 /* ------------------------------------------------------------------ */
-/* Idle memory: an idle connection keeps only the heap pages its frames use.
- * Ring pages are faulted in when bytes arrive and given back once a process
- * has had empty rings for SCHED_IDLE_NS, in one madvise, off the hot path. */
+/* Idle memory. Ring pages are faulted in when bytes arrive. A process whose
+ * rings are empty and whose threads all wait, for SCHED_IDLE_NS, hibernates:
+ * the used front of its heap (header, threads, frames: typically well under
+ * a page) is copied out, and the whole slot is given back in one madvise.
+ * Its next dispatch copies it back to the same addresses, so every pointer
+ * stays valid. This happens when the worker is about to sleep, never on the
+ * request path; an idle connection then costs its copy, not a page. */
+
+#define SCHED_HIBERNATE_MAX 3072 /* larger fronts keep their pages */
+#define SCHED_TRIM_BATCH 1024    /* processes hibernated per sleep */
+
+static void hibernate(struct vk_kernel *k, struct kproc *kp)
+{
+        char *base = (char *)kp->p;
+        uint32_t top;
+        isolate_open(k, kp);
+        top = kp->p->top;
+        if (top <= SCHED_HIBERNATE_MAX && (kp->saved = malloc(top))) {
+                memcpy(kp->saved, base, top);
+                kp->saved_len = top;
+                madvise(base, k->pool.slot_size, MADV_DONTNEED);
+        } else {
+                madvise(base + kp->ring_off, k->pool.slot_size - kp->ring_off, MADV_DONTNEED);
+        }
+        isolate_close(k, kp);
+}
+
+/* Called with the heap open. */
+static void wake_up(struct kproc *kp)
+{
+        if (!kp->saved)
+                return;
+        memcpy(kp->p, kp->saved, kp->saved_len);
+        free(kp->saved);
+        kp->saved = NULL;
+        kp->saved_len = 0;
+}
 
 static void idle_remove(struct vk_kernel *k, struct kproc *kp)
 {
@@ -213,7 +247,7 @@ static int rings_empty(const struct vk_proc *p)
 static void idle_note(struct vk_kernel *k, struct kproc *kp)
 {
         struct vk_proc *p = kp->p;
-        if (!p->rings_dirty || !rings_empty(p))
+        if (!rings_empty(p))
                 return;
         p->rings_dirty = 0;
         kp->idle_since = k->now ? k->now : 1;
@@ -229,10 +263,11 @@ static void idle_note(struct vk_kernel *k, struct kproc *kp)
 static void idle_trim(struct vk_kernel *k)
 {
         struct kproc *kp;
-        while ((kp = k->idle_head) && kp->idle_since + SCHED_IDLE_NS <= k->now) {
+        for (int n = 0; n < SCHED_TRIM_BATCH && (kp = k->idle_head) &&
+                        kp->idle_since + SCHED_IDLE_NS <= k->now;
+             n++) {
                 idle_remove(k, kp);
-                char *base = (char *)kp->p;
-                madvise(base + kp->ring_off, k->pool.slot_size - kp->ring_off, MADV_DONTNEED);
+                hibernate(k, kp);
         }
         heap_pool_trim(&k->pool, SCHED_WARM_SLOTS);
 }
@@ -447,6 +482,7 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         k->stats.dispatches++;
         idle_remove(k, kp);
         isolate_open(k, kp);
+        wake_up(kp);
         while (kp->pending >= 0) {
                 struct kfd *f = &k->fds[kp->pending];
                 uint32_t ev = f->revents;
@@ -814,6 +850,7 @@ struct vk_kernel *vk_kernel_free(struct vk_kernel *k)
                 if (!kp->alive)
                         continue;
                 isolate_open(k, kp);
+                wake_up(kp);
                 proc_exit(k, kp, NULL);
         }
         servers_close(k);

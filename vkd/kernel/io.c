@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,8 +53,11 @@ static ssize_t block(struct vk_thread *that, struct vk_pipe *x, int writer)
                 x->reader = that;
         that->blocked_on = x;
         that->state = VK_THREAD_BLOCKED;
-        if (that->timeout_ns && !that->deadline) {
-                that->deadline = proc_kernel(p)->now + that->timeout_ns;
+        if ((that->timeout_ns || that->deadline_at) && !that->deadline) {
+                uint64_t d = that->timeout_ns ? proc_kernel(p)->now + that->timeout_ns : 0;
+                if (that->deadline_at && (!d || that->deadline_at < d))
+                        d = that->deadline_at;
+                that->deadline = d;
                 p->timers_dirty = 1;
         }
         if (x->fd >= 0)
@@ -425,4 +429,78 @@ void vk_close_read(struct vk_thread *that)
                 x->flags |= VK_PIPE_CLOSED;
                 wake(x->writer);
         }
+}
+
+ssize_t vk__peek(struct vk_thread *that, const char **ptr, size_t have)
+{
+        struct vk_pipe *x = that->in;
+        if (!x)
+                return -EBADF;
+        for (;;) {
+                uint32_t n = readable(x);
+                if (n > have || ring_space(&x->ring) == 0 || (n && (x->flags & VK_PIPE_HUP)))
+                        break;
+                if (x->flags & (VK_PIPE_EOF | VK_PIPE_HUP))
+                        break;
+                if (x->err)
+                        return -x->err;
+                if (x->fd < 0)
+                        return block(that, x, 0);
+                flush_before_wait(that);
+                ssize_t r = pipe_fill(that->proc, x);
+                if (r == -EAGAIN)
+                        return block(that, x, 0);
+                if (r < 0)
+                        return r;
+        }
+        ring_linearize(&x->ring);
+        *ptr = x->ring.buf + (x->ring.head & (x->ring.size - 1));
+        return (ssize_t)readable(x);
+}
+
+void vk_consume(struct vk_thread *that, size_t n)
+{
+        struct vk_pipe *x = that->in;
+        uint32_t avail = readable(x);
+        if (n > avail)
+                n = avail;
+        ring_consume(&x->ring, (uint32_t)n);
+        consumed(x, (uint32_t)n);
+}
+
+ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len)
+{
+        struct vk_pipe *x = that->out;
+        if (!x || x->fd < 0)
+                return -EBADF;
+        ssize_t e = output_error(x);
+        if (e)
+                return e;
+        /* What was written before goes first. */
+        ssize_t r = pipe_drain(that->proc, x);
+        if (r == -EAGAIN)
+                return block(that, x, 1);
+        if (r < 0)
+                return r;
+        while (that->op_done < len) {
+                if (!(x->flags & VK_PIPE_READY))
+                        return block(that, x, 1);
+                off_t at = off + (off_t)that->op_done;
+                ssize_t w = sendfile(x->fd, fd, &at, len - that->op_done);
+                if (w > 0) {
+                        that->op_done += (size_t)w;
+                        that->proc->bytes_out += (uint64_t)w;
+                        continue;
+                }
+                if (w == 0)
+                        break; /* the file is shorter than asked */
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN) {
+                        x->flags &= (uint16_t)~VK_PIPE_READY;
+                        return block(that, x, 1);
+                }
+                return -errno;
+        }
+        return (ssize_t)that->op_done;
 }

@@ -210,6 +210,9 @@ uint32_t ring_write(struct vk_ring *r, const void *src, uint32_t n);
 int64_t ring_find(const struct vk_ring *r, char c, uint32_t max);
 /* Moves up to n bytes from src to dst; returns the count. */
 uint32_t ring_move(struct vk_ring *dst, struct vk_ring *src, uint32_t n);
+/* Rotates the buffered bytes to the front of the buffer, so they are one
+ * contiguous segment. */
+void ring_linearize(struct vk_ring *r);
 
 /* thread.c */
 struct vk_thread *thread_new(struct vk_proc *p, vk_thread_fn *fn, const void *arg,

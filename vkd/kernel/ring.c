@@ -115,3 +115,32 @@ uint32_t ring_move(struct vk_ring *dst, struct vk_ring *src, uint32_t n)
         ring_consume(src, done);
         return done;
 }
+
+static void reverse(char *a, uint32_t n)
+{
+        for (uint32_t i = 0, j = n ? n - 1 : 0; i < j; i++, j--) {
+                char t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+        }
+}
+
+void ring_linearize(struct vk_ring *r)
+{
+        uint32_t len = ring_len(r), at = r->head & (r->size - 1);
+        if (at == 0) {
+                r->tail = len;
+                r->head = 0;
+                return;
+        }
+        if (at + len <= r->size) {
+                /* one segment already: only move it when it would wrap soon */
+                return;
+        }
+        /* Rotate the whole buffer left by `at`: three reversals, in place. */
+        reverse(r->buf, at);
+        reverse(r->buf + at, r->size - at);
+        reverse(r->buf, r->size);
+        r->head = 0;
+        r->tail = len;
+}

@@ -250,6 +250,11 @@ void vk_set_timeout(struct vk_thread *that, uint64_t ms)
         that->timeout_ns = ms * KERN_NS_PER_MS;
 }
 
+void vk_set_deadline(struct vk_thread *that, uint64_t ms)
+{
+        that->deadline_at = ms ? proc_kernel(that->proc)->now + ms * KERN_NS_PER_MS : 0;
+}
+
 void vk__sleep(struct vk_thread *that, uint64_t ms)
 {
         struct vk_proc *p = that->proc;

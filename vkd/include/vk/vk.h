@@ -118,6 +118,7 @@ struct vk_thread {
         struct vk_pipe *in, *out;
         struct vk_pipe *blocked_on; /* pipe whose reader/writer slot holds us */
         uint64_t timeout_ns;        /* deadline applied to each blocking op; 0 none */
+        uint64_t deadline_at;       /* absolute deadline for every blocking op; 0 none */
         uint64_t deadline;          /* absolute, while blocked; 0 none */
         size_t op_done;             /* progress of the current multi-step op */
         struct vk_error err;
@@ -284,6 +285,11 @@ int vk_is_done(const struct vk_thread *t);
  * blocked after `ms` milliseconds raises ETIMEDOUT. 0 turns it off. */
 void vk_set_timeout(struct vk_thread *that, uint64_t ms);
 
+/* Sets one deadline, `ms` milliseconds from now, for all following blocking
+ * ops together (a budget for a whole exchange, e.g. reading a request head
+ * however slowly it trickles in): past it they raise ETIMEDOUT. 0 clears it. */
+void vk_set_deadline(struct vk_thread *that, uint64_t ms);
+
 /* Yields for at least `ms` milliseconds. */
 #define vk_sleep(ms)                                                                              \
         do {                                                                                      \
@@ -328,6 +334,20 @@ void vk_free(struct vk_proc *p, void *ptr);
 /* Waits until input is readable (bytes buffered, end of stream or a
  * boundary); rc gets the number of bytes buffered. */
 #define vk_pollread(rc) vk__op(rc, vk__pollread(that))
+/* Zero-copy input for parsers. Waits until more than `have` bytes are
+ * buffered (or end of stream, or the ring is full), then makes the buffered
+ * bytes contiguous and points `ptr` (an lvalue, const char *) at them; rc
+ * gets their number. The bytes stay in the ring until vk_consume(). rc ==
+ * have means no more will come: end of stream, a boundary, or a full ring. */
+#define vk_peek(rc, ptr, have) vk__op(rc, vk__peek(that, &(ptr), (have)))
+/* Drops n bytes from the front of the input (after vk_peek). Never yields. */
+void vk_consume(struct vk_thread *that, size_t n);
+
+/* Sends len bytes of file descriptor fd from offset off after the buffered
+ * output, with sendfile(2) where it applies; rc gets the count sent (less
+ * only at the end of the file). */
+#define vk_sendfile(rc, fd, off, len) vk__op(rc, vk__sendfile(that, (fd), (off), (len)))
+
 /* Consumes a message boundary set by the writer's vk_hup(): waits for it,
  * discarding nothing, then reads continue past it. */
 #define vk_readhup()                                                                              \
@@ -403,6 +423,8 @@ ssize_t vk__printf(struct vk_thread *that, const char *fmt, ...)
 ssize_t vk__flush(struct vk_thread *that);
 ssize_t vk__hup(struct vk_thread *that);
 ssize_t vk__forward(struct vk_thread *that, size_t len);
+ssize_t vk__peek(struct vk_thread *that, const char **ptr, size_t have);
+ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len);
 ssize_t vk__close_write(struct vk_thread *that);
 int vk__out_pending(const struct vk_thread *that);
 size_t vk__strlen(const char *s);

@@ -504,3 +504,40 @@ ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len)
         }
         return (ssize_t)that->op_done;
 }
+
+void vk_truncate_input(struct vk_thread *that, size_t keep)
+{
+        struct vk_pipe *x = that->in;
+        uint32_t len = ring_len(&x->ring);
+        if (keep >= len)
+                return;
+        x->ring.tail = x->ring.head + (uint32_t)keep;
+        if (x->flags & VK_PIPE_HUP)
+                x->hup_left = x->hup_left > keep ? (uint32_t)keep : x->hup_left;
+        if (!keep)
+                x->ring.head = x->ring.tail = 0;
+}
+
+int vk_own_fd(struct vk_thread *that, int fd)
+{
+        struct vk_proc *p = that->proc;
+        for (int i = 0; i < VK_OWNED_FDS; i++) {
+                if (!p->owned[i]) {
+                        p->owned[i] = fd + 1;
+                        return 0;
+                }
+        }
+        return -EMFILE;
+}
+
+void vk_close_fd(struct vk_thread *that, int fd)
+{
+        struct vk_proc *p = that->proc;
+        for (int i = 0; i < VK_OWNED_FDS; i++) {
+                if (p->owned[i] == fd + 1) {
+                        p->owned[i] = 0;
+                        close(fd);
+                        return;
+                }
+        }
+}

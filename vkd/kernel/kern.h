@@ -48,6 +48,7 @@ struct vk_proc {
         uint8_t rings_dirty;  /* bytes passed through a socket ring since the kernel looked */
         struct vk_error exit_err;
         uint64_t bytes_in, bytes_out;
+        int owned[VK_OWNED_FDS]; /* descriptor + 1 of each vk_own_fd(), 0 free */
         void *data; /* for the service */
 };
 
@@ -94,6 +95,7 @@ struct kfd {
         int next_pending;        /* descriptor number, -1 ends the list */
         uint32_t revents;
         uint8_t pending;
+        uint8_t kernel; /* the kernel's own (poller, wake pipe): never a process's */
 };
 
 /* Poller events. */
@@ -117,6 +119,8 @@ struct poller_backend {
         /* Returns 0 and *ret, or -errno. */
         int (*open)(struct poller **ret);
         void (*close)(struct poller *pl);
+        /* Its own descriptor, or -1. */
+        int (*fileno)(const struct poller *pl);
         /* Asks to be told when fd is ready for events (POLLER_IN|OUT). Level of
          * the report may be edge or level: callers retry the syscall. Returns
          * 0, -EPERM for a descriptor that cannot be polled (a regular file:

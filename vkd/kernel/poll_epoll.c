@@ -41,6 +41,11 @@ static void ep_close(struct poller *pl)
         free(pl);
 }
 
+static int ep_fileno(const struct poller *pl)
+{
+        return pl->epfd;
+}
+
 static int ep_arm(struct poller *pl, int fd, uint32_t events)
 {
         uint8_t have = fd < pl->nmask ? pl->mask[fd] : 0;
@@ -109,6 +114,7 @@ const struct poller_backend poller_epoll = {
         .oneshot = 0,
         .open = ep_open,
         .close = ep_close,
+        .fileno = ep_fileno,
         .arm = ep_arm,
         .forget = ep_forget,
         .wait = ep_wait,

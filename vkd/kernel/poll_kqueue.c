@@ -41,6 +41,11 @@ static void kq_close(struct poller *pl)
         free(pl);
 }
 
+static int kq_fileno(const struct poller *pl)
+{
+        return pl->kq;
+}
+
 static int kq_arm(struct poller *pl, int fd, uint32_t events)
 {
         uint8_t have = fd < pl->nmask ? pl->mask[fd] : 0;
@@ -117,6 +122,7 @@ const struct poller_backend poller_kqueue = {
         .oneshot = 0,
         .open = kq_open,
         .close = kq_close,
+        .fileno = kq_fileno,
         .arm = kq_arm,
         .forget = kq_forget,
         .wait = kq_wait,

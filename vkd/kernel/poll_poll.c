@@ -47,6 +47,11 @@ static void pp_drop(struct poller *pl, int i)
         }
 }
 
+static int pp_fileno(const struct poller *pl)
+{
+        return -1;
+}
+
 static int pp_arm(struct poller *pl, int fd, uint32_t events)
 {
         short want = (short)((events & POLLER_IN ? POLLIN | POLLRDHUP : 0) |
@@ -126,6 +131,7 @@ const struct poller_backend poller_poll = {
         .oneshot = 1,
         .open = pp_open,
         .close = pp_close,
+        .fileno = pp_fileno,
         .arm = pp_arm,
         .forget = pp_forget,
         .wait = pp_wait,

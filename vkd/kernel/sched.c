@@ -295,6 +295,16 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
         if (kp->fd_out != kp->fd_in)
                 fd_close(k, kp->fd_out);
         fd_close(k, kp->fd_in);
+        /* Descriptors the process owned. After a fault the heap that lists
+         * them is not trusted: never close one the kernel or another process
+         * holds. */
+        for (int i = 0; i < VK_OWNED_FDS; i++) {
+                int fd = p->owned[i] - 1;
+                if (fd < 0 || fd >= k->nfds || k->fds[fd].kernel || k->fds[fd].server ||
+                    (k->fds[fd].proc && k->fds[fd].proc != kp))
+                        continue;
+                close(fd);
+        }
         timer_remove(k, kp);
         idle_remove(k, kp);
         k->stats.bytes_in += p->bytes_in;
@@ -821,6 +831,10 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         r = pb->arm(k->pl, k->wake_pipe[0], POLLER_IN);
         if (r < 0)
                 goto fail;
+        int own[3] = {k->wake_pipe[0], k->wake_pipe[1], pb->fileno(k->pl)};
+        for (int i = 0; i < 3; i++)
+                if (own[i] >= 0 && own[i] < k->nfds)
+                        k->fds[own[i]].kernel = 1;
         r = isolate_init(k);
         if (r < 0)
                 goto fail;

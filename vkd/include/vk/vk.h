@@ -342,6 +342,9 @@ void vk_free(struct vk_proc *p, void *ptr);
 #define vk_peek(rc, ptr, have) vk__op(rc, vk__peek(that, &(ptr), (have)))
 /* Drops n bytes from the front of the input (after vk_peek). Never yields. */
 void vk_consume(struct vk_thread *that, size_t n);
+/* Keeps only the first `keep` buffered input bytes (after a parser rewrote
+ * the span vk_peek gave it in place, e.g. a chunked decoder). Never yields. */
+void vk_truncate_input(struct vk_thread *that, size_t keep);
 
 /* Sends len bytes of file descriptor fd from offset off after the buffered
  * output, with sendfile(2) where it applies; rc gets the count sent (less
@@ -398,6 +401,14 @@ int vk_at_eof(const struct vk_thread *that);
         } while (0)
 /* Shuts down the input side: further reads see end of stream. Never yields. */
 void vk_close_read(struct vk_thread *that);
+
+/* Hands a descriptor the thread opened (a file, say) to its process: it is
+ * closed when the process ends, however it ends. At most VK_OWNED_FDS at a
+ * time. Returns 0 or -EMFILE. Never yields. */
+#define VK_OWNED_FDS 4
+int vk_own_fd(struct vk_thread *that, int fd);
+/* Closes a descriptor given to vk_own_fd() and forgets it. Never yields. */
+void vk_close_fd(struct vk_thread *that, int fd);
 
 /* ------------------------------------------------------------------ */
 /* Internals the macros expand to. Not for direct use. */

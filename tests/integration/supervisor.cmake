@@ -25,7 +25,8 @@ endforeach()
 # readiness signals and the subject of most cases; what remains is checked either way.
 set(cases check_config units)
 if(VKD_WITH_SYSTEMD)
-        list(APPEND cases standalone start_errors socket_activation reload restart privileges)
+        list(APPEND cases standalone start_errors socket_activation reload restart stop
+                privileges)
 endif()
 set(timeout_reload 300)
 foreach(case ${cases})

@@ -10,6 +10,8 @@ clients. One case per ctest test (see supervisor.cmake):
   socket_activation  under systemd-socket-activate with two named sockets and NOTIFY_SOCKET
   reload             20 SIGHUPs (half broken) under 200 busy connections: no failed request
   restart            a worker killed with SIGKILL comes back; a crash storm marks it failed
+  stop               SIGINT exits 0; SIGTERM serves open connections while draining, kills
+                     what is left at DrainTimeoutSec= and exits 0
   privileges         (root only) workers run as nobody with NoNewPrivs
   units              systemd-analyze verify on units/, the launchd plist parses
 """
@@ -25,8 +27,9 @@ import subprocess
 import threading
 import time
 
-from vkdtest import (SKIP, WAIT, Daemon, Fail, check, children, connect, echo_roundtrip,
-                     free_port, have_ipv6, log, main, proc_status, stop_daemon, wait_until)
+from vkdtest import (SKIP, WAIT, Fail, check, children, connect, echo_roundtrip, free_port,
+                     have_ipv6, log, main, proc_status, recv_exactly, stop_daemon,
+                     wait_until)
 
 LOG_LINE = re.compile(r"^<[0-7]>vkd\[\d+\]: \S")
 
@@ -305,9 +308,14 @@ class Load:
 def case_reload(env):
     port, port_extra = free_port(), free_port()
     addr = ("127.0.0.1", port)
+    env.write_daemon({"DrainTimeoutSec": "60"})
     env.write_service("echo", {"Listen": f"127.0.0.1:{port}"})
     d = env.start()
     env.notify.wait("READY=1")
+    # One connection accepted by the first generation lives through every reload: its worker
+    # drains (DrainTimeoutSec=60) instead of dropping it.
+    keep = connect(addr, timeout=20)
+    keep_n = 0
     load = Load(addr)
     load.start()
     gen = 1
@@ -341,7 +349,7 @@ def case_reload(env):
         if broken:
             d.wait_log(r"reload failed; generation \d+ keeps running unchanged", mark)
             # restore the good config for the next round
-            env.write_daemon({})
+            env.write_daemon({"DrainTimeoutSec": "60"})
             env.write_service("echo", {"Listen": f"127.0.0.1:{port}"})
         else:
             _, m = d.wait_log(r"reloaded: generation (\d+) running, generation (\d+) draining",
@@ -358,9 +366,14 @@ def case_reload(env):
                     raise Fail(f"removed listener 127.0.0.1:{port_extra} still accepts")
                 except ConnectionRefusedError:
                     pass
+        keep_n += 1
+        msg = b"kept connection, after reload %d\n" % keep_n
+        keep.sendall(msg)
+        check(recv_exactly(keep, len(msg)) == msg, "the kept connection lost its echo")
         log(f"reload {i + 1}/20 ({'broken' if broken else 'good'}): "
             f"{load.count()} requests so far")
     load.finish()
+    keep.close()
     log(f"{load.ok} requests, {len(load.failures)} failed")
     check(not load.failures, f"{len(load.failures)} failed requests: {load.failures[:5]}")
     check(load.ok >= 1000, f"only {load.ok} requests served")
@@ -405,6 +418,41 @@ def case_restart(env):
     # the remaining worker still serves
     echo_roundtrip(addr, b"still here\n")
     stop_daemon(env, d)
+
+
+# ---------------------------------------------------------------- stopping
+
+
+def case_stop(env):
+    port = free_port()
+    addr = ("127.0.0.1", port)
+    env.write_daemon({"DrainTimeoutSec": "1"})
+    env.write_service("echo", {"Listen": f"127.0.0.1:{port}"})
+
+    # SIGINT (a terminal's ^C) with nothing to drain: exit 0 at once
+    d = env.start()
+    env.notify.wait("READY=1")
+    echo_roundtrip(addr)
+    d.signal(signal.SIGINT)
+    env.notify.wait("STOPPING=1")
+    check(d.wait_exit() == 0, "SIGINT: exit status not 0")
+
+    # SIGTERM with an open connection: it is still served while draining, then its worker is
+    # killed at DrainTimeoutSec= and vkd still exits 0
+    d = env.start()
+    env.notify.wait("READY=1")
+    held = connect(addr, timeout=20)
+    held.sendall(b"before stop\n")
+    check(recv_exactly(held, 12) == b"before stop\n", "no echo before stop")
+    mark = d.mark()
+    d.signal(signal.SIGTERM)
+    env.notify.wait("STOPPING=1")
+    held.sendall(b"while draining\n")
+    check(recv_exactly(held, 15) == b"while draining\n", "no echo while draining")
+    d.wait_log(r"<4>vkd\[\d+\]: echo: worker \d \(pid \d+\) still has connections after "
+               r"DrainTimeoutSec=; killing it", mark)
+    check(d.wait_exit() == 0, "SIGTERM after a forced drain: exit status not 0")
+    held.close()
 
 
 # ---------------------------------------------------------------- privileges
@@ -480,6 +528,7 @@ CASES = {
     "socket_activation": case_socket_activation,
     "reload": case_reload,
     "restart": case_restart,
+    "stop": case_stop,
     "privileges": case_privileges,
     "units": case_units,
 }

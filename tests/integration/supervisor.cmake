@@ -25,7 +25,7 @@ endforeach()
 # readiness signals and the subject of most cases; what remains is checked either way.
 set(cases check_config units)
 if(VKD_WITH_SYSTEMD)
-        list(APPEND cases standalone start_errors socket_activation reload restart stop
+        list(APPEND cases standalone start_errors socket_activation reload restart stop idle
                 privileges)
 endif()
 set(timeout_reload 300)

@@ -24,6 +24,49 @@
 
 static struct vk_kernel *volatile worker_kernel;
 
+/* What each connection of a service with IdleTimeoutSec= starts with (copied into the frame). */
+struct worker_conn_arg {
+        void *state;        /* the module's, handed on to its main */
+        vk_thread_fn *main; /* the module's connection coroutine */
+        uint64_t idle_ms;
+};
+
+/*
+ * IdleTimeoutSec=: the kernel has a deadline per blocking op of a thread (vk_set_timeout(),
+ * renewed whenever the thread is woken), which is exactly "nothing happened for so long" for a
+ * thread waiting on its connection. The module's main runs as a child of this small coroutine
+ * with that deadline set; when it fires, ETIMEDOUT ends the child, reaches us through
+ * vk_join(), and ends the process, which closes the connection. Costs one extra frame per
+ * connection, and only for services that set a finite timeout.
+ */
+static void worker_conn(struct vk_thread *that)
+{
+        struct {
+                struct worker_conn_arg a;
+                struct vk_thread *child;
+        } *self;
+        vk_begin();
+        self->child = vk_spawn(self->a.main, &self->a.state, sizeof(self->a.state));
+        if (!self->child)
+                vk_raise(ENOMEM, "heap full: no room for the connection's thread");
+        vk_set_timeout(self->child, self->a.idle_ms);
+        vk_join(self->child);
+        vk_end();
+}
+
+static enum vk_isolation worker_isolation(enum conf_isolation i)
+{
+        switch (i) {
+        case CONF_ISOLATION_UNPRIVILEGED:
+                return VK_ISOLATION_UNPRIVILEGED;
+        case CONF_ISOLATION_PRIVILEGED:
+                return VK_ISOLATION_PRIVILEGED;
+        case CONF_ISOLATION_ISOLATED:
+        default:
+                return VK_ISOLATION_ISOLATED;
+        }
+}
+
 static void worker_on_term(int sig)
 {
         struct vk_kernel *k = worker_kernel;
@@ -117,6 +160,7 @@ void worker_run(const struct worker_args *a)
                 .heap_size = s->heap_size,
                 .ring_size = s->ring_size,
                 .max_procs = s->max_connections,
+                .isolation = worker_isolation(s->isolation),
         };
         struct vk_kernel *k;
         r = vk_kernel_new(&kc, &k);
@@ -128,11 +172,21 @@ void worker_run(const struct worker_args *a)
                            s->max_connections, strerror(-r));
                 _exit(1);
         }
+        struct worker_conn_arg conn = {
+                .state = m.state,
+                .main = m.desc.main,
+                .idle_ms = s->idle_timeout_usec / 1000 ? s->idle_timeout_usec / 1000 : 1,
+        };
+        bool idle = s->idle_timeout_usec != CONF_USEC_INFINITY;
         for (size_t i = 0; i < a->n_fds; i++) {
                 /* The state init returned reaches each connection's frame as its first member;
                  * with no state there is nothing to copy into every connection's heap. */
-                r = vk_kernel_listen(k, a->fds[i], m.desc.main, m.state ? &m.state : NULL,
-                                     m.state ? sizeof(m.state) : 0);
+                if (idle)
+                        r = vk_kernel_listen(k, a->fds[i], worker_conn, &conn, sizeof(conn));
+                else
+                        r = vk_kernel_listen(k, a->fds[i], m.desc.main,
+                                             m.state ? &m.state : NULL,
+                                             m.state ? sizeof(m.state) : 0);
                 if (r < 0) {
                         worker_say(a->status_fd, "ERROR %s:%u: Listen: cannot accept: %s",
                                    s->file, s->section_line, strerror(-r));

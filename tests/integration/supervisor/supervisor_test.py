@@ -10,6 +10,7 @@ clients. One case per ctest test (see supervisor.cmake):
   socket_activation  under systemd-socket-activate with two named sockets and NOTIFY_SOCKET
   reload             20 SIGHUPs (half broken) under 200 busy connections: no failed request
   restart            a worker killed with SIGKILL comes back; a crash storm marks it failed
+  idle               IdleTimeoutSec= closes a silent connection, not a busy one
   stop               SIGINT exits 0; SIGTERM serves open connections while draining, kills
                      what is left at DrainTimeoutSec= and exits 0
   privileges         (root only) workers run as nobody with NoNewPrivs
@@ -420,6 +421,36 @@ def case_restart(env):
     stop_daemon(env, d)
 
 
+# ---------------------------------------------------------------- idle timeout
+
+
+def case_idle(env):
+    port = free_port()
+    addr = ("127.0.0.1", port)
+    env.write_service("echo", {"Listen": f"127.0.0.1:{port}", "IdleTimeoutSec": "500ms"})
+    d = env.start()
+    env.notify.wait("READY=1")
+    # a busy connection outlives the timeout: it sends every 100 ms for 1.5 s (pacing, not
+    # synchronisation)
+    with connect(addr) as busy:
+        for i in range(15):
+            msg = b"busy %d\n" % i
+            busy.sendall(msg)
+            check(recv_exactly(busy, len(msg)) == msg, "busy connection lost its echo")
+            time.sleep(0.1)
+    # an idle one is closed by the server after about 500 ms
+    with connect(addr) as idle:
+        idle.sendall(b"then nothing\n")
+        check(recv_exactly(idle, 13) == b"then nothing\n", "no echo")
+        t0 = time.monotonic()
+        idle.settimeout(10)
+        check(idle.recv(100) == b"", "the idle connection got data instead of end of stream")
+        waited = time.monotonic() - t0
+    log(f"idle connection closed after {waited:.2f} s")
+    check(0.4 <= waited <= 5, f"idle connection closed after {waited:.2f} s, want about 0.5")
+    stop_daemon(env, d)
+
+
 # ---------------------------------------------------------------- stopping
 
 
@@ -529,6 +560,7 @@ CASES = {
     "reload": case_reload,
     "restart": case_restart,
     "stop": case_stop,
+    "idle": case_idle,
     "privileges": case_privileges,
     "units": case_units,
 }

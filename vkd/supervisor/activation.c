@@ -45,8 +45,7 @@ static void format_sockaddr(const struct sockaddr_storage *ss, socklen_t len, ch
                 const struct sockaddr_un *un = (const struct sockaddr_un *)ss;
                 if (len > offsetof(struct sockaddr_un, sun_path) && un->sun_path[0])
                         snprintf(buf, size, "unix:%.*s",
-                                 (int)(len - offsetof(struct sockaddr_un, sun_path)),
-                                 un->sun_path);
+                                 (int)(len - offsetof(struct sockaddr_un, sun_path)), un->sun_path);
                 else
                         snprintf(buf, size, "unix:(unnamed)");
                 break;

@@ -18,11 +18,11 @@
 struct listener {
         struct listener *next;
         int fd;
-        bool inherited;   /* passed in by the service manager: never closed by us */
-        bool used;        /* some generation referenced it (for the unused-socket warning) */
-        unsigned refs;    /* generations using it now */
-        char text[300];   /* "127.0.0.1:7007", "unix:/run/x.sock", or "systemd:NAME" */
-        char bound[300];  /* the local address as bound, with the real port for port 0 */
+        bool inherited;          /* passed in by the service manager: never closed by us */
+        bool used;               /* some generation referenced it (for the unused-socket warning) */
+        unsigned refs;           /* generations using it now */
+        char text[300];          /* "127.0.0.1:7007", "unix:/run/x.sock", or "systemd:NAME" */
+        char bound[300];         /* the local address as bound, with the real port for port 0 */
         struct conf_listen conf; /* bound listeners: what was bound */
 };
 

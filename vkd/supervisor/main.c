@@ -193,8 +193,7 @@ static int check_config(const struct options *o, const char *config)
                 conf_free(c);
                 return 1;
         }
-        printf("vkd: configuration OK: %zu service(s) in %s\n", c->n_services,
-               c->daemon.conf_dir);
+        printf("vkd: configuration OK: %zu service(s) in %s\n", c->n_services, c->daemon.conf_dir);
         conf_free(c);
         return 0;
 }
@@ -303,8 +302,8 @@ static void on_started(struct daemon *d, int r)
                  * their connections. Connections waiting in the backlog belong to the socket,
                  * not to a worker, so the new workers take them. */
                 gen_stop(&d->sup, old, now);
-                log_notice(NULL, "reloaded: generation %u running, generation %u draining",
-                           g->id, old->id);
+                log_notice(NULL, "reloaded: generation %u running, generation %u draining", g->id,
+                           old->id);
         } else {
                 log_notice(NULL, "ready: generation %u running", g->id);
         }

@@ -77,12 +77,11 @@ int module_load(struct module *m, const char *dir, const struct conf_service *s,
         if (d->abi_major != VK_ABI_MAJOR)
                 return module_fail(m, s, err, errlen, -EPROTO,
                                    "built for module ABI %u.%u, this vkd speaks %u.%u",
-                                   d->abi_major, d->abi_minor, VK_ABI_MAJOR,
-                                   VK_ABI_MINOR);
+                                   d->abi_major, d->abi_minor, VK_ABI_MAJOR, VK_ABI_MINOR);
         if (d->size < MODULE_SIZE_MIN)
                 return module_fail(m, s, err, errlen, -EPROTO,
-                                   "has a descriptor of %u bytes, at least %zu are needed",
-                                   d->size, MODULE_SIZE_MIN);
+                                   "has a descriptor of %u bytes, at least %zu are needed", d->size,
+                                   MODULE_SIZE_MIN);
         memcpy(&m->desc, d, d->size < sizeof(m->desc) ? d->size : sizeof(m->desc));
         if (!m->desc.main)
                 return module_fail(m, s, err, errlen, -EPROTO,
@@ -92,7 +91,8 @@ int module_load(struct module *m, const char *dir, const struct conf_service *s,
 
 /* A key the module does not declare is refused here when the module declares its keys, so a
  * typo in [Module] is an error like one in [Service]. */
-static const struct conf_kv *module_unknown_key(const struct module *m, const struct conf_service *s)
+static const struct conf_kv *module_unknown_key(const struct module *m,
+                                                const struct conf_service *s)
 {
         if (!m->desc.keys)
                 return s->n_module_args ? &s->module_args[0] : NULL;
@@ -124,8 +124,8 @@ int module_init(struct module *m, const struct conf_service *s, char *err, size_
                 return -EINVAL;
         }
         if (bad && m->desc.keys) {
-                snprintf(err, errlen, "%s:%u: %s: unknown key in [Module] for module %s",
-                         s->file, bad->line, bad->key, s->module);
+                snprintf(err, errlen, "%s:%u: %s: unknown key in [Module] for module %s", s->file,
+                         bad->line, bad->key, s->module);
                 return -EINVAL;
         }
         if (!m->desc.init)
@@ -146,8 +146,8 @@ int module_init(struct module *m, const struct conf_service *s, char *err, size_
         free(kv);
         if (r < 0) {
                 why[sizeof(why) - 1] = 0;
-                snprintf(err, errlen, "%s:%u: Module: %s: init failed: %s", s->file,
-                         s->module_line, s->module, why[0] ? why : strerror(-r));
+                snprintf(err, errlen, "%s:%u: Module: %s: init failed: %s", s->file, s->module_line,
+                         s->module, why[0] ? why : strerror(-r));
                 return r;
         }
         m->initialized = 1;

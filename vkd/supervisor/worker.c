@@ -44,7 +44,7 @@ static void worker_conn(struct vk_thread *that)
         struct {
                 struct worker_conn_arg a;
                 struct vk_thread *child;
-        } *self;
+        } * self;
         vk_begin();
         self->child = vk_spawn(self->a.main, &self->a.state, sizeof(self->a.state));
         if (!self->child)
@@ -134,8 +134,7 @@ void worker_run(const struct worker_args *a)
         worker_signals();
         r = privileges_drop(&s->creds, err, sizeof(err));
         if (r < 0) {
-                worker_say(a->status_fd, "ERROR %s:%u: User: %s", s->file, s->section_line,
-                           err);
+                worker_say(a->status_fd, "ERROR %s:%u: User: %s", s->file, s->section_line, err);
                 _exit(1);
         }
 #ifdef __linux__
@@ -168,8 +167,8 @@ void worker_run(const struct worker_args *a)
                 worker_say(a->status_fd,
                            "ERROR %s:%u: HeapSize: cannot start the virtual kernel "
                            "(HeapSize=%zu RingSize=%zu MaxConnections=%u): %s",
-                           s->file, s->section_line, s->heap_size, s->ring_size,
-                           s->max_connections, strerror(-r));
+                           s->file, s->section_line, s->heap_size, s->ring_size, s->max_connections,
+                           strerror(-r));
                 _exit(1);
         }
         struct worker_conn_arg conn = {
@@ -184,12 +183,11 @@ void worker_run(const struct worker_args *a)
                 if (idle)
                         r = vk_kernel_listen(k, a->fds[i], worker_conn, &conn, sizeof(conn));
                 else
-                        r = vk_kernel_listen(k, a->fds[i], m.desc.main,
-                                             m.state ? &m.state : NULL,
+                        r = vk_kernel_listen(k, a->fds[i], m.desc.main, m.state ? &m.state : NULL,
                                              m.state ? sizeof(m.state) : 0);
                 if (r < 0) {
-                        worker_say(a->status_fd, "ERROR %s:%u: Listen: cannot accept: %s",
-                                   s->file, s->section_line, strerror(-r));
+                        worker_say(a->status_fd, "ERROR %s:%u: Listen: cannot accept: %s", s->file,
+                                   s->section_line, strerror(-r));
                         _exit(1);
                 }
         }

@@ -18,10 +18,10 @@
 struct worker_args {
         const struct conf_service *service;
         const char *module_dir;
-        int status_fd;    /* write end of the status pipe */
-        const int *fds;   /* listening sockets of the service */
+        int status_fd;  /* write end of the status pipe */
+        const int *fds; /* listening sockets of the service */
         size_t n_fds;
-        bool check_only;  /* load, init and unload the module, report "OK", exit */
+        bool check_only; /* load, init and unload the module, report "OK", exit */
 };
 
 /*

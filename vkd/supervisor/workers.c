@@ -136,8 +136,7 @@ struct gen *gen_create(struct sup *s, struct conf *conf)
                                                err, sizeof(err)) == 0)
                                 continue;
                         if (cs->optional) {
-                                log_warning(cs->name, "%s; Optional=yes: running without it",
-                                            err);
+                                log_warning(cs->name, "%s; Optional=yes: running without it", err);
                                 v->disabled = true;
                                 v->n_ls = 0;
                                 break;
@@ -269,8 +268,8 @@ static void worker_spawn(struct sup *s, struct worker *w, uint64_t now)
         w->state = WORKER_STARTING;
         w->started_at = now;
         w->deadline = now + WORKER_START_TIMEOUT_USEC;
-        log_debug(v->conf->name, "worker %u started (pid %ld, generation %u)", w->index,
-                  (long)pid, v->gen->id);
+        log_debug(v->conf->name, "worker %u started (pid %ld, generation %u)", w->index, (long)pid,
+                  v->gen->id);
 }
 
 void gen_start(struct sup *s, struct gen *g)
@@ -377,9 +376,9 @@ int gen_check_start(struct sup *s, struct gen *g, uint64_t now)
 
 /* ------------------------------------------------------------------ lookups */
 
-#define FOR_EACH_WORKER(s, g, v, w)                                                               \
-        for (struct gen *g = (s)->gens; g; g = g->next)                                          \
-                for (struct svc *v = g->svcs; v < g->svcs + g->n_svcs; v++)                      \
+#define FOR_EACH_WORKER(s, g, v, w)                                         \
+        for (struct gen *g = (s)->gens; g; g = g->next)                     \
+                for (struct svc *v = g->svcs; v < g->svcs + g->n_svcs; v++) \
                         for (struct worker *w = v->workers; w < v->workers + v->n_workers; w++)
 
 static struct worker *find_by_fd(const struct sup *s, int fd)
@@ -523,8 +522,8 @@ static void worker_exited(struct sup *s, struct worker *w, int status, uint64_t 
                         log_debug(v->conf->name, "worker %u (pid %ld) finished", w->index,
                                   (long)pid);
                 else
-                        log_notice(v->conf->name, "worker %u (pid %ld) %s while stopping",
-                                   w->index, (long)pid, cause);
+                        log_notice(v->conf->name, "worker %u (pid %ld) %s while stopping", w->index,
+                                   (long)pid, cause);
                 return;
         }
         if (v->gen->state == GEN_STARTING) {
@@ -552,8 +551,8 @@ static void worker_exited(struct sup *s, struct worker *w, int status, uint64_t 
         w->backoff++;
         w->restart_at = now + d;
         format_usec(d, delay, sizeof(delay));
-        log_err(v->conf->name, "worker %u (pid %ld) %s; restarting it in %s", w->index,
-                (long)pid, cause, delay);
+        log_err(v->conf->name, "worker %u (pid %ld) %s; restarting it in %s", w->index, (long)pid,
+                cause, delay);
 }
 
 void sup_reap(struct sup *s, uint64_t now)
@@ -590,8 +589,7 @@ void sup_timers(struct sup *s, uint64_t now)
 
                 if (w->state == WORKER_DOWN && w->restart_at && w->restart_at <= now) {
                         w->restart_at = 0;
-                        if (g->state == GEN_ACTIVE && !s->stopping && !v->failed &&
-                            !v->disabled) {
+                        if (g->state == GEN_ACTIVE && !s->stopping && !v->failed && !v->disabled) {
                                 log_info(name, "restarting worker %u", w->index);
                                 worker_spawn(s, w, now);
                         }
@@ -687,8 +685,7 @@ void sup_status(const struct sup *s, char *buf, size_t size)
 
 /* ------------------------------------------------------------------ --check-config */
 
-int worker_check(const struct conf_service *svc, const char *module_dir, char *err,
-                 size_t errlen)
+int worker_check(const struct conf_service *svc, const char *module_dir, char *err, size_t errlen)
 {
         struct worker w = {.fd = -1};
         uint64_t deadline = sup_now() + WORKER_START_TIMEOUT_USEC;

@@ -19,8 +19,8 @@
 #include "activation.h"
 #include "conf.h"
 
-#define WORKER_START_TIMEOUT_USEC (30 * CONF_USEC_PER_SEC) /* init + listen must fit in it */
-#define WORKER_RESTART_BURST 5                             /* more crashes than this ... */
+#define WORKER_START_TIMEOUT_USEC (30 * CONF_USEC_PER_SEC)    /* init + listen must fit in it */
+#define WORKER_RESTART_BURST 5                                /* more crashes than this ... */
 #define WORKER_RESTART_INTERVAL_USEC (10 * CONF_USEC_PER_SEC) /* ... within this: failed */
 #define WORKER_BACKOFF_MIN_USEC (100 * 1000)
 #define WORKER_BACKOFF_MAX_USEC (5 * CONF_USEC_PER_SEC)
@@ -138,8 +138,7 @@ void sup_status(const struct sup *s, char *buf, size_t size);
  * way as a worker, loads and inits the module, and unloads it. Returns 0, or -errno with the
  * message in err.
  */
-int worker_check(const struct conf_service *svc, const char *module_dir, char *err,
-                 size_t errlen);
+int worker_check(const struct conf_service *svc, const char *module_dir, char *err, size_t errlen);
 
 /* Frees everything (after the last worker exited). */
 void sup_free(struct sup *s);

@@ -12,7 +12,7 @@ __attribute__((unused)) static void conn(struct vk_thread *that)
 {
         struct {
                 int unused;
-        } *self;
+        } * self;
         vk_begin();
         vk_end();
 }
@@ -43,8 +43,7 @@ __attribute__((visibility("default"))) const struct vk_module vk_module = {
 #elif defined(TESTMOD_INITFAIL)
 static const struct vk_module_key keys[] = {{"Greeting", "what to say"}, {NULL, NULL}};
 
-static int init(const struct vk_module_kv *kv, size_t n, void **ret_state, char *err,
-                size_t errlen)
+static int init(const struct vk_module_kv *kv, size_t n, void **ret_state, char *err, size_t errlen)
 {
         for (size_t i = 0; i < n; i++)
                 if (strcmp(kv[i].value, "fail") == 0) {

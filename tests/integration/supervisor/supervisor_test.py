@@ -498,6 +498,13 @@ def case_privileges(env):
 
     nobody = pwd.getpwnam("nobody")
     group = grp.getgrgid(nobody.pw_gid)
+    # Workers load the module after dropping to nobody, who may not be able to reach the build
+    # tree (a clone under /root): load it from a copy in the test's world-readable directory.
+    modules = os.path.join(env.tmp, "modules")
+    os.mkdir(modules)
+    shutil.copy(os.path.join(env.args.module_dir, "echo.so"), modules)
+    os.chmod(os.path.join(modules, "echo.so"), 0o755)
+    env.args.module_dir = modules
     port = free_port()
     env.write_service("echo", {"Listen": f"127.0.0.1:{port}", "User": "nobody"})
     d = env.start()

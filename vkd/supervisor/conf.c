@@ -1146,6 +1146,9 @@ static void conf_load_services(struct conf_ctx *ctx, struct conf *c, const char 
         struct dirent *de;
         DIR *d;
 
+        struct stat daemon_st;
+        bool skip_daemon = c->daemon.file && stat(c->daemon.file, &daemon_st) == 0;
+
         d = opendir(dir);
         if (!d) {
                 conf_error(ctx, dir, 0, NULL, "cannot open directory: %s", strerror(errno));
@@ -1165,6 +1168,15 @@ static void conf_load_services(struct conf_ctx *ctx, struct conf *c, const char 
                 /* Hidden files are editors' locks and backups (".#web.conf"), as in systemd. */
                 if (de->d_name[0] == '.' || !conf_has_suffix(de->d_name, ".conf"))
                         continue;
+                /* vkd.conf may sit beside the services (`vkd --conf-dir conf/`): it is the
+                 * daemon's file, not a service. Compared by inode, so any name or path works. */
+                if (skip_daemon) {
+                        struct stat st;
+
+                        if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
+                            st.st_dev == daemon_st.st_dev && st.st_ino == daemon_st.st_ino)
+                                continue;
+                }
                 if (n_names >= CONF_SERVICES_MAX) {
                         conf_error(ctx, dir, 0, NULL, "too many service files (at most %d)",
                                    CONF_SERVICES_MAX);

@@ -233,7 +233,8 @@ struct conf {
  *
  * daemon_conf: path of vkd.conf, or NULL for all daemon defaults (no file is read).
  * conf_dir: directory of the service files; NULL means the daemon's ConfDir= (or the default).
- * Every "*.conf" in it is a service, loaded in strcmp() order of the names.
+ * Every "*.conf" in it is a service, loaded in strcmp() order of the names, except the
+ * daemon_conf file itself when it lives in that directory (compared by inode).
  *
  * On success returns 0 and stores a new generation in *ret (free it with conf_free()). On
  * failure *ret is set to NULL and nothing is kept: returns -ENOMEM when out of memory, or

@@ -1,0 +1,71 @@
+/*
+ * Log lines for the supervisor and its workers (see log.h). Formatting happens in a stack
+ * buffer and leaves in one write(2): stderr is shared by every process of the daemon, and
+ * journald splits on newlines, so a line must never be torn or merged with another.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 2048
+
+static int log_level = LOG_PRI_INFO;
+
+void log_set_level(int level)
+{
+        log_level = level < 0 ? 0 : level > 7 ? 7 : level;
+}
+
+int log_get_level(void)
+{
+        return log_level;
+}
+
+void log_vmsg(int prio, const char *service, const char *fmt, va_list ap)
+{
+        char line[LOG_LINE_MAX];
+        int saved = errno;
+        int n, m;
+
+        if (prio > log_level)
+                return;
+        if (service)
+                n = snprintf(line, sizeof(line), "<%d>vkd[%ld]: %s: ", prio, (long)getpid(),
+                             service);
+        else
+                n = snprintf(line, sizeof(line), "<%d>vkd[%ld]: ", prio, (long)getpid());
+        if (n < 0 || (size_t)n >= sizeof(line))
+                n = 0;
+        m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+        if (m < 0)
+                m = 0;
+        n += m;
+        if ((size_t)n > sizeof(line) - 2)
+                n = sizeof(line) - 2; /* truncated: keep room for the newline */
+        for (int i = 0; i < n; i++)
+                if (line[i] == '\n' || line[i] == '\r')
+                        line[i] = ' ';
+        line[n++] = '\n';
+        for (const char *p = line; n > 0;) {
+                ssize_t w = write(STDERR_FILENO, p, (size_t)n);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        break;
+                p += w;
+                n -= (int)w;
+        }
+        errno = saved;
+}
+
+void log_msg(int prio, const char *service, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        log_vmsg(prio, service, fmt, ap);
+        va_end(ap);
+}

@@ -1,0 +1,36 @@
+/*
+ * The daemon's log: one line per event on stderr, "<N>vkd[pid]: service: message", where <N> is
+ * the sd-daemon priority prefix (0 emerg .. 7 debug) that journald turns into the priority and a
+ * terminal shows as is. Lines below the LogLevel= are dropped. Each line is one write(2), so the
+ * supervisor and its workers, which share stderr, never interleave within a line.
+ */
+#ifndef VKD_SUPERVISOR_LOG_H
+#define VKD_SUPERVISOR_LOG_H
+
+#include <stdarg.h>
+
+enum {
+        LOG_PRI_ERR = 3,
+        LOG_PRI_WARNING = 4,
+        LOG_PRI_NOTICE = 5,
+        LOG_PRI_INFO = 6,
+        LOG_PRI_DEBUG = 7,
+};
+
+/* Sets the lowest priority that is written (0..7; values outside are clamped). */
+void log_set_level(int level);
+int log_get_level(void);
+
+/* Writes one line. service may be NULL for daemon-wide events. Newlines in the message become
+ * spaces, so an event is always one line. Keeps errno. */
+void log_msg(int prio, const char *service, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+void log_vmsg(int prio, const char *service, const char *fmt, va_list ap);
+
+#define log_err(svc, ...) log_msg(LOG_PRI_ERR, (svc), __VA_ARGS__)
+#define log_warning(svc, ...) log_msg(LOG_PRI_WARNING, (svc), __VA_ARGS__)
+#define log_notice(svc, ...) log_msg(LOG_PRI_NOTICE, (svc), __VA_ARGS__)
+#define log_info(svc, ...) log_msg(LOG_PRI_INFO, (svc), __VA_ARGS__)
+#define log_debug(svc, ...) log_msg(LOG_PRI_DEBUG, (svc), __VA_ARGS__)
+
+#endif

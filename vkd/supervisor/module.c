@@ -1,0 +1,166 @@
+/*
+ * Loading service modules (see module.h). The descriptor is copied into a zeroed struct of
+ * our own size and only `size` bytes are read from the module, so a module built against an
+ * older, smaller descriptor of the same major version gets its missing fields as NULL, and a
+ * newer, larger one is read only as far as we understand it.
+ */
+#include "module.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every field up to and including main is required to be present. */
+#define MODULE_SIZE_MIN (offsetof(struct vk_module, main) + sizeof(vk_thread_fn *))
+
+static int module_fail(struct module *m, const struct conf_service *s, char *err, size_t errlen,
+                       int r, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int module_fail(struct module *m, const struct conf_service *s, char *err, size_t errlen,
+                       int r, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        /* A bare name says where it was looked for; a path already says it. */
+        if (s->module_is_path || !m->path[0])
+                n = snprintf(err, errlen, "%s:%u: Module: %s: ", s->file, s->module_line,
+                             s->module);
+        else
+                n = snprintf(err, errlen, "%s:%u: Module: %s (%s): ", s->file, s->module_line,
+                             s->module, m->path);
+        if (n >= 0 && (size_t)n < errlen) {
+                va_start(ap, fmt);
+                vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+                va_end(ap);
+        }
+        module_unload(m);
+        return r;
+}
+
+int module_load(struct module *m, const char *dir, const struct conf_service *s, char *err,
+                size_t errlen)
+{
+        const struct vk_module *d;
+        int n;
+
+        memset(m, 0, sizeof(*m));
+        if (s->module_is_path)
+                n = snprintf(m->path, sizeof(m->path), "%s", s->module);
+        else
+                n = snprintf(m->path, sizeof(m->path), "%s/%s.so", dir, s->module);
+        if (n < 0 || (size_t)n >= sizeof(m->path))
+                return module_fail(m, s, err, errlen, -ENAMETOOLONG, "module path too long");
+
+        /* RTLD_NOW: an unresolved symbol (a vk_ function this daemon lacks) fails here, with
+         * the symbol's name, rather than as a crash on the first connection. */
+        m->handle = dlopen(m->path, RTLD_NOW | RTLD_LOCAL);
+        if (!m->handle) {
+                const char *why = dlerror();
+                size_t len = strlen(m->path);
+
+                /* dlerror() repeats the path the prefix already shows. */
+                if (why && strncmp(why, m->path, len) == 0 && strncmp(why + len, ": ", 2) == 0)
+                        why += len + 2;
+                return module_fail(m, s, err, errlen, -ENOENT, "cannot load: %s",
+                                   why ? why : "unknown error");
+        }
+        dlerror();
+        d = dlsym(m->handle, VK_MODULE_SYMBOL);
+        if (!d)
+                return module_fail(m, s, err, errlen, -ENOEXEC,
+                                   "exports no \"%s\" descriptor: not a vkd module",
+                                   VK_MODULE_SYMBOL);
+        if (d->abi_major != VK_ABI_MAJOR)
+                return module_fail(m, s, err, errlen, -EPROTO,
+                                   "built for module ABI %u.%u, this vkd speaks %u.%u",
+                                   d->abi_major, d->abi_minor, VK_ABI_MAJOR, VK_ABI_MINOR);
+        if (d->size < MODULE_SIZE_MIN)
+                return module_fail(m, s, err, errlen, -EPROTO,
+                                   "has a descriptor of %u bytes, at least %zu are needed", d->size,
+                                   MODULE_SIZE_MIN);
+        memcpy(&m->desc, d, d->size < sizeof(m->desc) ? d->size : sizeof(m->desc));
+        if (!m->desc.main)
+                return module_fail(m, s, err, errlen, -EPROTO,
+                                   "has no connection coroutine (main is NULL)");
+        return 0;
+}
+
+/* A key the module does not declare is refused here when the module declares its keys, so a
+ * typo in [Module] is an error like one in [Service]. */
+static const struct conf_kv *module_unknown_key(const struct module *m,
+                                                const struct conf_service *s)
+{
+        if (!m->desc.keys)
+                return s->n_module_args ? &s->module_args[0] : NULL;
+        for (size_t i = 0; i < s->n_module_args; i++) {
+                const struct vk_module_key *k;
+
+                for (k = m->desc.keys; k->name; k++)
+                        if (strcmp(k->name, s->module_args[i].key) == 0)
+                                break;
+                if (!k->name)
+                        return &s->module_args[i];
+        }
+        return NULL;
+}
+
+int module_init(struct module *m, const struct conf_service *s, char *err, size_t errlen)
+{
+        struct vk_module_kv *kv = NULL;
+        const struct conf_kv *bad;
+        char why[512] = "";
+        int r;
+
+        bad = module_unknown_key(m, s);
+        if (bad && !m->desc.init) {
+                /* A module without init and without declared keys cannot take any. */
+                snprintf(err, errlen, "%s:%u: %s: unknown key in [Module] (module %s takes %s)",
+                         s->file, bad->line, bad->key, s->module,
+                         m->desc.keys ? "other keys" : "no keys");
+                return -EINVAL;
+        }
+        if (bad && m->desc.keys) {
+                snprintf(err, errlen, "%s:%u: %s: unknown key in [Module] for module %s", s->file,
+                         bad->line, bad->key, s->module);
+                return -EINVAL;
+        }
+        if (!m->desc.init)
+                return 0;
+        if (s->n_module_args) {
+                kv = calloc(s->n_module_args, sizeof(*kv));
+                if (!kv)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < s->n_module_args; i++)
+                kv[i] = (struct vk_module_kv){
+                        .key = s->module_args[i].key,
+                        .value = s->module_args[i].value,
+                        .file = s->module_args[i].file,
+                        .line = s->module_args[i].line,
+                };
+        r = m->desc.init(kv, s->n_module_args, &m->state, why, sizeof(why));
+        free(kv);
+        if (r < 0) {
+                why[sizeof(why) - 1] = 0;
+                snprintf(err, errlen, "%s:%u: Module: %s: init failed: %s", s->file, s->module_line,
+                         s->module, why[0] ? why : strerror(-r));
+                return r;
+        }
+        m->initialized = 1;
+        return 0;
+}
+
+void module_unload(struct module *m)
+{
+        if (m->initialized && m->desc.fini)
+                m->desc.fini(m->state);
+        m->initialized = 0;
+        m->state = NULL;
+        if (m->handle)
+                dlclose(m->handle);
+        m->handle = NULL;
+}

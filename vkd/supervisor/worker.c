@@ -1,0 +1,207 @@
+/*
+ * The worker process (see worker.h). Order matters and is the point of this file: privileges
+ * are dropped before the module is dlopen()ed, so no module code (not even its constructors)
+ * ever runs as root; the parent-death signal is armed after the drop because changing
+ * credentials clears it.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include "log.h"
+#include "module.h"
+#include "privileges.h"
+#include "vk_kernel.h"
+
+static struct vk_kernel *volatile worker_kernel;
+
+/* What each connection of a service with IdleTimeoutSec= starts with (copied into the frame). */
+struct worker_conn_arg {
+        void *state;        /* the module's, handed on to its main */
+        vk_thread_fn *main; /* the module's connection coroutine */
+        uint64_t idle_ms;
+};
+
+/*
+ * IdleTimeoutSec=: the kernel has a deadline per blocking op of a thread (vk_set_timeout(),
+ * renewed whenever the thread is woken), which is exactly "nothing happened for so long" for a
+ * thread waiting on its connection. The module's main runs as a child of this small coroutine
+ * with that deadline set; when it fires, ETIMEDOUT ends the child, reaches us through
+ * vk_join(), and ends the process, which closes the connection. Costs one extra frame per
+ * connection, and only for services that set a finite timeout.
+ */
+static void worker_conn(struct vk_thread *that)
+{
+        struct {
+                struct worker_conn_arg a;
+                struct vk_thread *child;
+        } * self;
+        vk_begin();
+        self->child = vk_spawn(self->a.main, &self->a.state, sizeof(self->a.state));
+        if (!self->child)
+                vk_raise(ENOMEM, "heap full: no room for the connection's thread");
+        vk_set_timeout(self->child, self->a.idle_ms);
+        vk_join(self->child);
+        vk_end();
+}
+
+static enum vk_isolation worker_isolation(enum conf_isolation i)
+{
+        switch (i) {
+        case CONF_ISOLATION_UNPRIVILEGED:
+                return VK_ISOLATION_UNPRIVILEGED;
+        case CONF_ISOLATION_PRIVILEGED:
+                return VK_ISOLATION_PRIVILEGED;
+        case CONF_ISOLATION_ISOLATED:
+        default:
+                return VK_ISOLATION_ISOLATED;
+        }
+}
+
+static void worker_on_term(int sig)
+{
+        struct vk_kernel *k = worker_kernel;
+
+        (void)sig;
+        if (!k)
+                _exit(0); /* still loading: nothing accepted yet, nothing to drain */
+        vk_kernel_stop(k);
+}
+
+/* One line on the status pipe; a message never contains a newline. */
+static void worker_say(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void worker_say(int fd, const char *fmt, ...)
+{
+        char line[2048];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        if ((size_t)n > sizeof(line) - 2)
+                n = sizeof(line) - 2;
+        for (int i = 0; i < n; i++)
+                if (line[i] == '\n' || line[i] == '\r')
+                        line[i] = ' ';
+        line[n++] = '\n';
+        while (write(fd, line, (size_t)n) < 0 && errno == EINTR)
+                ;
+}
+
+static void worker_signals(void)
+{
+        struct sigaction sa = {.sa_handler = worker_on_term};
+        sigset_t none;
+
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        /* Only the supervisor decides when workers stop: a terminal's ^C reaches the whole
+         * process group, and the supervisor turns it into an orderly drain. */
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+        sigaction(SIGUSR1, &sa, NULL);
+        sigaction(SIGUSR2, &sa, NULL);
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGCHLD, &sa, NULL);
+        sigaction(SIGQUIT, &sa, NULL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void worker_run(const struct worker_args *a)
+{
+        const struct conf_service *s = a->service;
+        pid_t parent = getppid();
+        struct vk_kernel_config kc;
+        struct module m;
+        char err[1536];
+        int r;
+
+        worker_signals();
+        r = privileges_drop(&s->creds, err, sizeof(err));
+        if (r < 0) {
+                worker_say(a->status_fd, "ERROR %s:%u: User: %s", s->file, s->section_line, err);
+                _exit(1);
+        }
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+                _exit(0); /* the supervisor is already gone */
+#endif
+        r = module_load(&m, a->module_dir, s, err, sizeof(err));
+        if (r == 0)
+                r = module_init(&m, s, err, sizeof(err));
+        if (r < 0) {
+                worker_say(a->status_fd, "ERROR %s", err);
+                _exit(1);
+        }
+        if (a->check_only) {
+                module_unload(&m);
+                worker_say(a->status_fd, "OK");
+                _exit(0);
+        }
+
+        kc = (struct vk_kernel_config){
+                .heap_size = s->heap_size,
+                .ring_size = s->ring_size,
+                .max_procs = s->max_connections,
+                .isolation = worker_isolation(s->isolation),
+        };
+        struct vk_kernel *k;
+        r = vk_kernel_new(&kc, &k);
+        if (r < 0) {
+                worker_say(a->status_fd,
+                           "ERROR %s:%u: HeapSize: cannot start the virtual kernel "
+                           "(HeapSize=%zu RingSize=%zu MaxConnections=%u): %s",
+                           s->file, s->section_line, s->heap_size, s->ring_size, s->max_connections,
+                           strerror(-r));
+                _exit(1);
+        }
+        struct worker_conn_arg conn = {
+                .state = m.state,
+                .main = m.desc.main,
+                .idle_ms = s->idle_timeout_usec / 1000 ? s->idle_timeout_usec / 1000 : 1,
+        };
+        bool idle = s->idle_timeout_usec != CONF_USEC_INFINITY;
+        for (size_t i = 0; i < a->n_fds; i++) {
+                /* The state init returned reaches each connection's frame as its first member;
+                 * with no state there is nothing to copy into every connection's heap. */
+                if (idle)
+                        r = vk_kernel_listen(k, a->fds[i], worker_conn, &conn, sizeof(conn));
+                else
+                        r = vk_kernel_listen(k, a->fds[i], m.desc.main, m.state ? &m.state : NULL,
+                                             m.state ? sizeof(m.state) : 0);
+                if (r < 0) {
+                        worker_say(a->status_fd, "ERROR %s:%u: Listen: cannot accept: %s", s->file,
+                                   s->section_line, strerror(-r));
+                        _exit(1);
+                }
+        }
+        worker_kernel = k;
+        worker_say(a->status_fd, "READY");
+        log_debug(s->name, "worker accepting on %zu socket(s), poller %s", a->n_fds,
+                  vk_kernel_poller(k));
+        r = vk_kernel_run(k);
+        worker_kernel = NULL;
+        if (r < 0) {
+                log_err(s->name, "worker: virtual kernel failed: %s", strerror(-r));
+                _exit(1);
+        }
+        vk_kernel_free(k);
+        module_unload(&m);
+        _exit(0);
+}

@@ -38,7 +38,7 @@ static __thread void *altstack;
 
 static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
 
-/* Async-signal-safe formatting: appends s, or v in hex. */
+/* Async-signal-safe formatting: appends s, or v in hex or decimal. */
 static size_t put_str(char *buf, size_t at, size_t cap, const char *s)
 {
         while (*s && at + 1 < cap)
@@ -60,6 +60,17 @@ static size_t put_hex(char *buf, size_t at, size_t cap, uintptr_t v)
                 tmp[n++] = "0123456789abcdef"[(v >> shift) & 0xf];
         tmp[n] = 0;
         return put_str(buf, at, cap, tmp);
+}
+
+static size_t put_dec(char *buf, size_t at, size_t cap, unsigned v)
+{
+        char tmp[3 * sizeof v + 1];
+        int n = (int)sizeof tmp - 1;
+        tmp[n] = 0;
+        do
+                tmp[--n] = (char)('0' + v % 10);
+        while (v /= 10);
+        return put_str(buf, at, cap, tmp + n);
 }
 
 static const char *signal_name(int sig)
@@ -92,7 +103,13 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
                 if (write(2, line, n) < 0) {
                         /* nothing more to do */
                 }
-                signal(sig, SIG_DFL); /* returning re-runs the instruction: core */
+                /* Returning re-runs the faulting instruction, which dies by the
+                 * default action (a core) where it faulted; a signal that was
+                 * sent (raise, kill: si_code <= 0) has no instruction to re-run
+                 * and is sent again. */
+                signal(sig, SIG_DFL);
+                if (si->si_code <= 0)
+                        raise(sig);
                 return;
         }
         fault_in_dispatch = 0;
@@ -118,9 +135,12 @@ static void on_tick(int sig, siginfo_t *si, void *uc)
                 return;
         fault_in_dispatch = 0;
         fault_last.code = ETIME;
-        size_t at = put_str(fault_last.msg, 0, sizeof fault_last.msg,
-                            "CPU budget of a dispatch exceeded in thread ");
-        put_hex(fault_last.msg, at, sizeof fault_last.msg, (uintptr_t)fault_thread);
+        char *m = fault_last.msg;
+        size_t cap = sizeof fault_last.msg;
+        size_t at = put_str(m, 0, cap, "CPU budget of ");
+        at = put_dec(m, at, cap, budget_ticks * FAULT_TICK_MS);
+        at = put_str(m, at, cap, " ms exceeded in thread ");
+        put_hex(m, at, cap, (uintptr_t)fault_thread);
         siglongjmp(fault_jmp, 1);
 }
 

@@ -39,28 +39,21 @@ static uint32_t align_up(uint32_t n, uint32_t a)
         return (n + a - 1) & ~(a - 1);
 }
 
+/* Slots sit one guard page apart (see heap_pool_get). */
+static size_t slot_stride(const struct heap_pool *hp)
+{
+        return hp->slot_size + page_size();
+}
+
 int heap_pool_init(struct heap_pool *hp, size_t slot_size, uint32_t nslots, uint32_t *free_stack)
 {
         memset(hp, 0, sizeof *hp);
         if (slot_size % page_size() || slot_size > UINT32_MAX)
                 return -EINVAL;
-        /* One guard page after the last slot: a write past the end of the
-         * last heap faults like one past any other (its neighbour is
-         * protected while it runs). */
-        size_t len = slot_size * nslots + page_size();
-        void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+        void *m = mmap(NULL, (slot_size + page_size()) * nslots, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED)
                 return -errno;
-        mprotect((char *)m + slot_size * nslots, page_size(), PROT_NONE);
-        /* Opening one heap inside a run of protected ones splits a mapping
-         * and closing it merges it back: 10 us a pair on a VM here. Flagging
-         * every other slot MADV_DONTDUMP keeps each slot its own mapping, so
-         * a switch only flips its protection (3 us a pair). It costs one
-         * mapping per slot, so only while far below vm.max_map_count. */
-        if (nslots <= 16384)
-                for (uint32_t i = 1; i < nslots; i += 2)
-                        madvise((char *)m + slot_size * i, slot_size, MADV_DONTDUMP);
         hp->free = free_stack;
         hp->base = m;
         hp->slot_size = slot_size;
@@ -71,7 +64,7 @@ int heap_pool_init(struct heap_pool *hp, size_t slot_size, uint32_t nslots, uint
 void heap_pool_free(struct heap_pool *hp)
 {
         if (hp->base)
-                munmap(hp->base, hp->slot_size * hp->nslots + page_size());
+                munmap(hp->base, slot_stride(hp) * hp->nslots);
         memset(hp, 0, sizeof *hp);
 }
 
@@ -82,13 +75,25 @@ char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot)
                 slot = hp->free[--hp->nfree];
                 if (hp->ntrimmed > hp->nfree)
                         hp->ntrimmed = hp->nfree;
+                *ret_slot = slot;
+                return hp->base + (size_t)slot * slot_stride(hp);
         }
-        else if (hp->used < hp->nslots)
-                slot = hp->used++;
-        else
+        if (hp->used == hp->nslots)
                 return NULL;
+        slot = hp->used++;
+        char *base = hp->base + (size_t)slot * slot_stride(hp);
+        /* The first time a slot is handed out, the page after it becomes its
+         * guard: a write running off the end of the heap faults there in every
+         * isolation mode, whoever owns (or nobody owns) the memory beyond.
+         * Read-only rather than PROT_NONE so that it never merges with a
+         * protected slot beside it: each slot stays its own mapping and a
+         * switch only flips its protection (splitting a run of protected
+         * heaps and merging it back costs 3 times as much: 10 us a pair on a
+         * VM here). Should the guard fail (vm.max_map_count reached), the slot
+         * is handed out without one. */
+        mprotect(base + hp->slot_size, page_size(), PROT_READ);
         *ret_slot = slot;
-        return hp->base + (size_t)slot * hp->slot_size;
+        return base;
 }
 
 void heap_pool_put(struct heap_pool *hp, uint32_t slot)
@@ -101,7 +106,7 @@ void heap_pool_trim(struct heap_pool *hp, uint32_t keep)
 {
         /* The oldest returned slots sit at the bottom of the stack. */
         while (hp->nfree - hp->ntrimmed > keep) {
-                char *base = hp->base + (size_t)hp->free[hp->ntrimmed] * hp->slot_size;
+                char *base = hp->base + (size_t)hp->free[hp->ntrimmed] * slot_stride(hp);
                 madvise(base, hp->slot_size, MADV_DONTNEED);
                 hp->ntrimmed++;
         }
@@ -148,7 +153,8 @@ void vk_free(struct vk_proc *p, void *ptr)
                 return;
         struct heap_block *b = (struct heap_block *)ptr - 1;
         if (b->magic != HEAP_MAGIC || b->free)
-                abort(); /* a double free or a wild pointer: fault the process */
+                __builtin_trap(); /* a double free or a wild pointer: a fault (SIGILL
+                                   * on x86) ends the process, not the worker */
         b->free = 1;
         /* Pop free blocks off the top. */
         while (p->last) {

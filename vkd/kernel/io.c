@@ -180,9 +180,11 @@ static ssize_t input(struct vk_thread *that, struct vk_pipe *x)
                         return 0;
                 if (x->err)
                         return -x->err;
+                /* Also before waiting on an in-heap pipe: a responder's
+                 * answers must not wait for its next request. */
+                flush_before_wait(that);
                 if (x->fd < 0)
                         return block(that, x, 0);
-                flush_before_wait(that);
                 ssize_t r = pipe_fill(that->proc, x);
                 if (r == -EAGAIN)
                         return block(that, x, 0);
@@ -246,6 +248,7 @@ ssize_t vk__readhup(struct vk_thread *that)
         }
         if (x->flags & VK_PIPE_EOF)
                 return 0;
+        flush_before_wait(that);
         return block(that, x, 0);
 }
 

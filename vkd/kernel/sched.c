@@ -490,6 +490,9 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
 {
         struct vk_proc *p = kp->p;
         k->stats.dispatches++;
+        /* Deadlines the threads set are relative to this: a clock left from
+         * the last poll would shorten them by every dispatch run since. */
+        k->now = now_ns();
         idle_remove(k, kp);
         isolate_open(k, kp);
         wake_up(kp);
@@ -504,10 +507,19 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         }
         if (kp->timer_fired) {
                 kp->timer_fired = 0;
-                for (struct vk_thread *t = p->threads; t; t = t->next)
-                        if (t->deadline && t->deadline <= k->now &&
-                            t->state == VK_THREAD_BLOCKED)
-                                thread_timeout(t);
+                /* Due threads wake in deadline order, not in list order: pick
+                 * the earliest each time (waking clears its deadline). */
+                for (;;) {
+                        struct vk_thread *due = NULL;
+                        for (struct vk_thread *t = p->threads; t; t = t->next)
+                                if (t->deadline && t->deadline <= k->now &&
+                                    t->state == VK_THREAD_BLOCKED &&
+                                    (!due || t->deadline < due->deadline))
+                                        due = t;
+                        if (!due)
+                                break;
+                        thread_timeout(due);
+                }
                 p->timers_dirty = 1;
         }
         k->running = kp;
@@ -639,6 +651,7 @@ static void route(struct vk_kernel *k, const struct poller_event *e)
                 char buf[64];
                 while (read(e->fd, buf, sizeof buf) > 0)
                         ;
+                k->stop_requested = 1; /* the pipe's only writer is vk_kernel_stop() */
                 if (k->pb->oneshot)
                         k->pb->arm(k->pl, e->fd, POLLER_IN);
                 return;
@@ -725,10 +738,13 @@ int vk_kernel_run(struct vk_kernel *k)
         }
 }
 
+/* Only a byte down the wake pipe: a signal handler may run while an
+ * unprivileged process is dispatched and kernel memory is read-only, so a
+ * store here would fault (and end that process instead of stopping). The
+ * loop sets stop_requested when it drains the pipe. */
 void vk_kernel_stop(struct vk_kernel *k)
 {
         int saved = errno;
-        k->stop_requested = 1;
         if (write(k->wake_pipe[1], "", 1) < 0) {
                 /* full pipe: a wake-up is already pending */
         }

@@ -148,6 +148,11 @@ void vk_raise_at(struct vk_thread *t, int code, const char *msg)
 {
         if (t->state == VK_THREAD_DONE)
                 return;
+        /* t stops waiting in vk_join(): a child that ends later must pass its
+         * error up the parent chain, not to a joiner that moved on (or ended). */
+        for (struct vk_thread *c = t->proc->threads; c; c = c->next)
+                if (c->joiner == t)
+                        c->joiner = NULL;
         vk__set_error(t, code, 0, "%s", msg);
         t->lower_pc = t->pc;
         t->pc = VK_PC_FINALLY;

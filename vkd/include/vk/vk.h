@@ -151,12 +151,13 @@ struct vk_thread {
 
 /* Ends a coroutine body. A pending error that no finally block lowered is
  * delivered to the thread's joiner, else its parent, else it ends the
- * process. The main thread flushes its output before it ends. */
+ * process. The main thread and responders flush their output before they
+ * end (a responder's output is what was its caller's). */
 #define vk_end()                                                                                  \
         __attribute__((fallthrough));                                                             \
         default:;                                                                                 \
         }                                                                                         \
-        if (that->is_main && !that->err.code && vk__out_pending(that)) {                         \
+        if ((that->is_main || that->owns_in) && !that->err.code && vk__out_pending(that)) {      \
                 that->pc = -2;                                                                    \
                 do {                                                                              \
                         if (vk__flush(that) != -EAGAIN)                                           \

@@ -154,8 +154,9 @@ struct vk_thread {
  * process. The main thread and responders flush their output before they
  * end (a responder's output is what was its caller's). */
 #define vk_end()                                                                                  \
-        __attribute__((fallthrough));                                                             \
-        default:;                                                                                 \
+        goto vk__end;                                                                             \
+        default:                                                                                  \
+        vk__end:;                                                                                 \
         }                                                                                         \
         if ((that->is_main || that->owns_in) && !that->err.code && vk__out_pending(that)) {      \
                 that->pc = -2;                                                                    \
@@ -191,8 +192,9 @@ struct vk_thread {
 /* The block that runs after the body ends normally or when an error is
  * raised: vk_error() tells which. At most one per coroutine. */
 #define vk_finally()                                                                              \
-        __attribute__((fallthrough));                                                             \
-        case VK_PC_FINALLY:
+        goto vk__finally;                                                                         \
+        case VK_PC_FINALLY:                                                                       \
+        vk__finally:
 
 /* ------------------------------------------------------------------ */
 /* Errors. */

@@ -49,6 +49,8 @@ struct vk_proc {
         struct vk_error exit_err;
         uint64_t bytes_in, bytes_out;
         int owned[VK_OWNED_FDS]; /* descriptor + 1 of each vk_own_fd(), 0 free */
+        uint32_t nreq;           /* requests since the kernel last harvested */
+        uint16_t lat[VK_LATENCY_BUCKETS];
         void *data; /* for the service */
 };
 
@@ -178,6 +180,9 @@ struct vk_kernel {
         uint64_t next_pid;
         vk_exit_fn *on_exit;
         void *on_exit_ctx;
+        vk_tick_fn *on_tick;
+        void *on_tick_ctx;
+        uint64_t tick_ns, next_tick;
         struct vk_kernel_stats stats;
 };
 

@@ -282,6 +282,8 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
         struct vk_proc *p = kp->p;
         struct vk_error err = {0};
         uint64_t pid = p->pid;
+        k->stats.bytes_in += p->bytes_in;
+        k->stats.bytes_out += p->bytes_out;
         if (fault) {
                 err.code = fault->code;
                 memcpy(err.msg, fault->msg, sizeof err.msg);
@@ -307,9 +309,11 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
         }
         timer_remove(k, kp);
         idle_remove(k, kp);
-        k->stats.bytes_in += p->bytes_in;
-        k->stats.bytes_out += p->bytes_out;
         k->stats.exited++;
+        if (err.code == ENOMEM)
+                k->stats.nomem++;
+        else if (err.code == ETIMEDOUT)
+                k->stats.timeouts++;
         k->stats.active--;
         if (err.code)
                 k->stats.failed++;
@@ -484,6 +488,22 @@ static void arm_dirty(struct vk_kernel *k, struct vk_proc *p)
         }
 }
 
+/* Takes the figures a dispatch left in the heap into the kernel's. */
+static void harvest(struct vk_kernel *k, struct vk_proc *p)
+{
+        k->stats.bytes_in += p->bytes_in;
+        k->stats.bytes_out += p->bytes_out;
+        p->bytes_in = p->bytes_out = 0;
+        if (!p->nreq)
+                return;
+        k->stats.requests += p->nreq;
+        p->nreq = 0;
+        for (int i = 0; i < VK_LATENCY_BUCKETS; i++) {
+                k->stats.latency[i] += p->lat[i];
+                p->lat[i] = 0;
+        }
+}
+
 /* Runs the ready threads of one process. A fault or a runaway loop in them
  * comes back through sigsetjmp and ends the process alone. */
 static void dispatch(struct vk_kernel *k, struct kproc *kp)
@@ -548,6 +568,7 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         fault_in_dispatch = 0;
         isolate_leave(k, kp);
         k->running = NULL;
+        harvest(k, p);
         if (p->exiting) {
                 proc_exit(k, kp, NULL);
                 return;
@@ -694,6 +715,8 @@ static int poll_timeout(const struct vk_kernel *k)
                 when = k->timers[0]->timer_when;
         if (k->idle_head && k->idle_head->idle_since + SCHED_IDLE_NS < when)
                 when = k->idle_head->idle_since + SCHED_IDLE_NS;
+        if (k->on_tick && k->next_tick < when)
+                when = k->next_tick;
         if (when == UINT64_MAX)
                 return -1;
         if (when <= k->now)
@@ -726,6 +749,10 @@ int vk_kernel_run(struct vk_kernel *k)
                         return 0;
                 if (!k->runq_head) /* about to sleep: a good moment to give memory back */
                         idle_trim(k);
+                if (k->on_tick && k->now >= k->next_tick) {
+                        k->next_tick = k->now + k->tick_ns;
+                        k->on_tick(k->on_tick_ctx);
+                }
                 int timeout = poll_timeout(k);
                 int n = k->pb->wait(k->pl, timeout, ev, SCHED_EVENTS);
                 k->stats.polls++;
@@ -915,4 +942,30 @@ const char *vk_kernel_poller(const struct vk_kernel *k)
 void vk_kernel_stats(const struct vk_kernel *k, struct vk_kernel_stats *ret)
 {
         *ret = k->stats;
+}
+
+void vk_kernel_on_tick(struct vk_kernel *k, vk_tick_fn *fn, void *ctx, unsigned period_ms)
+{
+        k->on_tick = fn;
+        k->on_tick_ctx = ctx;
+        k->tick_ns = (uint64_t)(period_ms ? period_ms : 1000) * KERN_NS_PER_MS;
+        k->next_tick = k->now + k->tick_ns;
+}
+
+uint64_t vk_kernel_latency_quantile(const struct vk_kernel_stats *st, double q)
+{
+        uint64_t total = 0, seen = 0;
+        for (int i = 0; i < VK_LATENCY_BUCKETS; i++)
+                total += st->latency[i];
+        if (!total)
+                return 0;
+        uint64_t want = (uint64_t)(q * (double)total);
+        if (want >= total)
+                want = total - 1;
+        for (int i = 0; i < VK_LATENCY_BUCKETS; i++) {
+                seen += st->latency[i];
+                if (seen > want)
+                        return (1ull << i) * 1000; /* bucket i ends at 2^i us */
+        }
+        return (1ull << (VK_LATENCY_BUCKETS - 1)) * 1000;
 }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "kern.h"
 
@@ -269,4 +270,25 @@ void vk__sleep(struct vk_thread *that, uint64_t ms)
         if (!that->deadline)
                 that->deadline = 1;
         p->timers_dirty = 1;
+}
+
+uint64_t vk_now(const struct vk_thread *that)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void vk_request_done(struct vk_thread *that, uint64_t started)
+{
+        struct vk_proc *p = that->proc;
+        uint64_t us = (vk_now(that) - started) / 1000;
+        unsigned b = 0;
+        while (us && b < VK_LATENCY_BUCKETS - 1) {
+                us >>= 1;
+                b++;
+        }
+        p->nreq++;
+        if (p->lat[b] < UINT16_MAX)
+                p->lat[b]++;
 }

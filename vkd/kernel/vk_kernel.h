@@ -96,7 +96,23 @@ struct vk_kernel_stats {
         uint64_t protects; /* protection changes (system calls in mprotect mode) */
         uint64_t dispatches;
         uint64_t bytes_in, bytes_out;
+        uint64_t requests;  /* vk_request_done() calls */
+        uint64_t nomem;     /* processes ended by ENOMEM (heap exhausted) */
+        uint64_t timeouts;  /* processes ended by ETIMEDOUT */
+        /* Requests by latency: bucket 0 under 1 us, bucket i in [2^(i-1), 2^i) us. */
+        uint64_t latency[VK_LATENCY_BUCKETS];
 };
+
+/* The latency (ns) below which a fraction q (0..1) of the requests counted in
+ * st finished, from the histogram (an upper bound: bucket resolution). 0 when
+ * none was counted. */
+uint64_t vk_kernel_latency_quantile(const struct vk_kernel_stats *st, double q);
+
+/* Calls fn(ctx) from the loop about every period_ms while the kernel runs
+ * (for a host to publish figures). fn must not call into the kernel but for
+ * vk_kernel_stats() and vk_kernel_stop(). */
+typedef void vk_tick_fn(void *ctx);
+void vk_kernel_on_tick(struct vk_kernel *k, vk_tick_fn *fn, void *ctx, unsigned period_ms);
 
 void vk_kernel_stats(const struct vk_kernel *k, struct vk_kernel_stats *ret);
 

@@ -44,6 +44,8 @@
 #define VK_ABI_MAJOR 1
 #define VK_ABI_MINOR 0
 
+#define VK_LATENCY_BUCKETS 32
+
 struct vk_thread;
 struct vk_proc;
 struct vk_pipe;
@@ -404,6 +406,12 @@ int vk_at_eof(const struct vk_thread *that);
         } while (0)
 /* Shuts down the input side: further reads see end of stream. Never yields. */
 void vk_close_read(struct vk_thread *that);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t vk_now(const struct vk_thread *that);
+/* Counts one request of the service, begun at `started` (vk_now()), in the
+ * kernel's figures: request count and latency histogram. Never yields. */
+void vk_request_done(struct vk_thread *that, uint64_t started);
 
 /* Hands a descriptor the thread opened (a file, say) to its process: it is
  * closed when the process ends, however it ends. At most VK_OWNED_FDS at a

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""HTTP/1.1 service, end to end: vkd-http (the http11 module on the
+stand-alone host) against curl, wrk and raw sockets. Each check names what it
+proves; the first failure ends the run with its details.
+
+usage: http11_test.py VKD_HTTP [WRK]"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+VKD_HTTP = sys.argv[1]
+WRK = sys.argv[2] if len(sys.argv) > 2 else shutil.which("wrk")
+passed = 0
+
+
+def check(cond, what, detail=""):
+    global passed
+    if not cond:
+        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
+        sys.exit(1)
+    passed += 1
+    print(f"ok: {what}")
+
+
+class Server:
+    """vkd-http on 127.0.0.1:0; ready when it prints its 'listening' line."""
+
+    def __init__(self, *args):
+        self.p = subprocess.Popen([VKD_HTTP, "--listen", "127.0.0.1:0", *args],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()  # blocks until ready or exit
+        m = re.match(r"listening (\S+):(\d+)", line)
+        if not m:
+            self.p.kill()
+            raise SystemExit(f"server did not start: {line!r} {self.p.stderr.read()}")
+        self.host, self.port = m.group(1), int(m.group(2))
+        self.url = f"http://{self.host}:{self.port}"
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            rc = self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = "killed"
+        check(rc == 0, f"server exits 0 on SIGTERM (got {rc})", self.p.stderr.read())
+
+
+def curl(*args):
+    r = subprocess.run(["curl", "-sS", "--max-time", "10", *args], capture_output=True)
+    return r.returncode, r.stdout, r.stderr
+
+
+def raw(srv, data, timeout=3.0, pieces=None):
+    """Sends data (optionally in pieces with a pause), returns (bytes, closed)."""
+    s = socket.create_connection((srv.host, srv.port))
+    s.settimeout(timeout)
+    if pieces:
+        for i in range(0, len(data), pieces):
+            s.sendall(data[i:i + pieces])
+    else:
+        s.sendall(data)
+    out, closed = b"", False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            b = s.recv(65536)
+            if not b:
+                closed = True
+                break
+            out += b
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        closed = True  # the response, if any, must already be in out
+    s.close()
+    return out, closed
+
+
+def status_of(resp):
+    m = re.match(rb"HTTP/1\.1 (\d{3}) ", resp)
+    return int(m.group(1)) if m else None
+
+
+# ---------------------------------------------------------------- hello
+srv = Server("--set", "Handler=hello")
+rc, out, err = curl("-i", srv.url + "/")
+check(rc == 0 and out.startswith(b"HTTP/1.1 200 OK\r\n") and out.endswith(b"\r\n\r\nHello, World!"),
+      "hello: 200 with its body", out + err)
+check(re.search(rb"\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\n", out) is not None,
+      "hello: Date header in IMF-fixdate", out)
+rc, out, err = curl("-o", "/dev/null", "-o", "/dev/null", "-w", "%{num_connects} ",
+                    srv.url + "/a", srv.url + "/b")
+check(out.split() == [b"1", b"0"], "keep-alive: curl reuses one connection for two requests", out + err)
+rc, out, err = curl("-I", srv.url + "/")
+check(b"Content-Length: 13" in out and not out.endswith(b"Hello, World!"),
+      "HEAD: headers with the GET length, no body", out)
+n = 100
+resp, _ = raw(srv, b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n)), 1.0)
+check(resp.count(b"HTTP/1.1 200 OK") == n, f"pipelining: {n} requests in one write, {n} responses",
+      resp[:300])
+resp, closed = raw(srv, b"GET / HTTP/1.0\r\n\r\n")
+check(status_of(resp) == 200 and closed, "HTTP/1.0 without keep-alive: answered, then closed")
+resp, closed = raw(srv, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 0.5)
+check(b"Connection: keep-alive" in resp and not closed, "HTTP/1.0 keep-alive honoured")
+resp, closed = raw(srv, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+check(status_of(resp) == 200 and closed and b"Connection: close" in resp,
+      "Connection: close honoured")
+
+# Strictness: each error gets its status and the connection is closed.
+bad = {
+    "CL and TE": (400, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+    "repeated CL": (400, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                         b"Content-Length: 5\r\n\r\nhello"),
+    "non-numeric CL": (400, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5x\r\n\r\nhello"),
+    "TE not ending in chunked": (400, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"),
+    "unknown coding before chunked": (501, b"POST / HTTP/1.1\r\nHost: x\r\n"
+                                           b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+    "TE.TE obfuscated": (400, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                              b"Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n"),
+    "space before colon": (400, b"GET / HTTP/1.1\r\nHost : x\r\n\r\n"),
+    "obs-fold": (400, b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n"),
+    "bare CR": (400, b"GET / HTTP/1.1\r\nHost: x\rY\r\n\r\n"),
+    "NUL": (400, b"GET / HTTP/1.1\r\nHost: x\0\r\n\r\n"),
+    "bad method": (400, b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "bad target": (400, b"GET nope HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "HTTP/2.0": (505, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
+    "request line too long": (414, b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "too many headers": (431, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 200 + b"\r\n"),
+    "body too large": (413, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n"),
+    "no Host in 1.1": (400, b"GET / HTTP/1.1\r\n\r\n"),
+}
+for what, (want, req) in bad.items():
+    resp, closed = raw(srv, req + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    check(status_of(resp) == want and closed and resp.count(b"HTTP/1.1 ") == 1,
+          f"strict: {what} -> {want}, closed, the request smuggled behind it not served",
+          resp[:200])
+srv.stop()
+
+# ---------------------------------------------------------------- echo
+srv = Server("--set", "Handler=echo", "--set", "HeaderTimeoutSec=1", "--set", "MaxBodyBytes=1M")
+rc, out, err = curl("-d", "hello body", srv.url + "/p?q=1")
+check(out.startswith(b"POST /p?q=1 HTTP/1.1\n") and out.endswith(b"\n\nhello body"),
+      "echo: request line, headers and body reflected", out)
+body = os.urandom(300000)
+with tempfile.NamedTemporaryFile() as f:
+    f.write(body)
+    f.flush()
+    rc, out, err = curl("-H", "Transfer-Encoding: chunked", "--data-binary", "@" + f.name,
+                        srv.url + "/up")
+check(out.endswith(b"\n\n" + body), "chunked upload of 300 kB comes back whole (chunked response)",
+      err)
+rc, out, err = curl("-v", "-H", "Expect: 100-continue", "-d", "x" * 2000, srv.url + "/c")
+check(b"< HTTP/1.1 100 Continue" in err and out.endswith(b"x" * 2000), "Expect: 100-continue", err)
+resp, closed = raw(srv, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        b"4;ext=1\r\nabcd\r\n0\r\nTrailer-A: b\r\n\r\n", 1.0)
+check(status_of(resp) == 200 and resp.endswith(b"abcd\r\n0\r\n\r\n") and not closed,
+      "chunk extensions and trailers accepted", resp)
+resp, closed = raw(srv, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        b"ffffffffffffffffffff\r\n")
+check(closed, "chunk-size overflow: connection closed", resp)
+t0 = time.monotonic()
+resp, closed = raw(srv, b"GET / HTTP/1.1\r\nHost: x\r\n", 5.0, pieces=1)
+took = time.monotonic() - t0
+check(status_of(resp) == 408 and closed and took < 4,
+      f"slowloris: an unfinished head is closed at the header timeout ({took:.1f} s)", resp)
+srv.stop()
+
+# ---------------------------------------------------------------- static
+root = tempfile.mkdtemp()
+os.mkdir(os.path.join(root, "sub"))
+with open(os.path.join(root, "index.html"), "w") as f:
+    f.write("<h1>hi</h1>\n")
+data = os.urandom(200000)
+with open(os.path.join(root, "sub", "data.bin"), "wb") as f:
+    f.write(data)
+os.symlink("/etc/passwd", os.path.join(root, "link"))
+srv = Server("--set", "Handler=static", "--set", "Root=" + root)
+rc, out, err = curl("-i", srv.url + "/")
+check(out.startswith(b"HTTP/1.1 200") and b"Content-Type: text/html" in out and
+      out.endswith(b"<h1>hi</h1>\n"), "static: index.html for /, with its MIME type", out)
+rc, out, err = curl(srv.url + "/sub/data.bin")
+check(out == data, "static: 200 kB file sent whole (sendfile)")
+rc, out, err = curl("-i", "-r", "1000-1999", srv.url + "/sub/data.bin")
+check(b"HTTP/1.1 206" in out and b"Content-Range: bytes 1000-1999/200000" in out and
+      out.endswith(data[1000:2000]), "static: Range gives 206 with the right bytes")
+rc, out, err = curl("-i", "-r", "300000-", srv.url + "/sub/data.bin")
+check(b"HTTP/1.1 416" in out and b"Content-Range: bytes */200000" in out, "static: 416", out)
+rc, out, err = curl("-I", srv.url + "/")
+etag = re.search(rb"ETag: (\S+)\r\n", out).group(1)
+lm = re.search(rb"Last-Modified: ([^\r]+)\r\n", out).group(1)
+rc, out, err = curl("-i", "-H", b"If-None-Match: " + etag, srv.url + "/")
+check(out.startswith(b"HTTP/1.1 304"), "static: If-None-Match -> 304", out)
+rc, out, err = curl("-i", "-H", b"If-Modified-Since: " + lm, srv.url + "/")
+check(out.startswith(b"HTTP/1.1 304"), "static: If-Modified-Since -> 304", out)
+for path in ["/link", "/../etc/passwd", "/sub/../../etc/passwd", "/%2e%2e/etc/passwd"]:
+    rc, out, err = curl("-i", "--path-as-is", srv.url + path)
+    check(out.startswith(b"HTTP/1.1 404") and b"root:" not in out,
+          f"static: no escape from the root via {path}", out[:200])
+rc, out, err = curl("-i", "-X", "DELETE", srv.url + "/")
+check(out.startswith(b"HTTP/1.1 405") and b"Allow: GET, HEAD" in out, "static: 405 with Allow")
+srv.stop()
+
+# ---------------------------------------------------------------- load
+if WRK:
+    srv = Server("--set", "Handler=hello", "--max-conns", "4000")
+    r = subprocess.run([WRK, "-t2", "-c1000", "-d3s", "--timeout", "5s", srv.url + "/"],
+                       capture_output=True, text=True, timeout=60)
+    m = re.search(r"(\d+) requests in", r.stdout)
+    check(m and int(m.group(1)) > 1000 and "Non-2xx" not in r.stdout and
+          "Socket errors" not in r.stdout,
+          f"wrk, 1000 connections, 3 s: {m.group(1) if m else '?'} responses, all 2xx, "
+          "no socket errors", r.stdout + r.stderr)
+    srv.stop()
+else:
+    print("skip: wrk is not installed, the load check did not run")
+
+print(f"{passed} passed, 0 failed")

@@ -44,14 +44,10 @@ void pipe_want(struct vk_proc *p, struct vk_pipe *x)
         p->dirty = x;
 }
 
-static ssize_t block(struct vk_thread *that, struct vk_pipe *x, int writer)
+/* Marks the thread blocked, with its deadline if it has one. */
+static ssize_t wait_here(struct vk_thread *that)
 {
         struct vk_proc *p = that->proc;
-        if (writer)
-                x->writer = that;
-        else
-                x->reader = that;
-        that->blocked_on = x;
         that->state = VK_THREAD_BLOCKED;
         if ((that->timeout_ns || that->deadline_at) && !that->deadline) {
                 uint64_t d = that->timeout_ns ? proc_kernel(p)->now + that->timeout_ns : 0;
@@ -60,9 +56,19 @@ static ssize_t block(struct vk_thread *that, struct vk_pipe *x, int writer)
                 that->deadline = d;
                 p->timers_dirty = 1;
         }
-        if (x->fd >= 0)
-                pipe_want(p, x);
         return -EAGAIN;
+}
+
+static ssize_t block(struct vk_thread *that, struct vk_pipe *x, int writer)
+{
+        if (writer)
+                x->writer = that;
+        else
+                x->reader = that;
+        that->blocked_on = x;
+        if (x->fd >= 0)
+                pipe_want(that->proc, x);
+        return wait_here(that);
 }
 
 static void wake(struct vk_thread *t)
@@ -543,4 +549,76 @@ void vk_close_fd(struct vk_thread *that, int fd)
                         return;
                 }
         }
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages: the process side. The kernel moves them between outboxes and
+ * inboxes between dispatches (sched.c). */
+
+uint64_t vk_pid(const struct vk_thread *that)
+{
+        return that->proc->pid;
+}
+
+uint64_t vk_service_pid(const struct vk_thread *that)
+{
+        return proc_kernel(that->proc)->service_pid;
+}
+
+static struct vk_ring *mailbox(struct vk_proc *p)
+{
+        size_t size = proc_kernel(p)->cfg.ring_size;
+        struct vk_ring *r = vk_malloc(p, sizeof *r + size);
+        if (!r)
+                return NULL;
+        r->buf = (char *)(r + 1);
+        r->size = (uint32_t)size;
+        r->head = r->tail = 0;
+        return r;
+}
+
+ssize_t vk__send(struct vk_thread *that, uint64_t to, const void *buf, size_t len)
+{
+        struct vk_proc *p = that->proc;
+        if (!p->outbox && !(p->outbox = mailbox(p)))
+                return -ENOMEM;
+        struct msg_head h = {.len = (uint32_t)len, .peer = to};
+        if (len > p->outbox->size - sizeof h || len >= MSG_BOUNCE)
+                return -EMSGSIZE;
+        if (ring_space(p->outbox) < sizeof h + len) {
+                p->sender = that;
+                that->msg_wait = 2;
+                return wait_here(that);
+        }
+        ring_write(p->outbox, &h, sizeof h);
+        ring_write(p->outbox, buf, (uint32_t)len);
+        return 0;
+}
+
+ssize_t vk__receive(struct vk_thread *that, uint64_t *from, void *buf, size_t cap)
+{
+        struct vk_proc *p = that->proc;
+        struct msg_head h;
+        if (!p->inbox && !(p->inbox = mailbox(p)))
+                return -ENOMEM;
+        if (!ring_len(p->inbox)) {
+                p->receiver = that;
+                that->msg_wait = 1;
+                return wait_here(that);
+        }
+        ring_read(p->inbox, &h, sizeof h);
+        *from = h.peer;
+        if (h.len == MSG_BOUNCE)
+                return -ESRCH;
+        uint32_t n = h.len < cap ? h.len : (uint32_t)cap;
+        ring_read(p->inbox, buf, n);
+        if (h.len > n)
+                ring_consume(p->inbox, h.len - n);
+        return (ssize_t)h.len;
+}
+
+int vk_has_message(const struct vk_thread *that)
+{
+        const struct vk_proc *p = that->proc;
+        return p->inbox && ring_len(p->inbox);
 }

@@ -49,10 +49,25 @@ struct vk_proc {
         struct vk_error exit_err;
         uint64_t bytes_in, bytes_out;
         int owned[VK_OWNED_FDS]; /* descriptor + 1 of each vk_own_fd(), 0 free */
+        struct vk_ring *inbox;   /* messages for it, framed by struct msg_head */
+        struct vk_ring *outbox;  /* messages it sent, the kernel takes them out */
+        struct vk_thread *receiver; /* blocked in vk_receive() */
+        struct vk_thread *sender;   /* blocked in vk_send() on a full outbox */
+        uint64_t service_pid;
         uint32_t nreq;           /* requests since the kernel last harvested */
         uint16_t lat[VK_LATENCY_BUCKETS];
         void *data; /* for the service */
 };
+
+/* A message in a ring or in the kernel's staging buffer. */
+struct msg_head {
+        uint32_t len;   /* bytes after this header; MSG_BOUNCE: undeliverable */
+        uint32_t pad;
+        uint64_t peer;  /* in an outbox: the receiver; elsewhere: the sender */
+};
+#define MSG_BOUNCE UINT32_MAX
+/* Kernel staging for one process, bounded against floods. */
+#define MSG_STAGE_MAX (4u << 20)
 
 /* ------------------------------------------------------------------ */
 /* Kernel side. */
@@ -65,6 +80,9 @@ struct kproc {
                               * trusting the heap, which a fault may have left corrupt */
         uint8_t isolation;   /* enum vk_isolation */
         uint8_t prot_none;   /* the slot's pages are PROT_NONE now (kept across reuse) */
+        uint32_t gen;        /* bumped per occupant: pid = gen << 24 | slot */
+        char *mail;          /* messages staged for it (kernel memory) */
+        uint32_t mail_len, mail_cap;
         uint32_t saved_len;  /* hibernating: bytes of heap kept in `saved` */
         void *saved;         /* hibernating: the used front of its heap */
         struct kproc *next_run;
@@ -177,7 +195,8 @@ struct vk_kernel {
         int wake_pipe[2];
         volatile int stop_requested;
         int stopping;
-        uint64_t next_pid;
+        uint64_t service_pid; /* the service's own process, 0 none */
+        uint64_t msgs_dropped;
         vk_exit_fn *on_exit;
         void *on_exit_ctx;
         vk_tick_fn *on_tick;

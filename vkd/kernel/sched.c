@@ -309,6 +309,9 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
         }
         timer_remove(k, kp);
         idle_remove(k, kp);
+        free(kp->mail);
+        kp->mail = NULL;
+        kp->mail_len = kp->mail_cap = 0;
         k->stats.exited++;
         if (err.code == ENOMEM)
                 k->stats.nomem++;
@@ -359,7 +362,7 @@ static int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg
         struct vk_proc *p = (struct vk_proc *)base;
         heap_init(p, k->pool.slot_size);
         p->kernel = k;
-        p->pid = ++k->next_pid;
+        p->pid = ((uint64_t)(k->procs[slot].gen + 1) << 24) | slot;
         struct vk_socket *s = NULL;
         if (has_io) {
                 s = vk_malloc(p, sizeof *s);
@@ -383,8 +386,10 @@ static int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg
         thread_ready(t);
 
         uint8_t prot_none = kp->prot_none;
+        uint32_t gen = kp->gen + 1;
         memset(kp, 0, sizeof *kp);
         kp->prot_none = prot_none;
+        kp->gen = gen;
         kp->p = p;
         kp->slot = slot;
         kp->isolation = (uint8_t)isolation;
@@ -488,6 +493,108 @@ static void arm_dirty(struct vk_kernel *k, struct vk_proc *p)
         }
 }
 
+/* ------------------------------------------------------------------ */
+/* Messages: the kernel side. After a dispatch, the process's outbox is
+ * emptied into the staging buffers of the receivers (kernel memory); before
+ * a receiver's dispatch, what fits is copied into its inbox. Two copies, no
+ * shared memory, and a batch of messages costs one switch each way. */
+
+static struct kproc *proc_lookup(struct vk_kernel *k, uint64_t pid)
+{
+        uint32_t slot = (uint32_t)(pid & 0xffffff);
+        if (slot >= k->pool.used)
+                return NULL;
+        struct kproc *kp = &k->procs[slot];
+        return kp->alive && kp->gen == (uint32_t)(pid >> 24) ? kp : NULL;
+}
+
+/* Appends a message to kp's staging buffer; 0, or -ENOBUFS (dropped). */
+static int mail_stage(struct vk_kernel *k, struct kproc *kp, const struct msg_head *h,
+                      struct vk_ring *from_ring)
+{
+        uint32_t body = h->len == MSG_BOUNCE ? 0 : h->len;
+        uint32_t need = (uint32_t)sizeof *h + body;
+        if (kp->mail_len + need > MSG_STAGE_MAX) {
+                k->msgs_dropped++;
+                if (from_ring)
+                        ring_consume(from_ring, body);
+                return -ENOBUFS;
+        }
+        if (kp->mail_len + need > kp->mail_cap) {
+                uint32_t cap = kp->mail_cap ? kp->mail_cap : 4096;
+                while (cap < kp->mail_len + need)
+                        cap *= 2;
+                char *m = realloc(kp->mail, cap);
+                if (!m) {
+                        k->msgs_dropped++;
+                        if (from_ring)
+                                ring_consume(from_ring, body);
+                        return -ENOBUFS;
+                }
+                kp->mail = m;
+                kp->mail_cap = cap;
+        }
+        memcpy(kp->mail + kp->mail_len, h, sizeof *h);
+        if (body)
+                ring_read(from_ring, kp->mail + kp->mail_len + sizeof *h, body);
+        kp->mail_len += need;
+        return 0;
+}
+
+/* After a dispatch, with the heap open. */
+static void mail_out(struct vk_kernel *k, struct kproc *kp)
+{
+        struct vk_proc *p = kp->p;
+        struct vk_ring *out = p->outbox;
+        if (!out || !ring_len(out))
+                return;
+        while (ring_len(out) >= sizeof(struct msg_head)) {
+                struct msg_head h;
+                ring_read(out, &h, sizeof h);
+                struct kproc *dst = proc_lookup(k, h.peer);
+                if (!dst) {
+                        /* gone: the sender learns it from its inbox */
+                        ring_consume(out, h.len);
+                        struct msg_head b = {.len = MSG_BOUNCE, .peer = h.peer};
+                        mail_stage(k, kp, &b, NULL);
+                        continue;
+                }
+                h.peer = p->pid;
+                if (mail_stage(k, dst, &h, out) == 0 && dst != kp)
+                        runq_push(k, dst);
+        }
+        if (p->sender) {
+                thread_ready(p->sender);
+                p->sender = NULL;
+        }
+}
+
+/* Before a dispatch, with the heap open: staged messages into the inbox. */
+static void mail_in(struct kproc *kp)
+{
+        struct vk_proc *p = kp->p;
+        struct vk_ring *in = p->inbox;
+        uint32_t at = 0;
+        if (!kp->mail_len || !in)
+                return;
+        while (at < kp->mail_len) {
+                const struct msg_head *h = (const struct msg_head *)(kp->mail + at);
+                uint32_t need = (uint32_t)sizeof *h + (h->len == MSG_BOUNCE ? 0 : h->len);
+                if (ring_space(in) < need)
+                        break;
+                ring_write(in, kp->mail + at, need);
+                at += need;
+        }
+        if (!at)
+                return;
+        memmove(kp->mail, kp->mail + at, kp->mail_len - at);
+        kp->mail_len -= at;
+        if (p->receiver) {
+                thread_ready(p->receiver);
+                p->receiver = NULL;
+        }
+}
+
 /* Takes the figures a dispatch left in the heap into the kernel's. */
 static void harvest(struct vk_kernel *k, struct vk_proc *p)
 {
@@ -516,6 +623,7 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         idle_remove(k, kp);
         isolate_open(k, kp);
         wake_up(kp);
+        mail_in(kp);
         while (kp->pending >= 0) {
                 struct kfd *f = &k->fds[kp->pending];
                 uint32_t ev = f->revents;
@@ -569,6 +677,7 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         isolate_leave(k, kp);
         k->running = NULL;
         harvest(k, p);
+        mail_out(k, kp); /* what a process sent as it ended still goes */
         if (p->exiting) {
                 proc_exit(k, kp, NULL);
                 return;
@@ -576,6 +685,9 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         arm_dirty(k, p);
         if (p->timers_dirty)
                 timers_update(k, kp);
+        /* Mail that arrived for a thread that only now waits for it. */
+        if (kp->mail_len && p->receiver && p->inbox && ring_space(p->inbox))
+                mail_in(kp);
         if (p->runq_head)
                 runq_push(k, kp);
         else
@@ -926,6 +1038,11 @@ struct vk_kernel *vk_kernel_free(struct vk_kernel *k)
         heap_pool_free(&k->pool);
         munmap(k->arena, k->arena_len);
         return NULL;
+}
+
+void vk_kernel_set_service(struct vk_kernel *k, uint64_t pid)
+{
+        k->service_pid = pid;
 }
 
 void vk_kernel_on_exit(struct vk_kernel *k, vk_exit_fn *fn, void *ctx)

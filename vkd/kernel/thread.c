@@ -76,6 +76,14 @@ static void unblock(struct vk_thread *t)
         }
         t->deadline = 0;
         t->sleeping = 0;
+        if (t->msg_wait) {
+                struct vk_proc *p = t->proc;
+                if (p->receiver == t)
+                        p->receiver = NULL;
+                if (p->sender == t)
+                        p->sender = NULL;
+                t->msg_wait = 0;
+        }
 }
 
 void thread_ready(struct vk_thread *t)

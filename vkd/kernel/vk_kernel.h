@@ -75,6 +75,10 @@ int vk_kernel_run(struct vk_kernel *k);
  * ended. Async-signal-safe. */
 void vk_kernel_stop(struct vk_kernel *k);
 
+/* Names pid (from vk_kernel_spawn) the service's own process: every process
+ * finds it with vk_service_pid(), e.g. a store that connections message. */
+void vk_kernel_set_service(struct vk_kernel *k, uint64_t pid);
+
 /* Calls fn(ctx, pid, err) whenever a process ends. */
 void vk_kernel_on_exit(struct vk_kernel *k, vk_exit_fn *fn, void *ctx);
 

@@ -168,6 +168,15 @@ int vk_standalone_main(int argc, char **argv, const struct vk_module *mod)
                 fprintf(stderr, "%s: cannot start the kernel: %s\n", prog, strerror(-r));
                 return 1;
         }
+        if (mod->service) {
+                int64_t pid = vk_kernel_spawn(kernel, mod->service, &state, sizeof state, -1, -1);
+                if (pid < 0) {
+                        fprintf(stderr, "%s: cannot start the service process: %s\n", prog,
+                                strerror((int)-pid));
+                        return 1;
+                }
+                vk_kernel_set_service(kernel, (uint64_t)pid);
+        }
         struct sigaction sa = {.sa_handler = on_signal};
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);

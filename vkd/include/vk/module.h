@@ -15,6 +15,8 @@
  * privileges, with the service's [Module] keys; then every accepted
  * connection becomes a virtual process whose main thread runs `main`. The
  * first member of `main`'s frame receives the `void *` state init returned.
+ * A module may also name a `service` coroutine: the host runs it as one
+ * process per worker before accepting (vk_service_pid() finds it).
  */
 #ifndef VK_MODULE_H
 #define VK_MODULE_H
@@ -59,7 +61,12 @@ struct vk_module {
         void (*fini)(void *state);
         /* The connection coroutine. Required. */
         vk_thread_fn *main;
-        void *spare[8];
+        /* Optional (ABI 1.1): the service's own process, one per worker,
+         * started before the first connection with the state as the first
+         * member of its frame; connections reach it with vk_service_pid()
+         * and messages (a store that owns a keyspace, say). */
+        vk_thread_fn *service;
+        void *spare[7];
 };
 
 #define VK_MODULE(...)                                                                            \

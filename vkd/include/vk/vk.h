@@ -42,7 +42,7 @@
 #include <sys/types.h>
 
 #define VK_ABI_MAJOR 1
-#define VK_ABI_MINOR 0
+#define VK_ABI_MINOR 1
 
 #define VK_LATENCY_BUCKETS 32
 
@@ -109,6 +109,7 @@ struct vk_thread {
         uint8_t is_main;
         uint8_t sleeping; /* blocked in vk_sleep() */
         uint8_t owns_in;  /* a responder: its input pipe closes when it ends */
+        uint8_t msg_wait; /* blocked in vk_receive() (1) or vk_send() (2) */
         void *self;
         void *arg;
         size_t arglen;
@@ -407,6 +408,37 @@ int vk_at_eof(const struct vk_thread *that);
 /* Shuts down the input side: further reads see end of stream. Never yields. */
 void vk_close_read(struct vk_thread *that);
 
+/* ------------------------------------------------------------------ */
+/* Messages between processes. A process shares no memory with another:
+ * messages are copied by the kernel between dispatches (batched: a process
+ * that sends ten messages and then waits costs one switch each way). */
+
+/* This process's id (what vk_receive() reports as a sender). */
+uint64_t vk_pid(const struct vk_thread *that);
+/* The id of the service's own process (the module's `service` coroutine),
+ * or 0 when it has none. */
+uint64_t vk_service_pid(const struct vk_thread *that);
+
+/* Queues len bytes as one message to process `to`; yields while the outbox
+ * is full. A message larger than the mailbox raises EMSGSIZE. */
+#define vk_send(to, buf, len)                                                                     \
+        do {                                                                                      \
+                ssize_t vk__rc;                                                                   \
+                vk__op(vk__rc, vk__send(that, (to), (buf), (len)));                               \
+        } while (0)
+/* Waits for the next message, copies at most cap bytes of it into buf; rc
+ * gets its whole length and *from (a uint64_t lvalue) its sender. A message
+ * sent to a process that is gone comes back as rc == -ESRCH with from set to
+ * that process. */
+#define vk_receive(rc, from, buf, cap)                                                            \
+        do {                                                                                      \
+                that->op_done = 0;                                                                \
+                while (((rc) = vk__receive(that, &(from), (buf), (cap))) == -EAGAIN)              \
+                        vk__yield();                                                              \
+        } while (0)
+/* 1 if a message is waiting (vk_receive() would not block). */
+int vk_has_message(const struct vk_thread *that);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t vk_now(const struct vk_thread *that);
 /* Counts one request of the service, begun at `started` (vk_now()), in the
@@ -446,6 +478,8 @@ ssize_t vk__flush(struct vk_thread *that);
 ssize_t vk__hup(struct vk_thread *that);
 ssize_t vk__forward(struct vk_thread *that, size_t len);
 ssize_t vk__peek(struct vk_thread *that, const char **ptr, size_t have);
+ssize_t vk__send(struct vk_thread *that, uint64_t to, const void *buf, size_t len);
+ssize_t vk__receive(struct vk_thread *that, uint64_t *from, void *buf, size_t cap);
 ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len);
 ssize_t vk__close_write(struct vk_thread *that);
 int vk__out_pending(const struct vk_thread *that);

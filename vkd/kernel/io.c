@@ -44,10 +44,13 @@ void pipe_want(struct vk_proc *p, struct vk_pipe *x)
         p->dirty = x;
 }
 
-/* Marks the thread blocked, with its deadline if it has one. */
+
+/* Marks the thread blocked, with its deadline if it has one. Whatever it
+ * wrote leaves first: no wait holds back output. */
 static ssize_t wait_here(struct vk_thread *that)
 {
         struct vk_proc *p = that->proc;
+        flush_before_wait(that);
         that->state = VK_THREAD_BLOCKED;
         if ((that->timeout_ns || that->deadline_at) && !that->deadline) {
                 uint64_t d = that->timeout_ns ? proc_kernel(p)->now + that->timeout_ns : 0;
@@ -164,10 +167,11 @@ static void consumed(struct vk_pipe *x, uint32_t n)
                 wake(x->writer);
 }
 
-/* Lazy flush: before a thread waits for input, its pending output leaves, so
- * pipelined responses go out together in one writev. What cannot be written
- * now is flushed by the kernel when the descriptor becomes writable. */
-static void flush_before_wait(struct vk_thread *that)
+/* Lazy flush: output leaves when its thread is about to wait (for input, a
+ * timer, a message, another thread), so responses to pipelined requests go
+ * out together in one writev. What cannot be written then is flushed by the
+ * kernel when the descriptor becomes writable. */
+void flush_before_wait(struct vk_thread *that)
 {
         struct vk_pipe *out = that->out;
         if (out && out->fd >= 0 && ring_len(&out->ring) &&
@@ -186,9 +190,6 @@ static ssize_t input(struct vk_thread *that, struct vk_pipe *x)
                         return 0;
                 if (x->err)
                         return -x->err;
-                /* Also before waiting on an in-heap pipe: a responder's
-                 * answers must not wait for its next request. */
-                flush_before_wait(that);
                 if (x->fd < 0)
                         return block(that, x, 0);
                 ssize_t r = pipe_fill(that->proc, x);
@@ -254,7 +255,6 @@ ssize_t vk__readhup(struct vk_thread *that)
         }
         if (x->flags & VK_PIPE_EOF)
                 return 0;
-        flush_before_wait(that);
         return block(that, x, 0);
 }
 
@@ -455,7 +455,6 @@ ssize_t vk__peek(struct vk_thread *that, const char **ptr, size_t have)
                         return -x->err;
                 if (x->fd < 0)
                         return block(that, x, 0);
-                flush_before_wait(that);
                 ssize_t r = pipe_fill(that->proc, x);
                 if (r == -EAGAIN)
                         return block(that, x, 0);

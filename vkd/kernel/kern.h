@@ -250,6 +250,8 @@ void thread_timeout(struct vk_thread *t);
 
 /* io.c */
 void pipe_want(struct vk_proc *p, struct vk_pipe *x);
+/* Lazy flush of the thread's output before it waits (never blocks). */
+void flush_before_wait(struct vk_thread *that);
 int pipe_init_fd(struct vk_proc *p, struct vk_pipe *x, int fd, int output, size_t ring_size);
 ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x);
 

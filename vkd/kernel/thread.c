@@ -250,6 +250,7 @@ ssize_t vk__join(struct vk_thread *that, struct vk_thread *t)
 {
         if (t->state != VK_THREAD_DONE) {
                 t->joiner = that;
+                flush_before_wait(that);
                 that->state = VK_THREAD_BLOCKED;
                 return -EAGAIN;
         }
@@ -272,6 +273,7 @@ void vk_set_deadline(struct vk_thread *that, uint64_t ms)
 void vk__sleep(struct vk_thread *that, uint64_t ms)
 {
         struct vk_proc *p = that->proc;
+        flush_before_wait(that);
         that->state = VK_THREAD_BLOCKED;
         that->sleeping = 1;
         that->deadline = proc_kernel(p)->now + ms * KERN_NS_PER_MS;
@@ -299,4 +301,10 @@ void vk_request_done(struct vk_thread *that, uint64_t started)
         p->nreq++;
         if (p->lat[b] < UINT16_MAX)
                 p->lat[b]++;
+}
+
+void vk__pause(struct vk_thread *that)
+{
+        flush_before_wait(that);
+        that->state = VK_THREAD_PAUSED;
 }

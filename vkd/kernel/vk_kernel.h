@@ -52,6 +52,8 @@ struct vk_kernel *vk_kernel_free(struct vk_kernel *k);
 /* Starts a process whose main thread runs fn with stdin on fd_in and stdout
  * on fd_out (the same descriptor for a socket), or without stdio when both
  * are -1. The process owns the descriptors from now on, even on failure.
+ * Descriptors must be non-blocking (a blocking one would stall the worker),
+ * unless they are regular files.
  * arg is copied into the frame.
  * Returns the process id (> 0) or -errno. */
 int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,

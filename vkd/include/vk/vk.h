@@ -29,7 +29,9 @@
  *  - no blocking op inside a `switch` statement of your own;
  *  - no `_cleanup_` locals, and no C local read after a blocking op;
  *  - arguments of an op are evaluated again each time it resumes, so pass
- *    frame fields or constants.
+ *    frame fields or constants;
+ *  - an error raised inside the finally block enters it again from its top:
+ *    guard work that may raise there with a flag in the frame.
  * Ops marked "yields" may suspend the thread; the others never do.
  */
 #ifndef VK_VK_H
@@ -236,7 +238,11 @@ struct vk_thread {
         } while (0)
 
 /* The pending error of this thread, or NULL. */
-#define vk_error() (that->err.code ? &that->err : (const struct vk_error *)NULL)
+static inline const struct vk_error *vk__error(const struct vk_thread *t)
+{
+        return t->err.code ? &t->err : NULL;
+}
+#define vk_error() vk__error(that)
 
 /* Clears the pending error (it is handled): the thread ends normally. */
 #define vk_clear_error() ((void)(that->err.code = 0))
@@ -255,7 +261,9 @@ void vk_raise_at(struct vk_thread *t, int code, const char *msg);
 
 /* Like vk_spawn(), but the child is a responder: the caller's output is piped
  * into the child's input, and the child writes to what was the caller's
- * output. Evaluates to the thread or NULL (ENOMEM). */
+ * output. The pipe (with a 4 KiB ring) lives until the process ends: spawn
+ * responders per connection, not per request. Evaluates to the thread or
+ * NULL (ENOMEM). */
 #define vk_responder(fn, arg, arglen) vk__spawn(that, (fn), (arg), (arglen), 1)
 
 /* Makes a paused or not yet started thread ready. Never yields. */
@@ -264,7 +272,7 @@ void vk_play(struct vk_thread *t);
 /* Yields until another thread calls vk_play() on this one. */
 #define vk_pause()                                                                                \
         do {                                                                                      \
-                that->state = VK_THREAD_PAUSED;                                                   \
+                vk__pause(that);                                                                  \
                 vk__yield();                                                                      \
         } while (0)
 
@@ -357,8 +365,9 @@ void vk_truncate_input(struct vk_thread *that, size_t keep);
  * only at the end of the file). */
 #define vk_sendfile(rc, fd, off, len) vk__op(rc, vk__sendfile(that, (fd), (off), (len)))
 
-/* Consumes a message boundary set by the writer's vk_hup(): waits for it,
- * discarding nothing, then reads continue past it. */
+/* Ends the current message: drops what is left of it up to the boundary set
+ * by the writer's vk_hup() (waiting for the boundary if it has not come),
+ * then reads continue with the next message. On a descriptor: no-op. */
 #define vk_readhup()                                                                              \
         do {                                                                                      \
                 ssize_t vk__rc;                                                                   \
@@ -378,7 +387,7 @@ int vk_at_eof(const struct vk_thread *that);
         } while (0)
 /* Writes a NUL-terminated string. */
 #define vk_puts(s) vk_write((s), vk__strlen(s))
-/* Writes printf-style; the text must fit the output ring (else EMSGSIZE). */
+/* Writes printf-style (any length: long text is formatted into the heap). */
 #define vk_printf(...)                                                                            \
         do {                                                                                      \
                 ssize_t vk__rc;                                                                   \
@@ -468,6 +477,7 @@ struct vk_thread *vk__spawn(struct vk_thread *that, vk_thread_fn *fn, const void
                             size_t arglen, int responder);
 ssize_t vk__join(struct vk_thread *that, struct vk_thread *t);
 void vk__sleep(struct vk_thread *that, uint64_t ms);
+void vk__pause(struct vk_thread *that);
 ssize_t vk__read(struct vk_thread *that, void *buf, size_t len, int how);
 ssize_t vk__pollread(struct vk_thread *that);
 ssize_t vk__readhup(struct vk_thread *that);

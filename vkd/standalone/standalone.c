@@ -72,8 +72,8 @@ static void usage(FILE *f, const char *prog, const struct vk_module *mod)
 {
         fprintf(f,
                 "usage: %s [--listen HOST:PORT] [--set KEY=VALUE]... [--poller epoll|poll]\n"
-                "       [--isolation isolated|unprivileged|privileged] [--cpu-budget-ms N]\n"
-                "       [--heap-size BYTES] [--ring-size BYTES] [--max-conns N]\n"
+                "       [--isolation isolated|unprivileged|privileged] [--cpu-budget-ms N|off]\n"
+                "       [--heap-size BYTES] [--ring-size BYTES] [--max-conns N] [--stats]\n"
                 "Runs the %s service (version %s) on one TCP listener, or on stdin/stdout.\n",
                 prog, mod->name, mod->version ? mod->version : "?");
         if (mod->keys) {
@@ -94,6 +94,7 @@ int vk_standalone_main(int argc, char **argv, const struct vk_module *mod)
                 {"heap-size", required_argument, NULL, 'H'},
                 {"ring-size", required_argument, NULL, 'R'},
                 {"max-conns", required_argument, NULL, 'm'},
+                {"stats", no_argument, NULL, 'S'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };
@@ -101,7 +102,7 @@ int vk_standalone_main(int argc, char **argv, const struct vk_module *mod)
         struct vk_module_kv kv[MAX_SET];
         size_t nkv = 0;
         const char *listen_spec = NULL, *prog = argv[0];
-        int c;
+        int c, stats = 0;
         while ((c = getopt_long(argc, argv, "l:s:p:i:c:H:R:m:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'l':
@@ -133,7 +134,12 @@ int vk_standalone_main(int argc, char **argv, const struct vk_module *mod)
                         }
                         break;
                 case 'c':
-                        cfg.cpu_budget_ms = (unsigned)strtoul(optarg, NULL, 0);
+                        cfg.cpu_budget_ms = strcmp(optarg, "off")
+                                                    ? (unsigned)strtoul(optarg, NULL, 0)
+                                                    : VK_CPU_BUDGET_OFF;
+                        break;
+                case 'S':
+                        stats = 1;
                         break;
                 case 'H':
                         cfg.heap_size = strtoul(optarg, NULL, 0);
@@ -203,6 +209,20 @@ int vk_standalone_main(int argc, char **argv, const struct vk_module *mod)
                 }
         }
         r = vk_kernel_run(kernel);
+        if (stats) {
+                struct vk_kernel_stats st;
+                vk_kernel_stats(kernel, &st);
+                fprintf(stderr,
+                        "%s: processes %llu (failed %llu: faults %llu, cpu %llu), dispatches %llu, "
+                        "polls %llu, protection changes %llu, requests %llu, bytes in %llu out %llu, "
+                        "protection %s, poller %s\n",
+                        prog, (unsigned long long)st.spawned, (unsigned long long)st.failed,
+                        (unsigned long long)st.faults, (unsigned long long)st.cpu_kills,
+                        (unsigned long long)st.dispatches, (unsigned long long)st.polls,
+                        (unsigned long long)st.protects, (unsigned long long)st.requests,
+                        (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
+                        vk_kernel_protection(kernel), vk_kernel_poller(kernel));
+        }
         vk_kernel_free(kernel);
         if (mod->fini)
                 mod->fini(state);

@@ -4,7 +4,7 @@
  *     echo_bench --mode throughput --connect HOST:PORT [--conns 100] [--size 64]
  *                [--seconds 10]
  *     echo_bench --mode idle --connect HOST:PORT --pid PID [--conns 10000]
- *                [--no-exchange] [--seconds 60]
+ *                [--no-exchange] [--settle 2] [--seconds 60]
  *
  * throughput: opens --conns connections, then (all connected) each plays
  * request/response ping-pong with --size byte messages for --seconds, checking
@@ -19,7 +19,11 @@
  * VmRSS again and reports the growth per connection. --no-exchange sends
  * nothing and instead waits (bounded by --seconds) until the server's
  * descriptor count shows it holds every connection. All connections stay open
- * until after the second reading.
+ * until after the second reading. "Idle" means idle for a while: the second
+ * reading is taken --settle seconds (default 2) after the last byte, since a
+ * server may give memory back from idle connections (vkd hibernates a process
+ * idle for 1 s); the reading right after the exchange is reported as
+ * rss_busy_per_conn_bytes.
  *
  * Output is one line of key=value fields for scripts (see tests/bench/echo.sh).
  * Exit 0 on success, 1 on any failure or missed deadline, 2 on bad usage.
@@ -56,6 +60,7 @@ struct bench {
         struct pingpong *pp;
         uint64_t messages;
         bool exchange;
+        unsigned settle; /* idle: seconds between the exchange and the reading */
 };
 
 static void usage(void)
@@ -64,7 +69,7 @@ static void usage(void)
                 "usage: echo_bench --mode throughput --connect HOST:PORT [--conns N] [--size N]\n"
                 "                  [--seconds N]\n"
                 "       echo_bench --mode idle --connect HOST:PORT --pid PID [--conns N]\n"
-                "                  [--no-exchange] [--seconds N]\n");
+                "                  [--no-exchange] [--settle SECONDS] [--seconds N]\n");
 }
 
 /*
@@ -273,7 +278,14 @@ static int run_idle(struct bench *b, const struct bench_addr *addr, uint32_t con
                 r = wait_nfds(pid, fds + conns, deadline);
         if (r < 0)
                 goto out;
-        r = bench_proc_rss_kb(pid, &after);
+        uint64_t busy;
+        r = bench_proc_rss_kb(pid, &busy);
+        if (r == 0) {
+                /* a definition of idle, not a wait for an event */
+                struct timespec ts = {.tv_sec = (time_t)b->settle};
+                nanosleep(&ts, NULL);
+                r = bench_proc_rss_kb(pid, &after);
+        }
         if (r < 0) {
                 fprintf(stderr, "echo_bench: reading /proc/%d: %s\n", (int)pid, strerror(-r));
                 goto out;
@@ -286,8 +298,10 @@ static int run_idle(struct bench *b, const struct bench_addr *addr, uint32_t con
                 goto out;
         }
         printf("echo_bench: mode=idle conns=%u pid=%d rss_before_kb=%" PRIu64
-               " rss_after_kb=%" PRIu64 " rss_per_conn_bytes=%.0f\n",
-               conns, (int)pid, before, after, ((double)after - (double)before) * 1024.0 / conns);
+               " rss_after_kb=%" PRIu64 " rss_per_conn_bytes=%.0f rss_busy_per_conn_bytes=%.0f"
+               " settle_s=%u\n",
+               conns, (int)pid, before, after, ((double)after - (double)before) * 1024.0 / conns,
+               ((double)busy - (double)before) * 1024.0 / conns, b->settle);
         status = 0;
 out:
         load_fini(&l);
@@ -304,10 +318,12 @@ int main(int argc, char **argv)
                 {"seconds", required_argument, NULL, 't'},
                 {"pid", required_argument, NULL, 'p'},
                 {"no-exchange", no_argument, NULL, 'x'},
+                {"settle", required_argument, NULL, 's'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };
-        struct bench b = {.size = 64, .exchange = true};
+        struct bench b = {.size = 64, .exchange = true, .settle = 2};
+        uint64_t settle = 2;
         const char *target = NULL;
         uint64_t conns = 0, size = 64, seconds = 0, pid = 0, nofile;
         struct bench_addr addr;
@@ -340,6 +356,10 @@ int main(int argc, char **argv)
                         break;
                 case 'x':
                         b.exchange = false;
+                        break;
+                case 's':
+                        r = bench_parse_u64(optarg, 0, 3600, &settle);
+                        b.settle = (unsigned)settle;
                         break;
                 case 'h':
                         usage();

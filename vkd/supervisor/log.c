@@ -13,6 +13,14 @@
 #define LOG_LINE_MAX 2048
 
 static int log_level = LOG_PRI_INFO;
+static log_tap_fn *log_tap;
+static void *log_tap_ctx;
+
+void log_set_tap(log_tap_fn *fn, void *ctx)
+{
+        log_tap = fn;
+        log_tap_ctx = ctx;
+}
 
 void log_set_level(int level)
 {
@@ -30,6 +38,17 @@ void log_vmsg(int prio, const char *service, const char *fmt, va_list ap)
         int saved = errno;
         int n, m;
 
+        if (log_tap && prio <= LOG_PRI_ERR) {
+                va_list aq;
+                int k = service ? snprintf(line, sizeof(line), "%s: ", service) : 0;
+
+                if (k < 0 || (size_t)k >= sizeof(line))
+                        k = 0;
+                va_copy(aq, ap);
+                vsnprintf(line + k, sizeof(line) - (size_t)k, fmt, aq);
+                va_end(aq);
+                log_tap(log_tap_ctx, prio, line);
+        }
         if (prio > log_level)
                 return;
         if (service)

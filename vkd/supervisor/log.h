@@ -27,6 +27,14 @@ void log_msg(int prio, const char *service, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 void log_vmsg(int prio, const char *service, const char *fmt, va_list ap);
 
+/*
+ * A tap sees every line of priority err or worse that is logged while it is set, whatever the
+ * LogLevel=, as "service: message" or "message" (for a reload to report its errors to the
+ * client that asked for it). NULL removes it. A forked child must remove it.
+ */
+typedef void log_tap_fn(void *ctx, int prio, const char *line);
+void log_set_tap(log_tap_fn *fn, void *ctx);
+
 #define log_err(svc, ...) log_msg(LOG_PRI_ERR, (svc), __VA_ARGS__)
 #define log_warning(svc, ...) log_msg(LOG_PRI_WARNING, (svc), __VA_ARGS__)
 #define log_notice(svc, ...) log_msg(LOG_PRI_NOTICE, (svc), __VA_ARGS__)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 #include "activation.h"
 #include "conf.h"
+#include "control.h"
 #include "log.h"
 #include "notify.h"
 #include "privileges.h"
@@ -215,6 +217,8 @@ static int setup_signals(void)
 
 /* ------------------------------------------------------------------ the loop */
 
+#define RELOAD_ERRORS_MAX 256
+
 struct daemon {
         struct sup sup;
         const char *config;
@@ -223,7 +227,45 @@ struct daemon {
         bool initial;         /* starting is the first generation */
         bool reload_pending;  /* SIGHUP while a generation was starting */
         int exit_code;
+        struct ctl *ctl;     /* NULL: no control socket */
+        int64_t reload_seq;  /* reloads begun; the current one's ticket for the control socket */
+        bool reload_tapping; /* error lines are being collected for it */
+        char *reload_errs[RELOAD_ERRORS_MAX];
+        size_t n_reload_errs;
 };
+
+/* ------------------------------------------------------------------ reload results */
+
+static void reload_tap(void *ctx, int prio, const char *line)
+{
+        struct daemon *d = ctx;
+        char *copy;
+
+        (void)prio;
+        for (size_t i = 0; i < d->n_reload_errs; i++)
+                if (strcmp(d->reload_errs[i], line) == 0)
+                        return; /* every worker reports the same module error */
+        if (d->n_reload_errs == RELOAD_ERRORS_MAX || !(copy = strdup(line)))
+                return;
+        d->reload_errs[d->n_reload_errs++] = copy;
+}
+
+static void reload_tap_begin(struct daemon *d)
+{
+        d->reload_tapping = true;
+        log_set_tap(reload_tap, d);
+}
+
+/* Ends the reload with ticket `ticket`: tells the control socket's waiting clients. */
+static void reload_finish(struct daemon *d, int64_t ticket, bool ok)
+{
+        log_set_tap(NULL, NULL);
+        d->reload_tapping = false;
+        ctl_reload_done(d->ctl, ticket, ok, d->reload_errs, d->n_reload_errs);
+        for (size_t i = 0; i < d->n_reload_errs; i++)
+                free(d->reload_errs[i]);
+        d->n_reload_errs = 0;
+}
 
 static void announce_ready(struct daemon *d)
 {
@@ -240,6 +282,11 @@ static void begin_stop(struct daemon *d, const char *why)
         if (d->sup.stopping)
                 return;
         d->sup.stopping = true;
+        if (d->reload_tapping || d->reload_pending) {
+                reload_tap(d, LOG_PRI_ERR, "the daemon is stopping");
+                reload_finish(d, d->reload_seq + d->reload_pending, false);
+        }
+        d->reload_pending = false;
         notify_stopping();
         log_info(NULL, "%s", why);
         for (struct gen *g = d->sup.gens; g; g = g->next)
@@ -261,12 +308,22 @@ static void reload(struct daemon *d)
                 return;
         }
         notify_reloading();
+        d->reload_seq++;
+        reload_tap_begin(d);
         log_info(NULL, "reloading the configuration");
         c = load_config(d->config, d->conf_dir);
         if (c)
                 warn_identities(c);
+        if (c && old && d->ctl &&
+            (strcmp(c->daemon.control_socket, old->conf->daemon.control_socket) != 0 ||
+             c->daemon.control_socket_gid != old->conf->daemon.control_socket_gid))
+                log_notice(NULL,
+                           "ControlSocket=/ControlSocketGroup= changed: takes effect when "
+                           "vkd is restarted; the control socket stays at %s",
+                           ctl_path(d->ctl));
         g = c ? gen_create(&d->sup, c) : NULL;
         if (!g) {
+                reload_finish(d, d->reload_seq, false);
                 log_err(NULL, "reload failed; generation %u keeps running unchanged",
                         old ? old->id : 0);
                 announce_ready(d);
@@ -283,6 +340,8 @@ static void on_started(struct daemon *d, int r)
         uint64_t now = sup_now();
 
         d->starting = NULL;
+        if (d->reload_tapping)
+                reload_finish(d, d->reload_seq, r > 0);
         if (r < 0 && d->initial) {
                 d->exit_code = 1;
                 begin_stop(d, "refusing to start: a required service could not start");
@@ -308,6 +367,89 @@ static void on_started(struct daemon *d, int r)
                 log_notice(NULL, "ready: generation %u running", g->id);
         }
         announce_ready(d);
+}
+
+/* ------------------------------------------------------------------ control socket */
+
+static const char *hook_state(void *ctx)
+{
+        const struct daemon *d = ctx;
+
+        if (d->sup.stopping)
+                return "stopping";
+        if (d->starting)
+                return d->initial ? "starting" : "reloading";
+        return "running";
+}
+
+static int64_t hook_reload(void *ctx)
+{
+        struct daemon *d = ctx;
+
+        if (d->sup.stopping)
+                return -ESHUTDOWN;
+        if (d->starting) {
+                d->reload_pending = true;
+                return d->reload_seq + 1; /* the one that runs next */
+        }
+        reload(d);
+        return d->reload_seq;
+}
+
+static void hook_stop(void *ctx)
+{
+        begin_stop(ctx, "stopping on request (control socket): draining connections");
+}
+
+/*
+ * Opens ControlSocket=. Started by hand without root, the default /run/vkd is usually not
+ * writable: then $XDG_RUNTIME_DIR/vkd/control.sock, then ./vkd.control.sock (vkdctl looks in
+ * the same places). A path the config names explicitly is not replaced. Returns 0 (also when
+ * vkd has to run without a control socket, logged), or -1 to refuse the start.
+ */
+static int open_control(struct daemon *d, const struct conf *c)
+{
+        static const struct ctl_hooks hooks = {
+                .state = hook_state, .reload = hook_reload, .stop = hook_stop};
+        struct ctl_hooks h = hooks;
+        const char *path = c->daemon.control_socket;
+        gid_t gid = c->daemon.control_socket_group ? c->daemon.control_socket_gid : (gid_t)-1;
+        char err[512], first[512], alt[PATH_MAX + 32], cwd[PATH_MAX];
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        int r;
+
+        h.ctx = d;
+        r = ctl_open(path, gid, &d->sup, &h, &d->ctl, err, sizeof(err));
+        if (r == 0) {
+                log_info(NULL, "control socket at %s", path);
+                return 0;
+        }
+        if (strcmp(path, CONF_DEFAULT_CONTROL_SOCKET) != 0 || r == -EADDRINUSE) {
+                log_err(NULL, "ControlSocket=: %s", err);
+                return -1;
+        }
+        snprintf(first, sizeof(first), "%s", err);
+        for (int i = 0; i < 2; i++) {
+                if (i == 0 && (!xdg || xdg[0] != '/'))
+                        continue;
+                if (i == 0)
+                        snprintf(alt, sizeof(alt), "%s/vkd/control.sock", xdg);
+                else if (getcwd(cwd, sizeof(cwd)))
+                        snprintf(alt, sizeof(alt), "%s/vkd.control.sock", cwd);
+                else
+                        continue;
+                r = ctl_open(alt, gid, &d->sup, &h, &d->ctl, err, sizeof(err));
+                if (r == 0) {
+                        log_notice(NULL, "control socket at %s (%s)", alt, first);
+                        return 0;
+                }
+                if (r == -EADDRINUSE) {
+                        log_err(NULL, "ControlSocket=: %s", err);
+                        return -1;
+                }
+        }
+        log_warning(NULL, "running without a control socket: %s; %s", first, err);
+        return 0;
 }
 
 static void handle_signals(struct daemon *d)
@@ -339,8 +481,8 @@ static int run(struct daemon *d)
 
         for (;;) {
                 uint64_t now = sup_now();
-                size_t want = 1, n;
-                int timeout, r;
+                size_t want = 1 + ctl_nfds(d->ctl), n, n_sup;
+                int timeout, ctl_timeout, r;
 
                 /* A SIGCHLD may have been consumed with another signal's wake-up: reap always. */
                 sup_reap(&d->sup, now);
@@ -358,7 +500,7 @@ static int run(struct daemon *d)
                         break;
                 for (struct gen *g = d->sup.gens; g; g = g->next)
                         for (size_t i = 0; i < g->n_svcs; i++)
-                                want += g->svcs[i].n_workers;
+                                want += 2 * (size_t)g->svcs[i].n_workers; /* and twins */
                 if (want > cap) {
                         struct pollfd *p = realloc(fds, want * sizeof(*fds));
                         if (!p) {
@@ -370,8 +512,13 @@ static int run(struct daemon *d)
                         cap = want;
                 }
                 fds[0] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
-                n = 1 + sup_pollfds(&d->sup, fds + 1, cap - 1);
+                n_sup = sup_pollfds(&d->sup, fds + 1, cap - 1);
+                n = 1 + n_sup;
+                n += ctl_pollfds(d->ctl, fds + n, cap - n);
                 timeout = sup_next_timeout_ms(&d->sup, now);
+                ctl_timeout = ctl_next_timeout_ms(d->ctl, now);
+                if (ctl_timeout >= 0 && (timeout < 0 || ctl_timeout < timeout))
+                        timeout = ctl_timeout;
                 r = poll(fds, n, timeout);
                 if (r < 0 && errno != EINTR) {
                         log_err(NULL, "poll: %s", strerror(errno));
@@ -379,9 +526,12 @@ static int run(struct daemon *d)
                         return 1;
                 }
                 now = sup_now();
-                for (size_t i = 1; r > 0 && i < n; i++)
+                for (size_t i = 1; r > 0 && i < 1 + n_sup; i++)
                         if (fds[i].revents)
                                 sup_on_input(&d->sup, fds[i].fd, now);
+                if (r > 0)
+                        ctl_on_poll(d->ctl, fds + 1 + n_sup, n - 1 - n_sup, now);
+                ctl_timers(d->ctl, now);
                 if (r > 0 && fds[0].revents)
                         handle_signals(d);
         }
@@ -429,9 +579,17 @@ int main(int argc, char **argv)
         }
         if (r > 0)
                 log_info(NULL, "%d socket(s) passed in by the service manager", r);
+        if (open_control(&d, c) < 0) {
+                log_err(NULL, "refusing to start");
+                conf_free(c);
+                activation_close_all(&d.sup.ls);
+                free(owned);
+                return 1;
+        }
         g = gen_create(&d.sup, c);
         if (!g) {
                 log_err(NULL, "refusing to start");
+                d.ctl = ctl_close(d.ctl);
                 activation_close_all(&d.sup.ls);
                 free(owned);
                 return 1;
@@ -443,6 +601,7 @@ int main(int argc, char **argv)
         gen_start(&d.sup, g);
         d.starting = g;
         r = run(&d);
+        d.ctl = ctl_close(d.ctl);
         sup_free(&d.sup);
         free(owned);
         if (r == 0)

@@ -54,6 +54,35 @@ static void worker_conn(struct vk_thread *that)
         vk_end();
 }
 
+/* The worker's figures: a copy of its kernel's counters in its slot of the shared region, made
+ * from the kernel's loop (never from a virtual process), so nothing is locked or waited for. */
+struct worker_figs {
+        struct vk_kernel *k;
+        struct fig_slot *slot;
+};
+
+static void worker_publish(void *ctx)
+{
+        const struct worker_figs *f = ctx;
+        struct vk_kernel_stats st;
+        struct fig_values v = {0};
+
+        vk_kernel_stats(f->k, &st);
+        v.c[FIG_ACCEPTED] = st.spawned;
+        v.c[FIG_ACTIVE] = st.active;
+        v.c[FIG_CLOSED] = st.exited;
+        v.c[FIG_REQUESTS] = st.requests;
+        v.c[FIG_BYTES_IN] = st.bytes_in;
+        v.c[FIG_BYTES_OUT] = st.bytes_out;
+        v.c[FIG_ERRORS] = st.failed;
+        v.c[FIG_FAULTS] = st.faults;
+        v.c[FIG_CPU_KILLS] = st.cpu_kills;
+        v.c[FIG_NOMEM] = st.nomem;
+        v.c[FIG_TIMEOUTS] = st.timeouts;
+        memcpy(v.latency, st.latency, sizeof(v.latency));
+        fig_publish(f->slot, &v);
+}
+
 static enum vk_isolation worker_isolation(enum conf_isolation i)
 {
         switch (i) {
@@ -191,12 +220,20 @@ void worker_run(const struct worker_args *a)
                         _exit(1);
                 }
         }
+        struct worker_figs figs = {.k = k, .slot = a->fig};
+        if (a->fig) {
+                fig_set_module(a->fig, m.desc.name, m.desc.version);
+                worker_publish(&figs);
+                vk_kernel_on_tick(k, worker_publish, &figs, FIG_TICK_MS);
+        }
         worker_kernel = k;
         worker_say(a->status_fd, "READY");
         log_debug(s->name, "worker accepting on %zu socket(s), poller %s", a->n_fds,
                   vk_kernel_poller(k));
         r = vk_kernel_run(k);
         worker_kernel = NULL;
+        if (a->fig)
+                worker_publish(&figs); /* the drain's last connections */
         if (r < 0) {
                 log_err(s->name, "worker: virtual kernel failed: %s", strerror(-r));
                 _exit(1);

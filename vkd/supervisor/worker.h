@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "figures.h"
 
 struct worker_args {
         const struct conf_service *service;
@@ -21,7 +22,8 @@ struct worker_args {
         int status_fd;  /* write end of the status pipe */
         const int *fds; /* listening sockets of the service */
         size_t n_fds;
-        bool check_only; /* load, init and unload the module, report "OK", exit */
+        bool check_only;      /* load, init and unload the module, report "OK", exit */
+        struct fig_slot *fig; /* where it publishes its figures (NULL: nowhere) */
 };
 
 /*

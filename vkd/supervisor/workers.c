@@ -60,13 +60,14 @@ static void gen_free(struct gen *g)
         for (size_t i = 0; i < g->n_svcs; i++) {
                 struct svc *v = &g->svcs[i];
 
-                for (unsigned j = 0; j < v->n_workers; j++)
+                for (unsigned j = 0; j < 2 * v->n_workers; j++)
                         if (v->workers[j].fd >= 0)
                                 close(v->workers[j].fd);
                 free(v->workers);
                 free(v->ls);
         }
         free(g->svcs);
+        fig_region_free(g->figs);
         conf_free(g->conf);
         free(g);
 }
@@ -120,15 +121,16 @@ struct gen *gen_create(struct sup *s, struct conf *conf)
                         n = cs->workers;
                 v->n_workers = n;
                 v->ls = calloc(cap, sizeof(*v->ls));
-                v->workers = calloc(n, sizeof(*v->workers));
+                v->workers = calloc(2 * (size_t)n, sizeof(*v->workers));
                 if (!v->ls || !v->workers) {
                         log_err(cs->name, "out of memory");
                         failed = true;
                         continue;
                 }
-                for (unsigned j = 0; j < n; j++) {
+                for (unsigned j = 0; j < 2 * n; j++) {
                         v->workers[j].svc = v;
-                        v->workers[j].index = j;
+                        v->workers[j].index = j % n;
+                        v->workers[j].retired = j >= n;
                         v->workers[j].fd = -1;
                 }
                 for (size_t j = 0; j < cs->n_listen; j++) {
@@ -144,6 +146,21 @@ struct gen *gen_create(struct sup *s, struct conf *conf)
                         log_err(cs->name, "%s", err);
                         failed = true;
                 }
+        }
+        if (!failed) {
+                size_t n_slots = 0, k = 0;
+                int r;
+
+                for (size_t i = 0; i < g->n_svcs; i++)
+                        n_slots += 2 * (size_t)g->svcs[i].n_workers;
+                r = fig_region_new(n_slots, &g->figs);
+                if (r < 0) {
+                        log_err(NULL, "cannot map the shared figures: %s", strerror(-r));
+                        failed = true;
+                }
+                for (size_t i = 0; !failed && i < g->n_svcs; i++)
+                        for (unsigned j = 0; j < 2 * g->svcs[i].n_workers; j++)
+                                g->svcs[i].workers[j].fig = fig_region_slot(g->figs, k++);
         }
         if (failed) {
                 gen_free(g); /* no reference was taken yet */
@@ -201,7 +218,7 @@ static void close_fds_except(int *keep, size_t n)
 
 /* Forks a child that runs worker_run(); returns its pid with *ret_fd the status pipe. */
 static pid_t fork_worker(const struct conf_service *cs, struct listener **ls, size_t n_ls,
-                         const char *module_dir, bool check_only, int *ret_fd)
+                         const char *module_dir, bool check_only, struct fig_slot *fig, int *ret_fd)
 {
         int p[2], keep[CONF_LISTEN_MAX * 4 + 1], fds[CONF_LISTEN_MAX * 4];
         sigset_t all, old;
@@ -223,7 +240,10 @@ static pid_t fork_worker(const struct conf_service *cs, struct listener **ls, si
                 keep[n++] = p[1];
                 close(p[0]);
                 close_fds_except(keep, n);
+                fig_child_keep(fig);
+                log_set_tap(NULL, NULL);
                 struct worker_args a = {
+                        .fig = fig,
                         .service = cs,
                         .module_dir = module_dir,
                         .status_fd = p[1],
@@ -254,7 +274,11 @@ static void worker_spawn(struct sup *s, struct worker *w, uint64_t now)
         w->restart_at = 0;
         w->buflen = 0;
         w->killed = false;
-        pid = fork_worker(v->conf, v->ls, v->n_ls, s->module_dir, false, &fd);
+        if (w->ever_started)
+                w->restarts++;
+        w->ever_started = true;
+        fig_clear(w->fig);
+        pid = fork_worker(v->conf, v->ls, v->n_ls, s->module_dir, false, w->fig, &fd);
         if (pid < 0) {
                 log_err(v->conf->name, "cannot fork worker %u: %s", w->index, strerror((int)-pid));
                 w->state = WORKER_DOWN;
@@ -311,7 +335,7 @@ static void svc_stop(struct svc *v, uint64_t now)
 {
         uint64_t deadline = drain_deadline(v->gen, now);
 
-        for (unsigned j = 0; j < v->n_workers; j++)
+        for (unsigned j = 0; j < 2 * v->n_workers; j++)
                 worker_stop(&v->workers[j], deadline ? deadline : 0);
 }
 
@@ -379,7 +403,7 @@ int gen_check_start(struct sup *s, struct gen *g, uint64_t now)
 #define FOR_EACH_WORKER(s, g, v, w)                                         \
         for (struct gen *g = (s)->gens; g; g = g->next)                     \
                 for (struct svc *v = g->svcs; v < g->svcs + g->n_svcs; v++) \
-                        for (struct worker *w = v->workers; w < v->workers + v->n_workers; w++)
+                        for (struct worker *w = v->workers; w < v->workers + 2 * v->n_workers; w++)
 
 static struct worker *find_by_fd(const struct sup *s, int fd)
 {
@@ -497,6 +521,18 @@ static bool svc_crash_storm(struct svc *v, uint64_t now)
         return now - v->crashes[v->n_crashes % ring] <= WORKER_RESTART_INTERVAL_USEC;
 }
 
+/* Moves what a worker that is gone counted into the book, and clears its slot for the next. */
+static void worker_fold(struct sup *s, struct worker *w)
+{
+        struct fig_values v;
+
+        fig_read(w->fig, &v);
+        if (fig_book_add(&s->book, w->svc->conf->name, &v) < 0)
+                log_warning(w->svc->conf->name, "out of memory: figures of worker %u lost",
+                            w->index);
+        fig_clear(w->fig);
+}
+
 static void worker_exited(struct sup *s, struct worker *w, int status, uint64_t now)
 {
         struct svc *v = w->svc;
@@ -516,6 +552,7 @@ static void worker_exited(struct sup *s, struct worker *w, int status, uint64_t 
         w->state = WORKER_DOWN;
         w->restart_at = 0;
         describe_status(status, cause, sizeof(cause));
+        worker_fold(s, w);
 
         if (was == WORKER_STOPPING) {
                 if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
@@ -575,7 +612,7 @@ void sup_reap(struct sup *s, uint64_t now)
 static bool gen_empty(const struct gen *g)
 {
         for (size_t i = 0; i < g->n_svcs; i++)
-                for (unsigned j = 0; j < g->svcs[i].n_workers; j++)
+                for (unsigned j = 0; j < 2 * g->svcs[i].n_workers; j++)
                         if (g->svcs[i].workers[j].pid)
                                 return false;
         return true;
@@ -693,7 +730,7 @@ int worker_check(const struct conf_service *svc, const char *module_dir, char *e
         int status = 0, r = 0;
         pid_t pid;
 
-        pid = fork_worker(svc, NULL, 0, module_dir, true, &w.fd);
+        pid = fork_worker(svc, NULL, 0, module_dir, true, NULL, &w.fd);
         if (pid < 0) {
                 snprintf(err, errlen, "cannot fork: %s", strerror((int)-pid));
                 return (int)pid;
@@ -746,6 +783,80 @@ int worker_check(const struct conf_service *svc, const char *module_dir, char *e
         return -EINVAL;
 }
 
+/* ------------------------------------------------------------------ control */
+
+int svc_restart(struct sup *s, struct svc *v, uint64_t now)
+{
+        unsigned n = v->n_workers;
+        uint64_t deadline;
+
+        if (v->gen->state != GEN_ACTIVE || s->stopping)
+                return -ESTALE;
+        for (unsigned j = 0; j < n; j++)
+                if (v->workers[n + j].pid)
+                        return -EBUSY;
+        deadline = drain_deadline(v->gen, now);
+        v->failed = false;
+        v->disabled = false;
+        v->start_failed = false;
+        v->n_crashes = 0;
+        for (unsigned j = 0; j < n; j++) {
+                struct worker *w = &v->workers[j], *t = &v->workers[n + j];
+                struct fig_slot *free_slot = t->fig;
+
+                if (w->pid) {
+                        /* The process keeps writing the slot it was given at fork. */
+                        *t = *w;
+                        t->retired = true;
+                        t->restart_at = 0;
+                        t->state = w->state;
+                        w->fd = -1;
+                        w->pid = 0;
+                        w->fig = free_slot;
+                        worker_stop(t, deadline);
+                }
+                w->state = WORKER_DOWN;
+                w->backoff = 0;
+                worker_spawn(s, w, now);
+        }
+        log_notice(v->conf->name, "restarting %u worker(s) on request; the old ones drain", n);
+        return 0;
+}
+
+int svc_check_started(const struct svc *v)
+{
+        bool ready = true;
+
+        if (v->failed || v->disabled || v->gen->state != GEN_ACTIVE)
+                return -1;
+        for (unsigned j = 0; j < v->n_workers; j++) {
+                const struct worker *w = &v->workers[j];
+                if (w->state != WORKER_READY)
+                        ready = false;
+                if (w->state == WORKER_DOWN && w->restarts > 0 && w->backoff > 0)
+                        return -1; /* it died before it was ready */
+        }
+        return ready ? 1 : 0;
+}
+
+void sup_figures(const struct sup *s, const char *name, struct fig_values *ret)
+{
+        const struct fig_values *gone = fig_book_get(&s->book, name);
+
+        memset(ret, 0, sizeof(*ret));
+        if (gone)
+                fig_add(ret, gone, false);
+        FOR_EACH_WORKER(s, g, v, w)
+        {
+                struct fig_values x;
+
+                if (!w->pid || strcmp(v->conf->name, name) != 0)
+                        continue;
+                fig_read(w->fig, &x);
+                fig_add(ret, &x, true);
+        }
+}
+
 void sup_free(struct sup *s)
 {
         while (s->gens) {
@@ -755,4 +866,5 @@ void sup_free(struct sup *s)
                 gen_free(g);
         }
         activation_close_all(&s->ls);
+        fig_book_done(&s->book);
 }

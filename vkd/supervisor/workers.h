@@ -18,6 +18,7 @@
 
 #include "activation.h"
 #include "conf.h"
+#include "figures.h"
 
 #define WORKER_START_TIMEOUT_USEC (30 * CONF_USEC_PER_SEC)    /* init + listen must fit in it */
 #define WORKER_RESTART_BURST 5                                /* more crashes than this ... */
@@ -45,6 +46,10 @@ struct worker {
         uint64_t deadline; /* STARTING: start timeout; STOPPING: when it gets SIGKILL */
         unsigned backoff;  /* consecutive early crashes */
         bool killed;       /* we sent SIGKILL */
+        bool retired;      /* the draining old process of a `restart SERVICE` (see svc) */
+        unsigned restarts; /* times this worker was started again (crash or restart) */
+        bool ever_started;
+        struct fig_slot *fig; /* its figures, in the generation's region */
         size_t buflen;
         char buf[2048];
 };
@@ -56,6 +61,8 @@ struct svc {
         const struct conf_service *conf;
         struct listener **ls;
         size_t n_ls;
+        /* n_workers workers, then as many retired twins: `restart SERVICE` moves a worker's
+         * process to workers[n_workers + i] to drain there while workers[i] starts anew. */
         struct worker *workers;
         unsigned n_workers;
         bool start_failed; /* a worker could not start while the generation was STARTING */
@@ -74,6 +81,7 @@ struct gen {
         struct svc *svcs;
         size_t n_svcs;
         enum gen_state state;
+        struct fig_region *figs; /* one slot per worker and retired twin */
 };
 
 struct sup {
@@ -82,6 +90,7 @@ struct sup {
         const char *module_dir;
         unsigned next_gen_id;
         bool stopping;
+        struct fig_book book; /* figures of workers that are gone, by service name */
 };
 
 /* Monotonic clock in microseconds. */
@@ -139,6 +148,22 @@ void sup_status(const struct sup *s, char *buf, size_t size);
  * message in err.
  */
 int worker_check(const struct conf_service *svc, const char *module_dir, char *err, size_t errlen);
+
+/*
+ * `restart SERVICE`: every worker of v (of the ACTIVE generation) stops accepting and drains as
+ * a retired twin while a new worker starts in its place; a failed service is given a fresh
+ * start. Returns 0, or -EBUSY (nothing done) when a previous restart of v is still draining,
+ * -ESTALE when v's generation is not the active one.
+ */
+int svc_restart(struct sup *s, struct svc *v, uint64_t now);
+
+/* 1 when every worker of v is READY, -1 when v failed or a worker could not start again, else
+ * 0 (still starting). For waiting on svc_restart(). */
+int svc_check_started(const struct svc *v);
+
+/* The live figures of the workers of every generation that run service `name` (their slots) plus
+ * the book of those that are gone, into *ret (zeroed first). */
+void sup_figures(const struct sup *s, const char *name, struct fig_values *ret);
 
 /* Frees everything (after the last worker exited). */
 void sup_free(struct sup *s);

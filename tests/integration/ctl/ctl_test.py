@@ -1,0 +1,513 @@
+#!/usr/bin/env python3
+"""Integration tests of the control socket and vkdctl: the real daemon, real clients, the real
+vkdctl binary. One case per ctest test (see ctl.cmake); the helpers are the supervisor tests'
+(../supervisor/vkdtest.py).
+
+  status    counters match what the test did (connections, bytes, requests), a NULL
+            dereference shows in faults, a worker killed with SIGKILL shows its restart and
+            no count is lost; --json checked field by field; exit codes 0, 3 and 4
+  commands  reload (good: new generation; broken: every file:line error, exit 1, the old
+            config keeps serving), restart SERVICE (new workers, counts kept), stop
+  access    (root only) a peer running as nobody: refused at the socket without the group;
+            with ControlSocketGroup= it reads status but cannot reload, restart or stop
+  robust    garbage, an oversized line, a silent client, a client that never reads, one
+            client too many: each is answered or closed, the daemon keeps serving and answering
+
+Figures reach the supervisor on the workers' tick (every 200 ms) and have no event of their
+own, so the tests poll `vkdctl status --json` until the expected values arrive, with a deadline.
+"""
+
+import json
+import os
+import pwd
+import grp
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "supervisor"))
+
+from vkdtest import (SKIP, WAIT, Fail, check, connect, echo_roundtrip, free_port,  # noqa: E402
+                     log, main, recv_exactly, stop_daemon, wait_until)
+
+ARGS = {}
+
+
+def vkdctl(env, *args, user=None, timeout=WAIT, socket_path=None):
+    """Runs vkdctl against env's daemon; returns (rc, stdout, stderr)."""
+    argv = [ARGS["vkdctl"], "--socket", socket_path or ctl_path(env), *args]
+    if user:
+        argv = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups"] + argv
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=timeout)
+    log(f"vkdctl {' '.join(args)} -> {p.returncode}")
+    for line in (p.stderr.splitlines() + p.stdout.splitlines())[:60]:
+        print(f"  ctl| {line}", flush=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def ctl_path(env):
+    return os.path.join(env.tmp, "ctl.sock")
+
+
+def status(env, *names):
+    rc, out, _ = vkdctl(env, "status", "--json", *names)
+    check(rc in (0, 3, 4), f"status --json: rc {rc}")
+    return json.loads(out)
+
+
+def service(st, name):
+    for s in st["services"]:
+        if s["name"] == name:
+            return s
+    raise Fail(f"no service {name} in status")
+
+
+def wait_status(env, what, pred, timeout=WAIT):
+    """Polls status until pred(status) is true; returns that status."""
+    last = {}
+
+    def probe():
+        last["st"] = status(env)
+        return last["st"] if pred(last["st"]) else None
+
+    try:
+        return wait_until(what, probe, timeout=timeout, step=0.1)
+    except Fail:
+        print(json.dumps(last.get("st"), indent=1)[:4000], flush=True)
+        raise
+
+
+def lines_service(env, name, port, workers=2, **keys):
+    k = {"Module": ARGS["ctl_module"], "Listen": f"127.0.0.1:{port}", "Workers": str(workers)}
+    k.update(keys)
+    env.write_service(name, k)
+
+
+def lines_session(addr, lines):
+    """One connection sending each line and reading its echo; returns bytes sent."""
+    sent = 0
+    with connect(addr) as s:
+        for line in lines:
+            s.sendall(line)
+            check(recv_exactly(s, len(line)) == line, "line echo mismatch")
+            sent += len(line)
+    return sent
+
+
+def raw_request(path, obj_or_bytes, timeout=10):
+    """One request on a fresh control connection; returns the parsed reply."""
+    data = obj_or_bytes if isinstance(obj_or_bytes, bytes) else \
+        (json.dumps(obj_or_bytes) + "\n").encode()
+    with connect(path, timeout) as s:
+        s.sendall(data)
+        return json.loads(read_line(s))
+
+
+def closed(s):
+    """Whether the peer closed s (end of stream; a reset when it left our bytes unread)."""
+    try:
+        return s.recv(100) == b""
+    except ConnectionResetError:
+        return True
+
+
+def read_line(s):
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            raise Fail(f"control connection closed after {buf[:200]!r}")
+        buf += chunk
+    return buf
+
+
+# ---------------------------------------------------------------- status
+
+
+U64 = int
+
+
+def check_fields(obj, spec, where):
+    """spec: key -> type or (type, value) or a callable(value) -> bool."""
+    for key, want in spec.items():
+        check(key in obj, f"{where}: no field {key!r} in {sorted(obj)}")
+        v = obj[key]
+        if isinstance(want, tuple):
+            t, val = want
+            check(isinstance(v, t) and v == val, f"{where}.{key} = {v!r}, want {val!r}")
+        elif isinstance(want, type):
+            check(isinstance(v, want) and not (want is int and isinstance(v, bool)),
+                  f"{where}.{key} = {v!r}, want a {want.__name__}")
+        else:
+            check(want(v), f"{where}.{key} = {v!r} is not as expected")
+
+
+def case_status(env):
+    p_lines, p_echo = free_port(), free_port()
+    lines_service(env, "lines", p_lines)
+    env.write_service("echo", {"Listen": f"127.0.0.1:{p_echo}"})
+    env.write_service("broken", {"Listen": f"127.0.0.1:{free_port()}", "Module": "nosuchmodule",
+                                 "Optional": "yes"})
+    d = env.start()
+    env.notify.wait("READY=1")
+
+    # N connections x 3 lines each on `lines`: N accepted, 3N requests, every byte counted
+    n = 20
+    sent = 0
+    for i in range(n):
+        sent += lines_session(("127.0.0.1", p_lines),
+                              [b"line %d.%d\n" % (i, k) for k in range(3)])
+    # echo: bytes and connections, no requests
+    echo_sent = 0
+    for i in range(5):
+        payload = b"echo payload %d\n" % i
+        echo_roundtrip(("127.0.0.1", p_echo), payload)
+        echo_sent += len(payload)
+
+    st = wait_status(env, "lines and echo counted",
+                     lambda st: service(st, "lines")["counters"]["closed"] == n and
+                     service(st, "echo")["counters"]["closed"] == 5)
+    c = service(st, "lines")["counters"]
+    want = {"accepted": n, "active": 0, "closed": n, "requests": 3 * n, "bytes_in": sent,
+            "bytes_out": sent, "errors": 0, "faults": 0, "cpu_kills": 0, "nomem": 0,
+            "timeouts": 0}
+    check(c == want, f"lines counters {c}, want {want}")
+    c = service(st, "echo")["counters"]
+    check(c["accepted"] == 5 and c["requests"] == 0 and c["bytes_in"] == echo_sent and
+          c["bytes_out"] == echo_sent, f"echo counters {c}")
+
+    # --json, field by field
+    check_fields(st, {"ok": (bool, True), "daemon": dict, "services": list}, "status")
+    check_fields(st["daemon"], {
+        "pid": (int, d.pid), "version": str, "state": (str, "running"), "uptime_ms": int,
+        "started_at": lambda v: isinstance(v, int) and abs(v - time.time()) < 3600,
+        "generation": (int, 1), "workers": (int, 4), "control_socket": (str, ctl_path(env)),
+        "memory": dict}, "daemon")
+    check_fields(st["daemon"]["memory"], {"rss": lambda v: isinstance(v, int) and v > 0,
+                                          "allocator": str}, "daemon.memory")
+    if st["daemon"]["memory"]["allocator"] == "jemalloc":
+        check_fields(st["daemon"]["memory"], {"allocated": int, "resident": int},
+                     "daemon.memory")
+    check([s["name"] for s in st["services"]] == ["broken", "echo", "lines"],
+          f"services in order: {[s['name'] for s in st['services']]}")
+    s = service(st, "lines")
+    check_fields(s, {
+        "name": (str, "lines"), "state": (str, "running"), "cause": lambda v: v is None,
+        "generation": (int, 1), "config": (str, os.path.join(env.conf_dir, "lines.conf")),
+        "listeners": (list, [f"127.0.0.1:{p_lines}"]), "module": dict,
+        "isolation": (str, "isolated"), "workers": list, "workers_configured": (int, 2),
+        "workers_ready": (int, 2), "restarts": (int, 0), "counters": dict, "latency_us": dict,
+        "memory": dict}, "lines")
+    check_fields(s["module"], {"name": (str, "ctltest"), "version": (str, "1.2.3"),
+                               "file": (str, ARGS["ctl_module"])}, "lines.module")
+    check(len(s["workers"]) == 2, f"lines workers: {s['workers']}")
+    for w in s["workers"]:
+        check_fields(w, {"index": int, "pid": lambda v: isinstance(v, int) and v > 0,
+                         "state": (str, "ready"), "generation": (int, 1), "uptime_ms": int,
+                         "restarts": (int, 0), "rss": lambda v: isinstance(v, int) and v > 0},
+                     "lines.worker")
+    check(sorted(w["index"] for w in s["workers"]) == [0, 1], "worker indexes")
+    lat = s["latency_us"]
+    check_fields(lat, {"p50": int, "p90": int, "p99": int, "p999": int,
+                       "histogram": lambda v: isinstance(v, list) and len(v) == 32},
+                 "lines.latency_us")
+    check(sum(lat["histogram"]) == 3 * n, f"histogram holds {sum(lat['histogram'])} requests")
+    check(0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"],
+          f"quantiles not ordered: {lat}")
+    check(s["memory"]["rss"] == sum(w["rss"] for w in s["workers"]), "service rss = workers'")
+    b = service(st, "broken")
+    check(b["state"] == "failed" and isinstance(b["cause"], str) and b["cause"],
+          f"broken: {b['state']} {b['cause']!r}")
+
+    # exit codes: 0 running, 3 not running (a failed service), 4 unknown service
+    rc, out, _ = vkdctl(env, "status")
+    check(rc == 0 and "lines - running" in out and "ctltest 1.2.3" in out, f"status: rc {rc}")
+    check("\033[" not in out, "colour codes when stdout is not a terminal")
+    check(vkdctl(env, "status", "lines", "echo")[0] == 0, "status lines echo: want 0")
+    check(vkdctl(env, "status", "broken")[0] == 3, "status of a failed service: want 3")
+    rc, _, err = vkdctl(env, "status", "nosuch")
+    check(rc == 4 and "nosuch" in err, f"status of an unknown service: rc {rc}, want 4")
+    st = status(env, "lines", "nosuch")
+    check([s["name"] for s in st["services"]] == ["lines"] and
+          st["unknown_services"] == ["nosuch"], "status with names filters")
+
+    # a connection that dereferences NULL: counted as a fault and an error; the worker lives
+    with connect(("127.0.0.1", p_lines)) as s:
+        s.sendall(b"crash\n")
+        s.settimeout(WAIT)
+        check(s.recv(10) == b"", "the faulting connection was not closed")
+    wait_status(env, "the fault counted",
+                lambda st: service(st, "lines")["counters"]["faults"] == 1)
+    st = status(env)
+    c = service(st, "lines")["counters"]
+    check(c["errors"] == 1 and c["accepted"] == n + 1 and c["requests"] == 3 * n,
+          f"after the fault: {c}")
+    check(service(st, "lines")["restarts"] == 0, "a fault in a connection restarted a worker")
+    lines_session(("127.0.0.1", p_lines), [b"after the fault\n"])
+
+    # a worker killed with SIGKILL: its restart shows, and no count is lost
+    wait_status(env, "all counted", lambda st: service(st, "lines")["counters"]["closed"] ==
+                n + 2)
+    before = service(status(env), "lines")
+    victim = before["workers"][0]["pid"]
+    mark = d.mark()
+    os.kill(victim, signal.SIGKILL)
+    d.wait_log(rf"lines: worker \d \(pid {victim}\) killed by signal 9", mark)
+    d.wait_log(r"lines: worker \d ready", mark)
+    st = wait_status(env, "the restart shown", lambda st: service(st, "lines")["restarts"] == 1
+                     and service(st, "lines")["workers_ready"] == 2)
+    s = service(st, "lines")
+    pids = [w["pid"] for w in s["workers"]]
+    check(victim not in pids, f"killed worker {victim} still listed: {pids}")
+    check(sorted(w["restarts"] for w in s["workers"]) == [0, 1], "per-worker restarts")
+    c, c0 = s["counters"], before["counters"]
+    for k in ("accepted", "closed", "requests", "bytes_in", "bytes_out", "errors", "faults"):
+        check(c[k] == c0[k], f"{k}: {c0[k]} before the kill, {c[k]} after")
+    check(sum(s["latency_us"]["histogram"]) == c["requests"], "histogram lost requests")
+
+    stop_daemon(env, d)
+    rc, _, err = vkdctl(env, "status")
+    check(rc == 3 and "not running" in err, f"status without a daemon: rc {rc}, want 3")
+    check(vkdctl(env, "reload")[0] == 7, "reload without a daemon: want 7")
+
+
+# ---------------------------------------------------------------- commands
+
+
+def case_commands(env):
+    p_lines = free_port()
+    lines_service(env, "lines", p_lines)
+    d = env.start()
+    env.notify.wait("READY=1")
+    addr = ("127.0.0.1", p_lines)
+    for i in range(10):
+        lines_session(addr, [b"a\n", b"b\n"])
+    wait_status(env, "counted", lambda st: service(st, "lines")["counters"]["requests"] == 20)
+
+    # a good reload: a second service appears, a new generation runs, counts are kept
+    p_echo = free_port()
+    env.write_service("echo", {"Listen": f"127.0.0.1:{p_echo}"})
+    rc, out, _ = vkdctl(env, "reload")
+    check(rc == 0, f"good reload: rc {rc}")
+    st = status(env)
+    check(st["daemon"]["generation"] == 2, f"generation {st['daemon']['generation']}, want 2")
+    check(service(st, "echo")["state"] == "running", "the new service is not running")
+    check(service(st, "lines")["counters"]["requests"] == 20, "a reload lost counts")
+    echo_roundtrip(("127.0.0.1", p_echo))
+
+    # a broken reload: every error with file:line, exit 1, the old generation keeps serving
+    env.write_service("echo", {"Listen": f"127.0.0.1:{p_echo}", "Colour": "blue",
+                               "HeapSize": "12Q"})
+    rc, out, err = vkdctl(env, "reload")
+    check(rc == 1, f"broken reload: rc {rc}, want 1")
+    check(any(l.endswith("echo.conf") is False and "echo.conf:" in l and ": Colour: " in l
+              for l in err.splitlines()), "no file:line: Colour: error")
+    check(any("echo.conf:" in l and ": HeapSize: " in l for l in err.splitlines()),
+          "no file:line: HeapSize: error")
+    rc, out, _ = vkdctl(env, "--json", "reload")
+    rep = json.loads(out)
+    check(rc == 1 and rep["ok"] is False and isinstance(rep["errors"], list) and
+          len(rep["errors"]) >= 2, f"broken reload --json: {rep}")
+    st = status(env)
+    check(st["daemon"]["generation"] == 2, "a broken reload replaced the generation")
+    echo_roundtrip(("127.0.0.1", p_echo))
+    lines_session(addr, [b"still\n"])
+    env.write_service("echo", {"Listen": f"127.0.0.1:{p_echo}"})
+
+    # restart one service: new workers, the old ones drain, counts are kept
+    st = wait_status(env, "counted", lambda st: service(st, "lines")["counters"]["requests"] ==
+                     21)
+    old = {w["pid"] for w in service(st, "lines")["workers"]}
+    echo_pids = {w["pid"] for w in service(st, "echo")["workers"]}
+    with connect(addr) as held:  # a connection open across the restart keeps working
+        held.sendall(b"held\n")
+        check(recv_exactly(held, 5) == b"held\n", "no echo")
+        rc, _, _ = vkdctl(env, "restart", "lines")
+        check(rc == 0, f"restart lines: rc {rc}")
+        st = status(env)
+        s = service(st, "lines")
+        ready = {w["pid"] for w in s["workers"] if w["state"] == "ready"}
+        check(len(ready) == 2 and not (ready & old), f"after restart: {s['workers']}")
+        check({w["pid"] for w in service(st, "echo")["workers"]} == echo_pids,
+              "restart lines touched echo")
+        held.sendall(b"held again\n")
+        check(recv_exactly(held, 11) == b"held again\n", "the held connection broke")
+    lines_session(addr, [b"new worker\n"])
+    st = wait_status(env, "counts after restart",
+                     lambda st: service(st, "lines")["counters"]["requests"] == 24 and
+                     all(w["pid"] not in old for w in service(st, "lines")["workers"]))
+    check(service(st, "lines")["restarts"] == 2, "restarts after restart SERVICE")
+    rc, _, err = vkdctl(env, "restart", "nosuch")
+    check(rc == 4, f"restart of an unknown service: rc {rc}, want 4")
+
+    # stop: vkdctl waits until the daemon is gone
+    rc, _, _ = vkdctl(env, "stop")
+    check(rc == 0, f"stop: rc {rc}")
+    rc = d.wait_exit()
+    check(rc == 0, f"vkd exited {rc} after vkdctl stop")
+    check(not os.path.exists(ctl_path(env)), "control socket left behind")
+    check(vkdctl(env, "status")[0] == 3, "status after stop: want 3")
+
+
+# ---------------------------------------------------------------- access
+
+
+def case_access(env):
+    if os.geteuid() != 0:
+        log("not root: cannot run vkdctl as another user")
+        return SKIP
+    nobody = pwd.getpwnam("nobody").pw_uid
+    nogroup = grp.getgrnam("nogroup").gr_gid
+    exe = ARGS["vkdctl"]
+    # nobody must be able to reach and run vkdctl
+    if subprocess.run(["setpriv", f"--reuid={nobody}", f"--regid={nogroup}", "--clear-groups",
+                       exe, "--help"], capture_output=True).returncode != 0:
+        log(f"nobody cannot run {exe} (a private build directory?)")
+        return SKIP
+    port = free_port()
+    lines_service(env, "lines", port, workers=1)
+    who = (nobody, nogroup)
+
+    # not in the socket's group: the socket's mode 0660 refuses the connection
+    d = env.start()
+    env.notify.wait("READY=1")
+    mode = os.stat(ctl_path(env)).st_mode & 0o777
+    check(mode == 0o660, f"control socket mode {oct(mode)}, want 0o660")
+    rc, _, err = vkdctl(env, "status", user=who)
+    check(rc == 4 and "permission denied" in err, f"nobody without the group: rc {rc}")
+    # and the daemon refuses it too when the file mode would let it in
+    os.chmod(ctl_path(env), 0o666)
+    rc, _, err = vkdctl(env, "status", user=who)
+    check(rc == 4 and "permission denied" in err, f"nobody, socket 0666: rc {rc}")
+    rc, _, err = vkdctl(env, "stop", user=who)
+    check(rc == 4 and "permission denied" in err, f"nobody stop, socket 0666: rc {rc}")
+    stop_daemon(env, d)
+
+    # in ControlSocketGroup=: reads status, may not change anything
+    env.write_daemon({"ControlSocketGroup": "nogroup"})
+    d = env.start()
+    env.notify.wait("READY=1")
+    check(os.stat(ctl_path(env)).st_gid == nogroup, "control socket not owned by nogroup")
+    rc, out, _ = vkdctl(env, "status", "--json", user=who)
+    check(rc == 0 and json.loads(out)["services"][0]["name"] == "lines",
+          f"status as a group member: rc {rc}")
+    check(vkdctl(env, "services", user=who)[0] == 0, "services as a group member")
+    mark = d.mark()
+    for cmd in (["reload"], ["stop"], ["restart", "lines"]):
+        rc, _, err = vkdctl(env, *cmd, user=who)
+        check(rc == 4 and "permission denied" in err, f"{cmd} as nobody: rc {rc}, want 4")
+    st = status(env)
+    check(st["daemon"]["state"] == "running" and st["daemon"]["generation"] == 1 and
+          service(st, "lines")["restarts"] == 0, "a refused command half-happened")
+    check(not any("reloading" in x or "stopping" in x or "restarting" in x
+                  for x in d.log_lines()[mark:]), "a refused command left a trace in the log")
+    lines_session(("127.0.0.1", port), [b"served\n"])
+    stop_daemon(env, d)
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def case_robust(env):
+    port = free_port()
+    lines_service(env, "lines", port, workers=1)
+    d = env.start()
+    env.notify.wait("READY=1")
+    path = ctl_path(env)
+
+    def alive():
+        lines_session(("127.0.0.1", port), [b"ping\n"])
+        check(vkdctl(env, "status")[0] == 0, "status stopped answering")
+
+    # garbage and protocol errors: an error reply each, on the same connection
+    with connect(path) as s:
+        for bad, want in [(b"garbage\n", "not a JSON object"),
+                          (b"[1,2,3]\n", "one JSON object"),
+                          (b'{"command": 5}\n', "command"),
+                          (b'{"command":"frobnicate","id":"x1"}\n', "unknown command"),
+                          (b'{"command":"status"} trailing\n', "one JSON object"),
+                          (b'{"command":"status","services":"lines"}\n', "array"),
+                          (b'{"command":"restart"}\n', "service"),
+                          (b"\x00\xff\xfe\n", "")]:
+            s.sendall(bad)
+            rep = json.loads(read_line(s))
+            check(rep["ok"] is False and want in rep["error"], f"{bad!r}: {rep}")
+        rep = json.loads(read_line(s) if s.sendall(b'{"command":"status","id":42}\n') is None
+                         else b"")
+        check(rep["ok"] is True and rep["id"] == 42, "status after garbage on one connection")
+    alive()
+
+    # a line longer than the limit: an error reply, then the connection is closed
+    with connect(path) as s:
+        try:
+            s.sendall(b"x" * 70000)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        rep = json.loads(read_line(s))
+        check(rep["ok"] is False and "longer than" in rep["error"], f"oversized: {rep}")
+        s.settimeout(WAIT)
+        check(closed(s), "oversized line: connection not closed")
+    alive()
+
+    # a silent client does not hold anything up, and is closed after the timeout (10 s)
+    silent = connect(path)
+    t0 = time.monotonic()
+    alive()
+    # a client that never reads: requests pipelined, replies pile up in its socket
+    lazy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lazy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    lazy.connect(path)
+    lazy.setblocking(False)
+    try:
+        lazy.send(b'{"command":"status"}\n' * 2000)
+    except BlockingIOError:
+        pass
+    alive()
+    # one client too many: told so, the others unaffected
+    many = [connect(path) for _ in range(62)]  # + silent + lazy = 64
+    extra = connect(path)
+    rep = json.loads(read_line(extra))
+    check(rep["ok"] is False and "too many" in rep["error"], f"65th client: {rep}")
+    extra.close()
+    for s in many:
+        s.close()
+    alive()
+    silent.settimeout(20)
+    got = silent.recv(4096)
+    waited = time.monotonic() - t0
+    check(b"timed out" in got, f"silent client got {got!r}")
+    check(9 <= waited <= 20, f"silent client closed after {waited:.1f} s, want ~10 s")
+    check(closed(silent), "silent client not closed")
+    silent.close()
+    # the lazy one is closed once it made no progress for the timeout
+    lazy.setblocking(True)
+    lazy.settimeout(20)
+    total = 0
+    while True:
+        try:
+            chunk = lazy.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        total += len(chunk)
+    check(total > 0, "the lazy client got nothing")
+    lazy.close()
+    alive()
+    check(d.proc.poll() is None, "vkd died")
+    stop_daemon(env, d)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    ap.add_argument("--vkdctl", required=True)
+    ap.add_argument("--ctl-module", required=True)
+    mine, rest = ap.parse_known_args()
+    ARGS.update(vkdctl=mine.vkdctl, ctl_module=mine.ctl_module)
+    main({"status": case_status, "commands": case_commands, "access": case_access,
+          "robust": case_robust}, rest)

@@ -592,7 +592,7 @@ int main(int argc, char **argv)
         const char *cmd;
         int c, timeout_s = 0;
 
-        while ((c = getopt_long(argc, argv, "+s:jt:h", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "s:jt:h", longopts, NULL)) != -1) {
                 switch (c) {
                 case 's':
                         o.socket = optarg;
@@ -618,7 +618,7 @@ int main(int argc, char **argv)
                         return EXIT_USAGE;
                 }
         }
-        /* Options may also follow the command (vkdctl status --json). */
+        /* GNU getopt_long() permutes: options may follow the command (vkdctl status --json). */
         int n_args = 0;
         char **args = calloc((size_t)argc + 1, sizeof(*args));
         if (!args)

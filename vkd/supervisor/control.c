@@ -159,14 +159,14 @@ int ctl_open(const char *path, gid_t gid, struct sup *sup, const struct ctl_hook
         }
         if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) {
                 r = -errno;
-                snprintf(err, errlen, "cannot give %s to group %u: %s", path, (unsigned)gid,
-                         strerror(errno));
+                snprintf(err, errlen, "cannot give %s to group %u: %s", sa.sun_path, (unsigned)gid,
+                         strerror(-r));
                 unlink(path);
                 goto fail;
         }
         if (chmod(path, 0660) < 0 || listen(fd, 64) < 0 || stat(path, &st) < 0) {
                 r = -errno;
-                snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
+                snprintf(err, errlen, "control socket %s: %s", sa.sun_path, strerror(-r));
                 unlink(path);
                 goto fail;
         }

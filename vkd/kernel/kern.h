@@ -196,6 +196,7 @@ struct vk_kernel {
         volatile int stop_requested;
         int stopping;
         uint64_t service_pid; /* the service's own process, 0 none */
+        uint8_t service_told; /* it was asked to end (the kernel is stopping) */
         uint64_t msgs_dropped;
         vk_exit_fn *on_exit;
         void *on_exit_ctx;

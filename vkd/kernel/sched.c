@@ -837,6 +837,23 @@ static int poll_timeout(const struct vk_kernel *k)
         return ms > 60000 ? 60000 : (int)ms;
 }
 
+/* Stopping, and only the service's own process is left: it is told with
+ * ECANCELED raised in its main thread, so its finally block can save what it
+ * must (an append-only file, say) and end. */
+static void stop_service(struct vk_kernel *k)
+{
+        k->service_told = 1;
+        struct kproc *kp = proc_lookup(k, k->service_pid);
+        if (!kp)
+                return;
+        isolate_open(k, kp);
+        wake_up(kp);
+        vk_raise_at(kp->p->main, ECANCELED, "the worker is stopping");
+        if (kp->p->runq_head)
+                runq_push(k, kp);
+        isolate_close(k, kp);
+}
+
 int vk_kernel_run(struct vk_kernel *k)
 {
         struct poller_event ev[SCHED_EVENTS];
@@ -859,6 +876,8 @@ int vk_kernel_run(struct vk_kernel *k)
                 }
                 if (!k->stats.active && !k->runq_head && (k->stopping || !k->servers))
                         return 0;
+                if (k->stopping && k->stats.active == 1 && !k->service_told)
+                        stop_service(k);
                 if (!k->runq_head) /* about to sleep: a good moment to give memory back */
                         idle_trim(k);
                 if (k->on_tick && k->now >= k->next_tick) {

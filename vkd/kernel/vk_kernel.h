@@ -78,7 +78,9 @@ int vk_kernel_run(struct vk_kernel *k);
 void vk_kernel_stop(struct vk_kernel *k);
 
 /* Names pid (from vk_kernel_spawn) the service's own process: every process
- * finds it with vk_service_pid(), e.g. a store that connections message. */
+ * finds it with vk_service_pid(), e.g. a store that connections message.
+ * When the kernel stops and every other process has ended, ECANCELED is
+ * raised in its main thread so it can save its state and end. */
 void vk_kernel_set_service(struct vk_kernel *k, uint64_t pid);
 
 /* Calls fn(ctx, pid, err) whenever a process ends. */

@@ -205,6 +205,18 @@ void worker_run(const struct worker_args *a)
                 .main = m.desc.main,
                 .idle_ms = s->idle_timeout_usec / 1000 ? s->idle_timeout_usec / 1000 : 1,
         };
+        if (m.desc.service) {
+                /* The module's own process (ABI 1.1: a store, say), before the
+                 * first connection; connections find it with vk_service_pid(). */
+                int64_t spid = vk_kernel_spawn(k, m.desc.service, &m.state, sizeof(m.state), -1, -1);
+                if (spid < 0) {
+                        worker_say(a->status_fd,
+                                   "ERROR %s:%u: Module: cannot start the service process: %s",
+                                   s->file, s->section_line, strerror((int)-spid));
+                        _exit(1);
+                }
+                vk_kernel_set_service(k, (uint64_t)spid);
+        }
         bool idle = s->idle_timeout_usec != CONF_USEC_INFINITY;
         for (size_t i = 0; i < a->n_fds; i++) {
                 /* The state init returned reaches each connection's frame as its first member;

@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,8 +25,8 @@ int pipe_init_fd(struct vk_proc *p, struct vk_pipe *x, int fd, int output, size_
         memset(x, 0, sizeof *x);
         x->fd = fd;
         x->ring.size = (uint32_t)ring_size;
-        x->ring.buf = heap_ring_alloc(p, ring_size);
-        if (!x->ring.buf)
+        x->ring.buf = ring_size ? heap_ring_alloc(p, ring_size) : NULL;
+        if (ring_size && !x->ring.buf)
                 return -ENOMEM;
         x->flags = VK_PIPE_READY | (output ? VK_PIPE_OUTPUT : 0);
         if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
@@ -620,4 +621,122 @@ int vk_has_message(const struct vk_thread *that)
 {
         const struct vk_proc *p = that->proc;
         return p->inbox && ring_len(p->inbox);
+}
+
+/* ------------------------------------------------------------------ */
+/* More sockets. Opened in process context; the kernel binds the descriptor
+ * to the process after the dispatch (sched.c: bind_new_sockets). */
+
+/* ring_size 0: a listener, which moves no bytes. */
+static struct vk_socket *socket_open(struct vk_thread *that, int fd, uint32_t ring_size)
+{
+        struct vk_proc *p = that->proc;
+        struct vk_socket *s = p->extra_sockets < VK_SOCKETS_MAX ? vk_malloc(p, sizeof *s) : NULL;
+        if (!s) {
+                close(fd);
+                return NULL;
+        }
+        /* Until the kernel binds it after this dispatch, this list is what
+         * closes it if the process ends first (even by a fault). */
+        p->unbound[p->extra_sockets++] = fd + 1;
+        if (pipe_init_fd(p, &s->rx, fd, 0, ring_size) < 0 ||
+            pipe_init_fd(p, &s->tx, fd, 1, ring_size) < 0) {
+                /* ring space is not given back: the process is short of heap */
+                vk_free(p, s);
+                p->unbound[--p->extra_sockets] = 0;
+                close(fd);
+                return NULL;
+        }
+        s->bound = 0;
+        s->connecting = 0;
+        s->alias = -1;
+        /* after the first socket, which the process was spawned with */
+        struct vk_socket **at = &p->sockets;
+        while (*at)
+                at = &(*at)->next;
+        s->next = NULL;
+        *at = s;
+        p->new_sockets = 1;
+        return s;
+}
+
+struct vk_socket *vk_socket_open(struct vk_thread *that, int fd)
+{
+        return socket_open(that, fd, that->proc->ring_size);
+}
+
+void vk_use(struct vk_thread *that, struct vk_socket *sock)
+{
+        if (!sock)
+                sock = that->proc->sockets;
+        that->in = sock ? &sock->rx : NULL;
+        that->out = sock ? &sock->tx : NULL;
+}
+
+ssize_t vk__connect(struct vk_thread *that, struct vk_socket **sock, const struct sockaddr *addr,
+                    unsigned addrlen)
+{
+        struct vk_socket *s = *sock;
+        if (that->op_done == 0) {
+                int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (fd < 0)
+                        return -errno;
+                if (connect(fd, addr, (socklen_t)addrlen) < 0 && errno != EINPROGRESS) {
+                        int e = errno;
+                        close(fd);
+                        return -e;
+                }
+                s = vk_socket_open(that, fd);
+                if (!s)
+                        return -ENOMEM;
+                *sock = s;
+                s->connecting = 1;
+                s->tx.flags &= (uint16_t)~VK_PIPE_READY; /* writable means connected */
+                that->op_done = 1;
+        }
+        if (!(s->tx.flags & VK_PIPE_READY))
+                return block(that, &s->tx, 1);
+        int err = 0;
+        socklen_t len = sizeof err;
+        s->connecting = 0;
+        if (getsockopt(s->tx.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                err = errno;
+        if (err) {
+                s->rx.err = s->tx.err = err;
+                return -err;
+        }
+        return 0;
+}
+
+ssize_t vk__accept(struct vk_thread *that, int listen_fd)
+{
+        struct vk_proc *p = that->proc;
+        /* The listener is watched through a socket of its own, opened on the
+         * first call and kept: its read side's readiness is the backlog's. */
+        struct vk_socket *s;
+        for (s = p->sockets; s; s = s->next)
+                if (s->alias == listen_fd)
+                        break;
+        if (!s) {
+                int dup = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
+                if (dup < 0)
+                        return -errno;
+                /* the process owns (and closes) the duplicate, not the caller's */
+                s = socket_open(that, dup, 0);
+                if (!s)
+                        return -ENOMEM;
+                s->alias = listen_fd;
+        }
+        for (;;) {
+                int fd = accept4(s->rx.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd >= 0)
+                        return fd;
+                if (errno == EINTR || errno == ECONNABORTED)
+                        continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                        s->rx.flags &= (uint16_t)~VK_PIPE_READY;
+                        return block(that, &s->rx, 0);
+                }
+                return -errno;
+        }
 }

@@ -28,6 +28,9 @@
 struct vk_socket {
         struct vk_pipe rx, tx;
         struct vk_socket *next;
+        int alias;          /* vk_accept(): the listener the caller named (this is a dup) */
+        uint8_t bound;      /* the kernel has it in its descriptor table */
+        uint8_t connecting; /* a non-blocking connect is in flight */
 };
 
 struct vk_proc {
@@ -41,6 +44,10 @@ struct vk_proc {
         struct vk_thread *main;
         struct vk_pipe *dirty;     /* pipes whose descriptors need the poller */
         struct vk_socket *sockets;
+        uint8_t new_sockets;     /* vk_socket_open() since the kernel looked */
+        uint8_t extra_sockets;   /* opened with vk_socket_open() */
+        int unbound[VK_SOCKETS_MAX]; /* descriptor + 1 of sockets not yet bound */
+        uint32_t ring_size;      /* for sockets it opens */
         struct vk_kernel *kernel; /* read only from process context */
         uint64_t pid;
         uint8_t timers_dirty; /* a thread set a deadline */
@@ -76,6 +83,7 @@ struct kfd;
 
 struct kproc {
         struct vk_proc *p;
+        int extra[VK_SOCKETS_MAX]; /* sockets opened later: descriptor + 1, 0 free */
         int fd_in, fd_out;   /* its descriptors, -1 none: closed at exit without
                               * trusting the heap, which a fault may have left corrupt */
         uint8_t isolation;   /* enum vk_isolation */

@@ -297,11 +297,14 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
         if (kp->fd_out != kp->fd_in)
                 fd_close(k, kp->fd_out);
         fd_close(k, kp->fd_in);
+        for (int i = 0; i < VK_SOCKETS_MAX; i++)
+                if (kp->extra[i])
+                        fd_close(k, kp->extra[i] - 1);
         /* Descriptors the process owned. After a fault the heap that lists
          * them is not trusted: never close one the kernel or another process
          * holds. */
-        for (int i = 0; i < VK_OWNED_FDS; i++) {
-                int fd = p->owned[i] - 1;
+        for (int i = 0; i < VK_OWNED_FDS + VK_SOCKETS_MAX; i++) {
+                int fd = (i < VK_OWNED_FDS ? p->owned[i] : p->unbound[i - VK_OWNED_FDS]) - 1;
                 if (fd < 0 || fd >= k->nfds || k->fds[fd].kernel || k->fds[fd].server ||
                     (k->fds[fd].proc && k->fds[fd].proc != kp))
                         continue;
@@ -362,6 +365,7 @@ static int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg
         struct vk_proc *p = (struct vk_proc *)base;
         heap_init(p, k->pool.slot_size);
         p->kernel = k;
+        p->ring_size = (uint32_t)k->cfg.ring_size;
         p->pid = ((uint64_t)(k->procs[slot].gen + 1) << 24) | slot;
         struct vk_socket *s = NULL;
         if (has_io) {
@@ -372,6 +376,9 @@ static int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg
                         goto fail_slot;
                 }
                 s->next = NULL;
+                s->bound = 1;
+                s->connecting = 0;
+                s->alias = -1;
                 p->sockets = s;
         }
         struct vk_thread *t = thread_new(p, fn, arg, arglen);
@@ -457,6 +464,44 @@ static void deliver(struct vk_kernel *k, struct vk_proc *p, struct kfd *f, uint3
         }
 }
 
+/* Binds the sockets the process opened (vk_socket_open) to it in the
+ * descriptor table, so their events reach it and teardown closes them. */
+static void bind_new_sockets(struct vk_kernel *k, struct kproc *kp)
+{
+        struct vk_proc *p = kp->p;
+        p->new_sockets = 0;
+        for (struct vk_socket *s = p->sockets; s; s = s->next) {
+                if (s->bound)
+                        continue;
+                s->bound = 1;
+                int fd = s->rx.fd, i = 0;
+                while (i < VK_SOCKETS_MAX && kp->extra[i])
+                        i++;
+                if (i == VK_SOCKETS_MAX || fds_reserve(k, fd) < 0 || k->fds[fd].proc ||
+                    k->fds[fd].server || k->fds[fd].kernel) {
+                        for (int j = 0; j < VK_SOCKETS_MAX; j++)
+                                if (p->unbound[j] == fd + 1)
+                                        p->unbound[j] = 0;
+                        close(fd);
+                        s->rx.fd = s->tx.fd = -1;
+                        s->rx.err = s->tx.err = EMFILE;
+                        s->rx.flags |= VK_PIPE_EOF;
+                        s->tx.flags |= VK_PIPE_CLOSED;
+                        if (s->rx.reader)
+                                thread_ready(s->rx.reader);
+                        if (s->tx.writer)
+                                thread_ready(s->tx.writer);
+                        continue;
+                }
+                kp->extra[i] = fd + 1;
+                fd_bind(k, fd, kp, &s->rx, &s->tx);
+                /* the kernel's table owns it now, not the process's list */
+                for (int j = 0; j < VK_SOCKETS_MAX; j++)
+                        if (p->unbound[j] == fd + 1)
+                                p->unbound[j] = 0;
+        }
+}
+
 /* Takes the process's poller requests out of its heap. */
 static void arm_dirty(struct vk_kernel *k, struct vk_proc *p)
 {
@@ -464,7 +509,7 @@ static void arm_dirty(struct vk_kernel *k, struct vk_proc *p)
         while ((x = p->dirty)) {
                 p->dirty = x->next_dirty;
                 x->flags &= (uint16_t)~VK_PIPE_DIRTY;
-                if (x->flags & VK_PIPE_ARMED)
+                if (x->flags & VK_PIPE_ARMED || x->fd < 0)
                         continue;
                 struct kfd *f = &k->fds[x->fd];
                 uint32_t ev = 0;
@@ -678,6 +723,8 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         k->running = NULL;
         harvest(k, p);
         mail_out(k, kp); /* what a process sent as it ended still goes */
+        if (p->new_sockets)
+                bind_new_sockets(k, kp);
         if (p->exiting) {
                 proc_exit(k, kp, NULL);
                 return;

@@ -51,6 +51,8 @@
 struct vk_thread;
 struct vk_proc;
 struct vk_pipe;
+struct vk_socket;
+struct sockaddr;
 
 typedef void vk_thread_fn(struct vk_thread *that);
 
@@ -454,6 +456,35 @@ uint64_t vk_now(const struct vk_thread *that);
  * kernel's figures: request count and latency histogram. Never yields. */
 void vk_request_done(struct vk_thread *that, uint64_t started);
 
+/* ------------------------------------------------------------------ */
+/* More sockets than stdio: a process may hold VK_SOCKETS_MAX more. */
+
+#define VK_SOCKETS_MAX 8
+
+/* Makes a connected, non-blocking socket descriptor part of the process
+ * (its two rings, 2 x RingSize, come from the heap; closed when the process
+ * ends). Evaluates to the socket, or NULL (heap full, or too many sockets:
+ * the descriptor is closed). Never yields. */
+struct vk_socket *vk_socket_open(struct vk_thread *that, int fd);
+
+/* Connects to addr (TCP or unix) without blocking the worker: sock (a
+ * struct vk_socket * lvalue) gets the new socket, usable with vk_use().
+ * Raises the connect error (ECONNREFUSED, ETIMEDOUT with a deadline...). */
+#define vk_connect(sock, addr, addrlen)                                                           \
+        do {                                                                                      \
+                ssize_t vk__rc;                                                                   \
+                vk__op(vk__rc, vk__connect(that, &(sock), (addr), (addrlen)));                    \
+        } while (0)
+
+/* Waits for a connection on a listening socket descriptor (non-blocking,
+ * opened by the service) and accepts it: rc gets the new descriptor (give it
+ * to vk_socket_open(), or to another process). */
+#define vk_accept(rc, listen_fd) vk__op(rc, vk__accept(that, (listen_fd)))
+
+/* Makes sock the thread's stdio (in and out); NULL restores the process's
+ * first socket. Never yields. */
+void vk_use(struct vk_thread *that, struct vk_socket *sock);
+
 /* Hands a descriptor the thread opened (a file, say) to its process: it is
  * closed when the process ends, however it ends. At most VK_OWNED_FDS at a
  * time. Returns 0 or -EMFILE. Never yields. */
@@ -489,6 +520,9 @@ ssize_t vk__hup(struct vk_thread *that);
 ssize_t vk__forward(struct vk_thread *that, size_t len);
 ssize_t vk__peek(struct vk_thread *that, const char **ptr, size_t have);
 ssize_t vk__send(struct vk_thread *that, uint64_t to, const void *buf, size_t len);
+ssize_t vk__connect(struct vk_thread *that, struct vk_socket **sock, const struct sockaddr *addr,
+                    unsigned addrlen);
+ssize_t vk__accept(struct vk_thread *that, int listen_fd);
 ssize_t vk__receive(struct vk_thread *that, uint64_t *from, void *buf, size_t cap);
 ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len);
 ssize_t vk__close_write(struct vk_thread *that);

@@ -1979,7 +1979,6 @@ void rclient_release(struct rclient *c)
         zfree(c->name);
         c->name = NULL;
         rbuf_free(&c->out);
-        rbuf_free(&c->big);
 }
 
 static void unknown_command(struct ctx *x)

@@ -98,6 +98,8 @@ static void client_drop(struct store *s, uint64_t pid)
         if (!c)
                 return;
         *pp = c->next;
+        free(c->big.p);
+        c->big = (struct rbuf){0};
         rclient_release(c);
         zfree(c->big_parser);
         zfree(c->big_argv);
@@ -284,7 +286,18 @@ static void run_part(struct store *s, struct rclient *c, const char *m, size_t n
                 c->big_argv = zmalloc(c->big_cap * sizeof *c->big_argv);
                 c->big.len = 0;
         }
-        rbuf_reserve(&c->big, n);
+        /* Not counted as data (plain realloc): MaxMemory= judges the keyspace,
+         * and a large SET must not refuse itself. */
+        if (c->big.cap - c->big.len < n) {
+                size_t cap = c->big.cap ? c->big.cap : 4096;
+                while (cap - c->big.len < n)
+                        cap *= 2;
+                char *b = realloc(c->big.p, cap);
+                if (!b)
+                        abort();
+                c->big.p = b;
+                c->big.cap = cap;
+        }
         memcpy(c->big.p + c->big.len, m, n);
         c->big.len += n;
         struct resp_command cmd = {.argv = c->big_argv, .argv_cap = c->big_cap};
@@ -329,7 +342,8 @@ static void run_part(struct store *s, struct rclient *c, const char *m, size_t n
                 c->big_parser = NULL;
                 zfree(c->big_argv);
                 c->big_argv = NULL;
-                rbuf_free(&c->big);
+                free(c->big.p);
+                c->big = (struct rbuf){0};
         }
         zfree(scratch);
         s->ack[0] = (char)flags;

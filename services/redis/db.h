@@ -1,0 +1,124 @@
+/*
+ * The redis service's keyspace and the commands that run against it, with no
+ * dependency on the vkd kernel: the store process calls rdb_exec() for each
+ * command a connection sent, the unit tests call it directly. Memory comes
+ * from malloc (jemalloc in the daemon) and is counted, for MaxMemory= and
+ * INFO. Everything here is single-threaded: one store owns one rdb.
+ */
+#ifndef VKD_SERVICES_REDIS_DB_H
+#define VKD_SERVICES_REDIS_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resp.h"
+
+/* A growing output buffer (malloc'd; aborts on out of memory like Redis). */
+struct rbuf {
+        char *p;
+        size_t len, cap;
+};
+void rbuf_reserve(struct rbuf *b, size_t more);
+void rbuf_free(struct rbuf *b);
+
+/* A key (or field, or member) and its value. The key bytes follow. */
+struct dent {
+        struct dent *next;
+        char *val;      /* RT_STRING: the bytes; else the object */
+        int64_t expire; /* unix ms; 0: none (keyspace entries only) */
+        uint32_t vlen;
+        uint32_t klen;
+        uint8_t type;
+        char key[];
+};
+
+enum { RT_STRING = 1, RT_LIST, RT_HASH, RT_SET };
+
+/* A hash table with incremental rehashing: each operation moves a bucket
+ * from the old table to the new one, so growth never stalls a command. */
+struct dict {
+        struct dent **t[2];
+        size_t size[2]; /* power of two, or 0 */
+        size_t used[2];
+        long rehash;    /* next bucket of t[0] to move; -1: not rehashing */
+};
+
+struct rdb_config {
+        uint64_t maxmemory;  /* 0: no limit */
+        long long max_bulk;  /* longest string a command may build */
+        unsigned databases;  /* SELECT accepts [0, databases) but only 0 holds data */
+        bool appendonly;
+};
+
+struct rdb_stats {
+        uint64_t commands, connections, expired, hits, misses, rejected_oom;
+        uint64_t net_in, net_out;
+};
+
+/* One client as the store sees it. */
+struct rclient {
+        uint64_t id;
+        int proto; /* 2 or 3 */
+        char *name;
+        uint64_t pid; /* the connection process */
+        struct rbuf out;
+        struct rclient *next; /* in the store's client table */
+        size_t sent_to; /* bytes of out already sent (the store's) */
+        /* a command too large for one message, assembled and parsed here */
+        struct rbuf big;
+        struct resp_parser *big_parser;
+        struct resp_arg *big_argv;
+        size_t big_cap;
+        uint32_t flags; /* RC_* */
+};
+
+#define RC_CLOSING 0x1    /* QUIT ran: later commands are dropped */
+#define RC_BATCH_DONE 0x2 /* every command of the batch ran */
+#define RC_AWAITING 0x4   /* a part of a long reply is out: wait for 'N' */
+
+struct rdb {
+        struct dict keys;
+        size_t nexpires; /* keys with a time to live */
+        struct rdb_config cfg;
+        struct rdb_stats st;
+        uint64_t dirty;   /* changes since start: a write command propagates if it moved */
+        uint64_t next_client_id;
+        size_t clients;
+        int64_t started_ms;
+        unsigned long scan_cursor; /* active expiry's place in the table */
+        /* Filled by a command that must be logged differently from how it was
+         * sent (relative expiry times become absolute). */
+        struct rbuf prop;
+        size_t prop_argc;
+};
+
+/* Flags rdb_exec() returns. */
+#define RDB_CLOSE 0x1 /* QUIT: close the connection after the reply */
+#define RDB_WRITE 0x2 /* changed the keyspace: log it (prop holds it if prop_argc) */
+
+void rdb_init(struct rdb *db, const struct rdb_config *cfg);
+void rdb_free(struct rdb *db);
+
+/* Runs one command for client c, appending the reply (in c->proto) to out.
+ * Returns RDB_* flags. Never fails: errors are replies. */
+int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, size_t argc,
+             struct rbuf *out);
+
+/* Active expiry: examines keys for about budget_us microseconds, deleting
+ * those whose time passed. Returns how many it deleted. */
+size_t rdb_active_expire(struct rdb *db, unsigned budget_us);
+
+/* Bytes malloc'd for the keyspace and buffers (malloc_usable_size). */
+uint64_t rdb_used_memory(void);
+
+/* Unix time in milliseconds. */
+int64_t rdb_mstime(void);
+
+/* A client's resources (not the struct itself). */
+void rclient_release(struct rclient *c);
+
+/* Appends argv as a RESP multibulk to b (the AOF record format). */
+void rdb_append_multibulk(struct rbuf *b, const struct resp_arg *argv, size_t argc);
+
+#endif

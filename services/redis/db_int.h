@@ -1,0 +1,39 @@
+/*
+ * Internals shared by the keyspace files (dict.c, db.c): the counted
+ * allocator and the hash table. Not for the kernel side of the service.
+ */
+#ifndef VKD_SERVICES_REDIS_DB_INT_H
+#define VKD_SERVICES_REDIS_DB_INT_H
+
+#include "db.h"
+
+/* malloc and friends, counted in rdb_used_memory(); abort on failure. */
+void *zmalloc(size_t n);
+void *zcalloc(size_t n);
+void *zrealloc(void *p, size_t n);
+void zfree(void *p);
+
+typedef void dict_fn(struct dent *e, void *arg);
+
+uint64_t dict_hash(const char *s, size_t n);
+void dict_seed(uint64_t s);
+void dict_init(struct dict *d);
+size_t dict_size(const struct dict *d);
+/* The link that points at key k's entry (for replacing it), or NULL. */
+struct dent **dict_ref(struct dict *d, const char *k, size_t n, int *ret_table);
+struct dent *dict_find(struct dict *d, const char *k, size_t n);
+/* Adds e, whose key must not be present. */
+void dict_add(struct dict *d, struct dent *e);
+/* Removes and returns k's entry, or NULL. */
+struct dent *dict_unlink(struct dict *d, const char *k, size_t n);
+/* Puts e (same key) in the place of *ref. */
+void dict_replace(struct dent **ref, struct dent *e);
+/* Calls fn on every entry (fn may free the entry it is given, nothing else). */
+void dict_each(struct dict *d, dict_fn *fn, void *arg);
+/* dict_each, then empties the table. */
+void dict_clear(struct dict *d, dict_fn *fn, void *arg);
+/* One SCAN step from cursor v; returns the next cursor (0: done). fn must
+ * not change the table. */
+unsigned long dict_scan(struct dict *d, unsigned long v, dict_fn *fn, void *arg);
+
+#endif

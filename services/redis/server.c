@@ -1,0 +1,751 @@
+/*
+ * The redis service's two kinds of virtual process.
+ *
+ * The store (one per worker, the module's `service`) owns the keyspace in
+ * ordinary memory and runs every command; it never touches a socket. Each
+ * connection process parses RESP where it lies in its socket ring, packs all
+ * the complete commands it finds into messages to the store, then takes the
+ * replies back in order and writes them: 16 pipelined commands cost one
+ * process switch each way and leave in one writev. Nothing is shared between
+ * the processes; the kernel copies the messages.
+ *
+ * Messages are bounded by the mailbox (the kernel's ring size). A reply
+ * longer than one message is sent in parts, each asked for with 'N', so a
+ * connection never has more than one part in flight; a command too large for
+ * the connection's ring or argv goes to the store raw, in acknowledged parts,
+ * and the store parses it. So a 1 MB GET or SET works with 4 KiB rings.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vk/module.h>
+
+#include "db_int.h"
+#include "redis_int.h"
+
+bool redis_standalone;
+
+/* ------------------------------------------------------------------ */
+/* The store's state (malloc'd: it outgrows any micro-heap). */
+
+#define CLIENT_BUCKETS 1024
+
+struct store {
+        const struct redis_conf *conf;
+        struct rdb db;
+        struct rclient *clients[CLIENT_BUCKETS];
+        char *rx;
+        size_t rxcap;
+        size_t max; /* largest message a mailbox takes (from the connections' hellos) */
+        struct resp_arg *argv;
+        size_t argv_cap;
+        char ack[8];
+        /* append-only file */
+        int aof_fd;
+        struct rbuf aof;
+        int64_t aof_synced_ms;
+        bool aof_dirty;
+};
+
+static volatile sig_atomic_t stop_requested;
+static struct sigaction old_term, old_int;
+
+static void on_stop(int sig)
+{
+        stop_requested = 1;
+        const struct sigaction *old = sig == SIGTERM ? &old_term : &old_int;
+        if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN && old->sa_handler)
+                old->sa_handler(sig);
+}
+
+static struct rclient **client_slot(struct store *s, uint64_t pid)
+{
+        struct rclient **pp = &s->clients[(pid ^ (pid >> 24)) % CLIENT_BUCKETS];
+        while (*pp && (*pp)->pid != pid)
+                pp = &(*pp)->next;
+        return pp;
+}
+
+static struct rclient *client_get(struct store *s, uint64_t pid)
+{
+        struct rclient **pp = client_slot(s, pid);
+        if (*pp)
+                return *pp;
+        struct rclient *c = zcalloc(sizeof *c);
+        c->pid = pid;
+        c->id = s->db.next_client_id++;
+        c->proto = RESP2;
+        rbuf_reserve(&c->out, 256);
+        c->out.len = 1; /* room for the message header: see chunk() */
+        c->sent_to = 1;
+        c->flags = 0;
+        *pp = c;
+        s->db.clients++;
+        s->db.st.connections++;
+        return c;
+}
+
+static void client_drop(struct store *s, uint64_t pid)
+{
+        struct rclient **pp = client_slot(s, pid);
+        struct rclient *c = *pp;
+        if (!c)
+                return;
+        *pp = c->next;
+        free(c->big.p);
+        c->big = (struct rbuf){0};
+        rclient_release(c);
+        zfree(c->big_parser);
+        zfree(c->big_argv);
+        zfree(c);
+        s->db.clients--;
+}
+
+/* ------------------------------------------------------------------ */
+/* Append-only file. */
+
+static int aof_path(const struct redis_conf *conf, char *buf, size_t len)
+{
+        int n = snprintf(buf, len, "%s/%s", conf->dir, conf->aof_name);
+        return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Replays the file into the keyspace; a torn or corrupt tail is cut off. */
+static int aof_load(struct store *s)
+{
+        char path[700];
+        if (aof_path(s->conf, path, sizeof path) < 0)
+                return -ENAMETOOLONG;
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_APPEND, 0644);
+        if (fd < 0) {
+                fprintf(stderr, "<3>redis: %s: %s\n", path, strerror(errno));
+                return -errno;
+        }
+        struct stat sb;
+        if (fstat(fd, &sb) < 0) {
+                close(fd);
+                return -errno;
+        }
+        size_t size = (size_t)sb.st_size, good = 0, cmds = 0;
+        char *data = size ? malloc(size) : NULL;
+        if (size && !data) {
+                close(fd);
+                return -ENOMEM;
+        }
+        size_t got = 0;
+        while (got < size) {
+                ssize_t r = pread(fd, data + got, size - got, (off_t)got);
+                if (r <= 0)
+                        break;
+                got += (size_t)r;
+        }
+        size = got;
+        struct resp_parser p;
+        struct resp_limits lim = s->conf->limits;
+        resp_parser_init(&p, &lim);
+        struct rclient c = {.proto = RESP2};
+        struct rbuf out = {0};
+        size_t cap = 16;
+        struct resp_arg *argv = malloc(cap * sizeof *argv);
+        while (good < size) {
+                struct resp_command cmd = {.argv = argv, .argv_cap = cap};
+                ssize_t r = resp_parse(&p, data + good, size - good, &cmd);
+                while (r == -ENOBUFS && cmd.argc > cap) {
+                        cap *= 2;
+                        argv = realloc(argv, cap * sizeof *argv);
+                        cmd.argv = argv;
+                        cmd.argv_cap = cap;
+                        r = resp_parse(&p, data + good, size - good, &cmd);
+                }
+                if (r <= 0 || data[good] != '*')
+                        break;
+                out.len = 0;
+                rdb_exec(&s->db, &c, cmd.argv, cmd.argc, &out);
+                good += (size_t)r;
+                cmds++;
+        }
+        if (good < size) {
+                fprintf(stderr,
+                        "<4>redis: %s: torn or bad record at byte %zu of %zu: truncated "
+                        "after %zu commands\n",
+                        path, good, size, cmds);
+                if (ftruncate(fd, (off_t)good) < 0) {
+                        fprintf(stderr, "<3>redis: %s: truncate: %s\n", path, strerror(errno));
+                        close(fd);
+                        free(data);
+                        free(argv);
+                        rbuf_free(&out);
+                        return -errno;
+                }
+        }
+        rclient_release(&c);
+        rbuf_free(&out);
+        free(argv);
+        free(data);
+        s->aof_fd = fd;
+        s->db.dirty = 0;
+        s->db.st.commands = 0;
+        return 0;
+}
+
+static void aof_feed(struct store *s, const struct resp_arg *argv, size_t argc)
+{
+        if (s->aof_fd < 0)
+                return;
+        if (s->db.prop_argc) {
+                /* the command rewrote itself (absolute expiry times) */
+                struct resp_arg a[8];
+                size_t n = s->db.prop_argc < 8 ? s->db.prop_argc : 8;
+                const char *p = s->db.prop.p;
+                for (size_t i = 0; i < n; i++) {
+                        uint32_t l;
+                        memcpy(&l, p, sizeof l);
+                        a[i] = (struct resp_arg){p + sizeof l, l};
+                        p += sizeof l + l;
+                }
+                rdb_append_multibulk(&s->aof, a, n);
+        } else {
+                rdb_append_multibulk(&s->aof, argv, argc);
+        }
+        s->db.prop_argc = 0;
+}
+
+/* Writes what commands logged; before their replies leave, as Redis does. */
+static void aof_write(struct store *s)
+{
+        if (s->aof_fd < 0 || !s->aof.len)
+                return;
+        size_t done = 0;
+        while (done < s->aof.len) {
+                ssize_t r = write(s->aof_fd, s->aof.p + done, s->aof.len - done);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        fprintf(stderr, "<3>redis: AOF write: %s\n", strerror(errno));
+                        break;
+                }
+                done += (size_t)r;
+        }
+        s->aof.len = 0;
+        s->aof_dirty = true;
+        if (s->conf->fsync == FSYNC_ALWAYS) {
+                fdatasync(s->aof_fd);
+                s->aof_dirty = false;
+        }
+}
+
+/* ------------------------------------------------------------------ */
+/* The store: messages in, commands run, replies out. */
+
+static void exec_one(struct store *s, struct rclient *c, const struct resp_arg *argv, size_t argc)
+{
+        if (c->flags & RC_CLOSING)
+                return;
+        int f = rdb_exec(&s->db, c, argv, argc, &c->out);
+        if (f & RDB_WRITE)
+                aof_feed(s, argv, argc);
+        if (f & RDB_CLOSE)
+                c->flags |= RC_CLOSING;
+}
+
+/* Runs the commands of a 'C' message. */
+static void run_batch(struct store *s, struct rclient *c, const char *m, size_t n)
+{
+        const char *end = m + n;
+        uint32_t argc, len;
+        m += 2;
+        while (end - m >= 4) {
+                memcpy(&argc, m, 4);
+                m += 4;
+                if (argc > s->argv_cap) {
+                        s->argv_cap = argc * 2;
+                        s->argv = zrealloc(s->argv, s->argv_cap * sizeof *s->argv);
+                }
+                for (uint32_t i = 0; i < argc; i++) {
+                        memcpy(&len, m, 4);
+                        s->argv[i] = (struct resp_arg){m + 4, len};
+                        m += 4 + len;
+                }
+                exec_one(s, c, s->argv, argc);
+        }
+}
+
+/* A part of a large command ('P'): parse what has come so far. Fills s->ack. */
+static void run_part(struct store *s, struct rclient *c, const char *m, size_t n)
+{
+        if (!c->big_parser) {
+                c->big_parser = zmalloc(sizeof *c->big_parser);
+                resp_parser_init(c->big_parser, &s->conf->limits);
+                c->big_cap = 16;
+                c->big_argv = zmalloc(c->big_cap * sizeof *c->big_argv);
+                c->big.len = 0;
+        }
+        /* Not counted as data (plain realloc): MaxMemory= judges the keyspace,
+         * and a large SET must not refuse itself. */
+        if (c->big.cap - c->big.len < n) {
+                size_t cap = c->big.cap ? c->big.cap : 4096;
+                while (cap - c->big.len < n)
+                        cap *= 2;
+                char *b = realloc(c->big.p, cap);
+                if (!b)
+                        abort();
+                c->big.p = b;
+                c->big.cap = cap;
+        }
+        memcpy(c->big.p + c->big.len, m, n);
+        c->big.len += n;
+        struct resp_command cmd = {.argv = c->big_argv, .argv_cap = c->big_cap};
+        char *scratch = NULL;
+        ssize_t r;
+        for (;;) {
+                r = resp_parse(c->big_parser, c->big.p, c->big.len, &cmd);
+                if (r != -ENOBUFS)
+                        break;
+                if (cmd.argc > c->big_cap) {
+                        size_t cap = c->big_cap * 2;
+                        while (cap < cmd.argc && cap < (1u << 20))
+                                cap *= 2;
+                        c->big_argv = zrealloc(c->big_argv, cap * sizeof *c->big_argv);
+                        c->big_cap = cap;
+                        cmd.argv = c->big_argv;
+                        cmd.argv_cap = cap;
+                }
+                if (cmd.scratch_len > cmd.scratch_cap) {
+                        scratch = zrealloc(scratch, cmd.scratch_len);
+                        cmd.scratch = scratch;
+                        cmd.scratch_cap = cmd.scratch_len;
+                }
+        }
+        uint32_t used = (uint32_t)n;
+        uint8_t flags = R_ACK;
+        if (r == -EPROTO) {
+                const char *e = resp_parser_error(c->big_parser);
+                rbuf_reserve(&c->out, strlen(e) + 16);
+                c->out.len += resp_add_error(c->out.p + c->out.len, c->out.cap - c->out.len, e,
+                                             strlen(e));
+                c->flags |= RC_CLOSING | RC_BATCH_DONE;
+                flags |= R_CMDDONE;
+        } else if (r >= 0) {
+                used = (uint32_t)(n - (c->big.len - (size_t)r));
+                exec_one(s, c, cmd.argv, cmd.argc);
+                c->flags |= RC_BATCH_DONE;
+                flags |= R_CMDDONE;
+        }
+        if (flags & R_CMDDONE) {
+                zfree(c->big_parser);
+                c->big_parser = NULL;
+                zfree(c->big_argv);
+                c->big_argv = NULL;
+                free(c->big.p);
+                c->big = (struct rbuf){0};
+        }
+        zfree(scratch);
+        s->ack[0] = (char)flags;
+        memcpy(s->ack + 1, &used, 4);
+}
+
+/* Handles one message; returns the client to send to, or NULL. */
+static struct rclient *handle(struct store *s, uint64_t from, ssize_t n)
+{
+        if (n == -ESRCH) { /* a reply to a connection that is gone */
+                client_drop(s, from);
+                return NULL;
+        }
+        if (n < 1 || (size_t)n > s->rxcap)
+                return NULL;
+        const char *m = s->rx;
+        struct rclient *c;
+        s->ack[0] = 0;
+        switch (m[0]) {
+        case 'H': {
+                uint32_t max = 0;
+                if (n >= 5)
+                        memcpy(&max, m + 1, 4);
+                if (max > s->max) {
+                        s->max = max;
+                        if (s->rxcap < max + REDIS_MSG_OVERHEAD) {
+                                free(s->rx);
+                                s->rxcap = max + REDIS_MSG_OVERHEAD;
+                                s->rx = malloc(s->rxcap);
+                                if (!s->rx)
+                                        abort();
+                        }
+                }
+                client_get(s, from);
+                return NULL;
+        }
+        case 'C':
+                c = client_get(s, from);
+                s->db.st.net_in += (uint64_t)n;
+                run_batch(s, c, m, (size_t)n);
+                if (m[1] & MSG_END)
+                        c->flags |= RC_BATCH_DONE;
+                aof_write(s);
+                return c->flags & RC_BATCH_DONE ? c : NULL;
+        case 'P':
+                c = client_get(s, from);
+                s->db.st.net_in += (uint64_t)n;
+                run_part(s, c, m + 1, (size_t)n - 1);
+                aof_write(s);
+                return c;
+        case 'N':
+                c = client_get(s, from);
+                c->flags &= ~RC_AWAITING;
+                return c;
+        case 'X':
+                client_drop(s, from);
+                return NULL;
+        }
+        return NULL;
+}
+
+/* The next reply message for c in ret and ret_len, or 0 when nothing is due.
+ * The message is built in place: its header byte overwrites the reply byte
+ * just before the part, which an earlier message already carried. */
+static int chunk(struct store *s, struct rclient *c, char **ret, size_t *ret_len)
+{
+        if (c->flags & RC_AWAITING)
+                return 0;
+        size_t pending = c->out.len - c->sent_to;
+        size_t room = (s->max ? s->max : 4096) - REDIS_MSG_OVERHEAD;
+        uint8_t flags = 0;
+        size_t take = pending;
+        if (pending > room) {
+                take = room;
+                flags = R_MORE;
+        } else if (c->flags & RC_BATCH_DONE) {
+                flags = R_DONE | (c->flags & RC_CLOSING ? R_CLOSE : 0);
+        } else if (!pending) {
+                return 0;
+        }
+        char *p = c->out.p + c->sent_to - 1;
+        p[0] = (char)flags;
+        *ret = p;
+        *ret_len = take + 1;
+        return 1;
+}
+
+/* After chunk()'s message was queued. */
+static void chunk_sent(struct store *s, struct rclient *c, size_t len)
+{
+        s->db.st.net_out += len - 1;
+        c->sent_to += len - 1;
+        if (c->sent_to < c->out.len) {
+                c->flags |= RC_AWAITING;
+                return;
+        }
+        c->out.len = c->sent_to = 1;
+        c->flags &= ~RC_BATCH_DONE;
+        if (c->out.cap > 65536) { /* a big reply left: give its memory back */
+                rbuf_free(&c->out);
+                rbuf_reserve(&c->out, 256);
+                c->out.len = 1;
+                c->sent_to = 1;
+        }
+}
+
+static struct store *store_new(const struct redis_conf *conf)
+{
+        struct store *s = zcalloc(sizeof *s);
+        s->conf = conf;
+        rdb_init(&s->db, &conf->db);
+        s->rxcap = 65536;
+        s->rx = malloc(s->rxcap);
+        s->argv_cap = 64;
+        s->argv = zmalloc(s->argv_cap * sizeof *s->argv);
+        s->aof_fd = -1;
+        if (!s->rx)
+                abort();
+        return s;
+}
+
+/* The store's timer: active expiry ten times a second, AOF fsync every
+ * second, and the stand-alone host's stop. */
+static void store_cron(struct vk_thread *that)
+{
+        struct {
+                struct store *s;
+                int ticks;
+        } *self;
+        vk_begin();
+        for (;;) {
+                vk_sleep(100);
+                if (stop_requested)
+                        vk_raise(ECANCELED, "stopping");
+                rdb_active_expire(&self->s->db, 5000);
+                if (++self->ticks % 10 == 0 && self->s->aof_fd >= 0 && self->s->aof_dirty &&
+                    self->s->conf->fsync == FSYNC_EVERYSEC) {
+                        fdatasync(self->s->aof_fd);
+                        self->s->aof_dirty = false;
+                }
+        }
+        vk_end();
+}
+
+void redis_store(struct vk_thread *that)
+{
+        struct {
+                const struct redis_conf *conf;
+                struct store *s;
+                ssize_t n;
+                uint64_t from;
+                struct rclient *c;
+                char *msg;
+                size_t len;
+                struct vk_thread *cron;
+        } *self;
+        vk_begin();
+        self->s = store_new(self->conf);
+        if (self->conf->db.appendonly && aof_load(self->s) < 0)
+                vk_raise(EIO, "cannot load the append-only file");
+        if (redis_standalone) {
+                struct sigaction sa = {.sa_handler = on_stop};
+                sigaction(SIGTERM, &sa, &old_term);
+                sigaction(SIGINT, &sa, &old_int);
+        }
+        self->cron = vk_spawn(store_cron, &self->s, sizeof self->s);
+        if (!self->cron)
+                vk_raise(ENOMEM, "no memory for the store's timer");
+        vk_play(self->cron);
+        for (;;) {
+                vk_receive(self->n, self->from, self->s->rx, self->s->rxcap);
+                self->c = handle(self->s, self->from, self->n);
+                if (!self->c)
+                        continue;
+                if (self->s->ack[0]) {
+                        vk_send(self->c->pid, self->s->ack, 5);
+                        self->s->ack[0] = 0;
+                        if (!(self->c->flags & RC_BATCH_DONE))
+                                continue;
+                }
+                while (chunk(self->s, self->c, &self->msg, &self->len)) {
+                        vk_send(self->c->pid, self->msg, self->len);
+                        chunk_sent(self->s, self->c, self->len);
+                }
+        }
+        vk_finally();
+        if (vk_error() && vk_error()->code == ECANCELED)
+                vk_clear_error();
+        if (self->s) {
+                if (self->s->aof_fd >= 0) {
+                        aof_write(self->s);
+                        fdatasync(self->s->aof_fd);
+                        close(self->s->aof_fd);
+                }
+                for (size_t i = 0; i < CLIENT_BUCKETS; i++)
+                        while (self->s->clients[i])
+                                client_drop(self->s, self->s->clients[i]->pid);
+                rdb_free(&self->s->db);
+                zfree(self->s->argv);
+                free(self->s->rx);
+                rbuf_free(&self->s->aof);
+                zfree(self->s);
+                self->s = NULL;
+        }
+        vk_end();
+}
+
+/* ------------------------------------------------------------------ */
+/* A connection. */
+
+#define CONN_ARGV 128
+
+/* Bytes of argv packed as in a 'C' message. */
+static size_t packed_size(const struct resp_command *cmd)
+{
+        size_t n = 4;
+        for (size_t i = 0; i < cmd->argc; i++)
+                n += 4 + cmd->argv[i].len;
+        return n;
+}
+
+static size_t pack(char *out, const struct resp_command *cmd)
+{
+        uint32_t v = (uint32_t)cmd->argc;
+        char *p = out;
+        memcpy(p, &v, 4);
+        p += 4;
+        for (size_t i = 0; i < cmd->argc; i++) {
+                v = (uint32_t)cmd->argv[i].len;
+                memcpy(p, &v, 4);
+                memcpy(p + 4, cmd->argv[i].ptr, v);
+                p += 4 + v;
+        }
+        return (size_t)(p - out);
+}
+
+void redis_conn(struct vk_thread *that)
+{
+        struct {
+                const struct redis_conf *conf;
+                struct resp_parser parser;
+                struct resp_command cmd;
+                struct resp_arg argv[CONN_ARGV];
+                uint64_t store;
+                size_t max;      /* largest message payload */
+                char *buf;       /* a message being built, or received */
+                size_t mlen;
+                const char *p;   /* the input, in the socket ring */
+                ssize_t n, have, r;
+                size_t off;      /* input bytes taken by the batch */
+                unsigned batch;  /* commands in the batch */
+                uint8_t flags;   /* of the last reply message */
+                uint8_t big, perr, closing;
+                uint32_t used;
+                uint64_t started;
+        } *self;
+        vk_begin();
+        self->store = vk_service_pid(that);
+        if (!self->store) {
+                vk_puts("-ERR the redis store is not running (the host did not start the "
+                        "module's service process)\r\n");
+                goto out;
+        }
+        self->max = that->in->ring.size - REDIS_MSG_OVERHEAD;
+        vk_alloc_or_raise(self->buf, self->max + REDIS_MSG_OVERHEAD);
+        resp_parser_init(&self->parser, &self->conf->limits);
+        self->cmd.argv = self->argv;
+        self->cmd.argv_cap = CONN_ARGV;
+        self->buf[0] = 'H';
+        memcpy(self->buf + 1, &(uint32_t){(uint32_t)(self->max + REDIS_MSG_OVERHEAD)}, 4);
+        vk_send(self->store, self->buf, 5);
+        self->have = 0;
+        for (;;) {
+                vk_peek(self->n, self->p, (size_t)self->have);
+                if (self->n == self->have) {
+                        /* nothing more will come: end of stream, or a full ring
+                         * holding part of one command too large for it */
+                        if (self->n == 0 || vk_at_eof(that))
+                                break;
+                        self->big = 1;
+                        goto big;
+                }
+                self->started = vk_now(that);
+                /* Every complete command in the ring goes into the batch. */
+                self->off = 0;
+                self->batch = 0;
+                self->buf[0] = 'C';
+                self->buf[1] = 0;
+                self->mlen = 2;
+                for (;;) {
+                        self->r = resp_parse(&self->parser, self->p + self->off,
+                                             (size_t)self->n - self->off, &self->cmd);
+                        if (self->r == -EAGAIN)
+                                break;
+                        if (self->r == -EPROTO) {
+                                self->perr = 1;
+                                break;
+                        }
+                        if (self->r == -ENOBUFS || (self->r > 0 && packed_size(&self->cmd) >
+                                                                           self->max - 2)) {
+                                /* too many arguments or too large to pack: the
+                                 * store parses this one from the raw bytes */
+                                self->big = 1;
+                                break;
+                        }
+                        if (self->r < 0) {
+                                self->perr = 1;
+                                break;
+                        }
+                        if (self->cmd.argc) {
+                                if (self->mlen + packed_size(&self->cmd) > self->max) {
+                                        vk_send(self->store, self->buf, self->mlen);
+                                        self->mlen = 2;
+                                }
+                                self->mlen += pack(self->buf + self->mlen, &self->cmd);
+                                self->batch++;
+                        }
+                        self->off += (size_t)self->r;
+                }
+                vk_consume(that, self->off);
+                self->have = (ssize_t)((size_t)self->n - self->off);
+                if (self->big)
+                        self->have = 0;
+                if (self->batch) {
+                        self->buf[1] = MSG_END;
+                        vk_send(self->store, self->buf, self->mlen);
+                        /* The replies, in order; long ones come in parts. */
+                        do {
+                                vk_receive(self->n, self->store, self->buf,
+                                           self->max + REDIS_MSG_OVERHEAD);
+                                if (self->n < 1)
+                                        vk_raise(EPIPE, "the redis store is gone");
+                                self->flags = (uint8_t)self->buf[0];
+                                if (self->n > 1)
+                                        vk_write(self->buf + 1, (size_t)self->n - 1);
+                                if (self->flags & R_MORE) {
+                                        self->buf[0] = 'N';
+                                        vk_send(self->store, self->buf, 1);
+                                }
+                        } while (!(self->flags & R_DONE));
+                        for (; self->batch; self->batch--)
+                                vk_request_done(that, self->started);
+                        if (self->flags & R_CLOSE)
+                                break;
+                }
+                if (self->perr) {
+                        self->r = (ssize_t)resp_add_error(self->buf, self->max,
+                                                          resp_parser_error(&self->parser),
+                                                          strlen(resp_parser_error(&self->parser)));
+                        vk_write(self->buf, (size_t)self->r);
+                        break;
+                }
+                if (!self->big)
+                        continue;
+        big:
+                /* A command the store parses: raw parts, each acknowledged with
+                 * how much of it the command used. */
+                resp_parser_reset(&self->parser);
+                self->big = 0;
+                self->have = 0;
+                for (;;) {
+                        vk_peek(self->n, self->p, 0);
+                        if (self->n == 0)
+                                goto out;
+                        if ((size_t)self->n > self->max - 1)
+                                self->n = (ssize_t)self->max - 1;
+                        self->buf[0] = 'P';
+                        memcpy(self->buf + 1, self->p, (size_t)self->n);
+                        vk_send(self->store, self->buf, (size_t)self->n + 1);
+                        vk_receive(self->r, self->store, self->buf,
+                                   self->max + REDIS_MSG_OVERHEAD);
+                        if (self->r < 5 || !(self->buf[0] & R_ACK))
+                                vk_raise(EPIPE, "the redis store is gone");
+                        memcpy(&self->used, self->buf + 1, 4);
+                        vk_consume(that, self->used);
+                        if (self->buf[0] & R_CMDDONE)
+                                break;
+                }
+                do {
+                        vk_receive(self->n, self->store, self->buf,
+                                   self->max + REDIS_MSG_OVERHEAD);
+                        if (self->n < 1)
+                                vk_raise(EPIPE, "the redis store is gone");
+                        self->flags = (uint8_t)self->buf[0];
+                        if (self->n > 1)
+                                vk_write(self->buf + 1, (size_t)self->n - 1);
+                        if (self->flags & R_MORE) {
+                                self->buf[0] = 'N';
+                                vk_send(self->store, self->buf, 1);
+                        }
+                } while (!(self->flags & R_DONE));
+                vk_request_done(that, vk_now(that));
+                if (self->flags & R_CLOSE)
+                        break;
+        }
+out:
+        vk_finally();
+        if (self->store && self->buf) {
+                /* goodbye, so the store forgets this client at once */
+                self->buf[0] = 'X';
+                vk__send(that, self->store, self->buf, 1);
+        }
+        vk_clear_error();
+        vk_end();
+}

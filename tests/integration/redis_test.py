@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""The redis service, end to end: vkd-redis (the redis module on the
+stand-alone host) against redis-cli, redis-benchmark and raw sockets. Each
+check names what it proves; the first failure ends the run with its details.
+
+usage: redis_test.py VKD_REDIS"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+VKD_REDIS = sys.argv[1]
+CLI = shutil.which("redis-cli")
+BENCH = shutil.which("redis-benchmark")
+passed = 0
+
+
+def check(cond, what, detail=""):
+    global passed
+    if not cond:
+        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
+        sys.exit(1)
+    passed += 1
+    print(f"ok: {what}")
+
+
+class Server:
+    """vkd-redis on 127.0.0.1:0; ready when it prints its 'listening' line."""
+
+    def __init__(self, *sets):
+        args = [VKD_REDIS, "--listen", "127.0.0.1:0"]
+        for s in sets:
+            args += ["--set", s]
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        line = self.p.stdout.readline()  # blocks until ready or exit
+        m = re.match(r"listening (\S+):(\d+)", line)
+        if not m:
+            self.p.kill()
+            raise SystemExit(f"server did not start: {line!r} {self.p.stderr.read()}")
+        self.host, self.port = m.group(1), int(m.group(2))
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            rc = self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = "killed"
+        check(rc == 0, f"server exits 0 on SIGTERM (got {rc})", self.p.stderr.read())
+
+    def kill9(self):
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait(timeout=10)
+        return self.p.stderr.read()
+
+
+def cli(srv, *args, stdin=None, timeout=60):
+    r = subprocess.run([CLI, "-h", srv.host, "-p", str(srv.port), *args], input=stdin,
+                       capture_output=True, timeout=timeout)
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+def raw(srv, data, timeout=3.0):
+    """Sends data, reads until the server closes or the time is up: (bytes, closed)."""
+    s = socket.create_connection((srv.host, srv.port))
+    s.settimeout(timeout)
+    s.sendall(data)
+    out, closed = b"", False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            b = s.recv(65536)
+            if not b:
+                closed = True
+                break
+            out += b
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        closed = True
+    s.close()
+    return out, closed
+
+
+def exchange(srv, data, want, timeout=5.0):
+    """Sends data on a fresh connection, reads until `want` bytes came."""
+    s = socket.create_connection((srv.host, srv.port))
+    s.settimeout(timeout)
+    s.sendall(data)
+    out = b""
+    while len(out) < want:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+    s.close()
+    return out
+
+
+def bench(srv, *extra):
+    """redis-benchmark --csv; returns {test: rps} or fails the check."""
+    args = [BENCH, "-h", srv.host, "-p", str(srv.port), "-t", "set,get,incr,lpush,lpop,mset",
+            "-n", "100000", "--csv", *extra]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    rows = {}
+    for line in r.stdout.splitlines():
+        cells = [c.strip('"') for c in line.split('","')]
+        if len(cells) >= 2 and cells[0] != "test":
+            try:
+                rows[cells[0]] = float(cells[1])
+            except ValueError:
+                pass
+    return r, rows
+
+
+def main():
+    if not CLI or not BENCH:
+        print("redis-cli/redis-benchmark not installed (redis-tools): skipped")
+        sys.exit(77)
+    srv = Server()
+
+    # Interactive use through a pipe: one command a line, replies as redis-cli prints them.
+    rc, out, err = cli(srv, stdin=b"PING\nSET greeting hello\nGET greeting\nINCR n\nINCR n\n"
+                       b"LPUSH l a b c\nLRANGE l 0 -1\nHSET h f v\nHGETALL h\nGET l\n"
+                       b"NOSUCH x y\nSELECT 1\n")
+    check(rc == 0, "redis-cli reads commands from a pipe", err)
+    check(out.split("\n")[:8] == ["PONG", "OK", "hello", "1", "2", "3", "c", "b"],
+          "replies in order", out)
+    check("WRONGTYPE Operation against a key holding the wrong kind of value" in out,
+          "WRONGTYPE error as Redis words it", out)
+    check("ERR unknown command 'NOSUCH', with args beginning with: 'x' 'y'" in out,
+          "unknown command error as Redis words it", out)
+    check("ERR DB index is out of range" in out, "only database 0", out)
+
+    # RESP3 through redis-cli -3 (HELLO 3 first).
+    rc, out, err = cli(srv, "-3", "--no-raw", "HGETALL", "h")
+    check(rc == 0 and "1# \"f\" => \"v\"" in out, "HELLO 3 switches to RESP3 maps", out + err)
+
+    # Mass insertion with --pipe.
+    with tempfile.NamedTemporaryFile() as f:
+        for i in range(100000):
+            k = b"key:%d" % i
+            f.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(k), k))
+        f.flush()
+        t0 = time.monotonic()
+        r = subprocess.run([CLI, "-h", srv.host, "-p", str(srv.port), "--pipe"],
+                           stdin=open(f.name, "rb"), capture_output=True, text=True,
+                           timeout=120)
+        took = time.monotonic() - t0
+    check(r.returncode == 0 and "errors: 0, replies: 100000" in r.stdout,
+          f"redis-cli --pipe inserts 100,000 keys ({took:.2f} s)", r.stdout + r.stderr)
+    check(cli(srv, "GET", "key:99999")[1].strip() == "key:99999", "a piped key reads back")
+    cli(srv, "DEL", "greeting", "n", "l", "h")
+    check(cli(srv, "DBSIZE")[1].strip() == "100000", "DBSIZE = 100000",
+          cli(srv, "DBSIZE")[1])
+
+    # redis-benchmark, without and with pipelining: every test completes, no errors.
+    for extra in ([], ["-P", "16"]):
+        r, rows = bench(srv, *extra)
+        want = {"SET", "GET", "INCR", "LPUSH", "LPOP", "MSET (10 keys)"}
+        check(r.returncode == 0 and want <= set(rows) and all(v > 0 for v in rows.values())
+              and "rror" not in r.stderr,
+              f"redis-benchmark {' '.join(extra) or '-P 1'} completes: " +
+              ", ".join(f"{k} {v:.0f}/s" for k, v in rows.items()), r.stdout + r.stderr)
+
+    # Expiry observed over time: TTL counts down, then the key is gone; active
+    # expiry removes keys nobody reads.
+    cli(srv, "SET", "temp", "x", "EX", "2")
+    ttl0 = int(cli(srv, "TTL", "temp")[1])
+    check(ttl0 in (1, 2), f"TTL right after SET EX 2 is {ttl0}")
+    deadline = time.monotonic() + 10
+    ttls = [ttl0]
+    while time.monotonic() < deadline:
+        t = int(cli(srv, "TTL", "temp")[1])
+        if t != ttls[-1]:
+            ttls.append(t)
+        if t == -2:
+            break
+        time.sleep(0.1)
+    check(ttls[-1] == -2 and ttls == sorted(ttls, reverse=True),
+          f"TTL counts down to -2 (gone): {ttls}")
+    pipe = b"".join(b"SET vol:%d v PX 100\r\n" % i for i in range(200))
+    exchange(srv, pipe, 5 * 200)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        info = cli(srv, "INFO", "keyspace")[1]
+        if "expires=0" in info or "expires" not in info:
+            break
+        time.sleep(0.1)
+    check("expires=0" in info or "expires" not in info,
+          "active expiry deletes 200 keys nobody reads", info)
+
+    # INFO sections.
+    info = cli(srv, "INFO")[1]
+    for sec in ("# Server", "# Clients", "# Memory", "# Stats", "# Keyspace"):
+        check(sec in info, f"INFO has {sec}", info)
+    check(re.search(r"db0:keys=1000\d\d,", info), "INFO keyspace counts the keys", info)
+
+    # Raw protocol: inline commands, pipelining, protocol errors.
+    out = exchange(srv, b"PING\r\nECHO hi\r\n*1\r\n$4\r\nPING\r\n", 7 + 8 + 7)
+    check(out == b"+PONG\r\n$2\r\nhi\r\n+PONG\r\n", "inline and multibulk commands mix", out)
+    out, closed = raw(srv, b"PING\r\n*1\r\n$x\r\n")
+    check(out == b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n" and closed,
+          "a protocol error is answered and closes the connection", out)
+    out, closed = raw(srv, b"*3000000000\r\n")
+    check(out == b"-ERR Protocol error: invalid multibulk length\r\n" and closed,
+          "a multibulk count over the limit is refused", out)
+    out, closed = raw(srv, b"QUIT\r\nPING\r\n")
+    check(out == b"+OK\r\n" and closed, "QUIT answers +OK and closes", out)
+
+    # Values larger than a message, both ways, and commands with many arguments.
+    big = os.urandom(600000).hex().encode()  # 1.2 MB
+    rc, out, err = cli(srv, "-x", "SET", "big", stdin=big)
+    check(out.strip() == "OK", "SET of a 1.2 MB value", out + err)
+    r = subprocess.run([CLI, "-h", srv.host, "-p", str(srv.port), "--no-raw", "STRLEN", "big"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.stdout.strip() == f"(integer) {len(big)}", "STRLEN of it", r.stdout)
+    r = subprocess.run([CLI, "-h", srv.host, "-p", str(srv.port), "GET", "big"],
+                       capture_output=True, timeout=30)
+    check(r.stdout.rstrip(b"\n") == big, "GET returns the 1.2 MB value intact")
+    args = []
+    for i in range(2000):
+        args += [f"m:{i}", str(i)]
+    rc, out, err = cli(srv, "MSET", *args)
+    check(out.strip() == "OK" and cli(srv, "GET", "m:1999")[1].strip() == "1999",
+          "MSET with 4,000 arguments", out + err)
+    srv.stop()
+
+    # MaxMemory: writes refused beyond it, reads still served.
+    srv = Server("MaxMemory=1mb")
+    rc, out, err = cli(srv, "SET", "a", "b")
+    check(out.strip() == "OK", "a write under MaxMemory works", out)
+    cli(srv, "-x", "SET", "fat", stdin=b"x" * 2000000)
+    rc, out, err = cli(srv, "SET", "c", "d")
+    check("OOM command not allowed when used memory > 'maxmemory'." in out,
+          "-OOM beyond MaxMemory", out)
+    check(cli(srv, "GET", "a")[1].strip() == "b", "reads still work beyond MaxMemory")
+    srv.stop()
+
+    # Unknown keys are refused at start, naming where.
+    r = subprocess.run([VKD_REDIS, "--listen", "127.0.0.1:0", "--set", "Bogus=1"],
+                       capture_output=True, text=True, timeout=10)
+    check(r.returncode != 0 and "Bogus" in r.stderr and "--set" in r.stderr,
+          "an unknown module key is an init error naming it", r.stderr)
+
+    # Append-only file: data survives kill -9; a torn tail is cut off.
+    with tempfile.TemporaryDirectory() as d:
+        conf = ["AppendOnly=yes", "AppendFsync=always", f"Dir={d}"]
+        srv = Server(*conf)
+        cli(srv, "SET", "persist:a", "1")
+        cli(srv, "INCR", "persist:a")
+        cli(srv, "RPUSH", "persist:l", "x", "y")
+        cli(srv, "SET", "persist:ttl", "v", "EX", "1000")
+        cli(srv, "SET", "persist:gone", "v", "PX", "1")
+        srv.kill9()
+        aof = os.path.join(d, "appendonly.aof")
+        check(os.path.getsize(aof) > 0, "the AOF holds the writes")
+        srv = Server(*conf)
+        check(cli(srv, "GET", "persist:a")[1].strip() == "2", "after kill -9: string is back")
+        check(cli(srv, "LRANGE", "persist:l", "0", "-1")[1].split() == ["x", "y"],
+              "after kill -9: list is back")
+        ttl = int(cli(srv, "TTL", "persist:ttl")[1])
+        check(900 < ttl <= 1000, f"after kill -9: TTL kept as an absolute time ({ttl})")
+        check(cli(srv, "EXISTS", "persist:gone")[1].strip() == "0",
+              "after kill -9: an expired key stays expired")
+        srv.kill9()
+        size = os.path.getsize(aof)
+        with open(aof, "ab") as f:
+            f.write(b"*3\r\n$3\r\nSET\r\n$4\r\ntorn\r\n$10\r\nabc")  # a record cut short
+        srv = Server(*conf)
+        check(cli(srv, "GET", "persist:a")[1].strip() == "2" and
+              cli(srv, "EXISTS", "torn")[1].strip() == "0",
+              "a torn last record is dropped, the rest loaded")
+        check(os.path.getsize(aof) == size, "the torn record is truncated from the file")
+        cli(srv, "SET", "after", "ok")
+        srv.p.terminate()
+        srv.p.wait(timeout=10)
+        check("truncated" in srv.p.stderr.read(), "the truncation is logged as a warning")
+        srv = Server(*conf)
+        check(cli(srv, "GET", "after")[1].strip() == "ok", "writes after recovery persist")
+        srv.stop()
+
+    print(f"{passed} checks passed")
+
+
+main()

@@ -1,0 +1,281 @@
+/*
+ * Check suite for the redis service's command layer (services/redis/db.c),
+ * run without the kernel: each case sends commands to a fresh keyspace and
+ * compares the reply bytes with what Redis 7.0 sends for the same input,
+ * errors included (arity, WRONGTYPE, not an integer, syntax, unknown command).
+ */
+#include "db.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct rdb db;
+static struct rclient cl;
+static struct rbuf out;
+
+static void setup(void)
+{
+        struct rdb_config cfg = {0};
+        rdb_init(&db, &cfg);
+        memset(&cl, 0, sizeof cl);
+        cl.id = 7;
+        cl.proto = RESP2;
+}
+
+static void teardown(void)
+{
+        rclient_release(&cl);
+        rbuf_free(&out);
+        rdb_free(&db);
+}
+
+/* Runs a command given as space-separated words; returns the reply, NUL-terminated. */
+static const char *run(const char *line)
+{
+        char buf[4096];
+        struct resp_arg argv[64];
+        size_t argc = 0;
+        snprintf(buf, sizeof buf, "%s", line);
+        for (char *save, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
+                argv[argc++] = (struct resp_arg){w, strlen(w)};
+        out.len = 0;
+        rdb_exec(&db, &cl, argv, argc, &out);
+        rbuf_reserve(&out, 1);
+        out.p[out.len] = 0;
+        return out.p;
+}
+
+#define IS(cmd, want) ck_assert_str_eq(run(cmd), want)
+
+START_TEST(test_errors)
+{
+        IS("get", "-ERR wrong number of arguments for 'get' command\r\n");
+        IS("GET a b", "-ERR wrong number of arguments for 'get' command\r\n");
+        IS("set a", "-ERR wrong number of arguments for 'set' command\r\n");
+        IS("mset a b c", "-ERR wrong number of arguments for 'mset' command\r\n");
+        IS("hset h f", "-ERR wrong number of arguments for 'hset' command\r\n");
+        IS("hset h f v g", "-ERR wrong number of arguments for 'hset' command\r\n");
+        IS("foo a b",
+           "-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n");
+        IS("foo", "-ERR unknown command 'foo', with args beginning with: \r\n");
+        IS("client nosuch", "-ERR unknown subcommand 'nosuch'. Try CLIENT HELP.\r\n");
+        IS("client setname", "-ERR wrong number of arguments for 'client|setname' command\r\n");
+        IS("set a b xx nx", "-ERR syntax error\r\n");
+        IS("set a b ex", "-ERR syntax error\r\n");
+        IS("set a b ex x", "-ERR value is not an integer or out of range\r\n");
+        IS("set a b ex 0", "-ERR invalid expire time in 'set' command\r\n");
+        IS("setex a -1 v", "-ERR invalid expire time in 'setex' command\r\n");
+        IS("set a b px 10 keepttl", "-ERR syntax error\r\n");
+        IS("lpush l x", ":1\r\n");
+        IS("get l", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+        IS("incr l", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+        IS("hget l f", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+        IS("sadd l f", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+        IS("select 1", "-ERR DB index is out of range\r\n");
+        IS("select x", "-ERR value is not an integer or out of range\r\n");
+        IS("select 0", "+OK\r\n");
+        IS("ping a b", "-ERR wrong number of arguments for 'ping' command\r\n");
+        IS("rename nokey x", "-ERR no such key\r\n");
+        IS("scan x", "-ERR invalid cursor\r\n");
+        IS("scan 0 count 0", "-ERR syntax error\r\n");
+        IS("lpop l -1", "-ERR value is out of range, must be positive\r\n");
+        IS("hello 4", "-NOPROTO unsupported protocol version\r\n");
+        IS("hello x", "-ERR Protocol version is not an integer or out of range\r\n");
+        IS("expire l 1 nx xx",
+           "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n");
+}
+END_TEST
+
+START_TEST(test_strings)
+{
+        IS("ping", "+PONG\r\n");
+        IS("ping hi", "$2\r\nhi\r\n");
+        IS("echo hey", "$3\r\nhey\r\n");
+        IS("get k", "$-1\r\n");
+        IS("set k v", "+OK\r\n");
+        IS("get k", "$1\r\nv\r\n");
+        IS("set k w nx", "$-1\r\n");
+        IS("set k w xx get", "$1\r\nv\r\n");
+        IS("set n 1 nx get", "$-1\r\n");
+        IS("setnx k z", ":0\r\n");
+        IS("getset k a", "$1\r\nw\r\n");
+        IS("append k bc", ":3\r\n");
+        IS("strlen k", ":3\r\n");
+        IS("getrange k 0 -2", "$2\r\nab\r\n");
+        IS("getrange k -1 -5", "$0\r\n\r\n");
+        IS("getrange nokey 0 -1", "$0\r\n\r\n");
+        IS("setrange k 5 x", ":6\r\n");
+        ck_assert_mem_eq(run("get k"), "$6\r\nabc\0\0x\r\n", 12);
+        IS("setrange k -1 x", "-ERR offset is out of range\r\n");
+        IS("incr k", "-ERR value is not an integer or out of range\r\n");
+        IS("incr c", ":1\r\n");
+        IS("incrby c 10", ":11\r\n");
+        IS("decrby c 2", ":9\r\n");
+        IS("decr c", ":8\r\n");
+        IS("incrby c x", "-ERR value is not an integer or out of range\r\n");
+        IS("set big 9223372036854775807", "+OK\r\n");
+        IS("incr big", "-ERR increment or decrement would overflow\r\n");
+        IS("decrby c -9223372036854775808", "-ERR decrement would overflow\r\n");
+        IS("set f 10.5", "+OK\r\n");
+        IS("incrbyfloat f 0.1", "$4\r\n10.6\r\n");
+        IS("incrbyfloat f x", "-ERR value is not a valid float\r\n");
+        IS("incrbyfloat k 1", "-ERR value is not a valid float\r\n");
+        IS("mset a 1 b 2", "+OK\r\n");
+        IS("mget a nokey b", "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n");
+        IS("msetnx a 1 z 2", ":0\r\n");
+        IS("msetnx y 1 z 2", ":1\r\n");
+        IS("getdel a", "$1\r\n1\r\n");
+        IS("exists a b b", ":2\r\n");
+        IS("type b", "+string\r\n");
+        IS("type nokey", "+none\r\n");
+        IS("del b y z nokey", ":3\r\n");
+}
+END_TEST
+
+START_TEST(test_keys_and_expiry)
+{
+        IS("set k v", "+OK\r\n");
+        IS("ttl k", ":-1\r\n");
+        IS("ttl nokey", ":-2\r\n");
+        IS("expire k 100", ":1\r\n");
+        IS("ttl k", ":100\r\n");
+        IS("expire k 50 gt", ":0\r\n");
+        IS("persist k", ":1\r\n");
+        IS("persist k", ":0\r\n");
+        IS("pexpire k 30", ":1\r\n");
+        usleep(60 * 1000);
+        IS("get k", "$-1\r\n");
+        IS("exists k", ":0\r\n");
+        IS("set e v px 20", "+OK\r\n");
+        usleep(50 * 1000);
+        ck_assert_uint_eq(rdb_active_expire(&db, 10000), 1);
+        IS("dbsize", ":0\r\n");
+        IS("set k v", "+OK\r\n");
+        IS("expire k -1", ":1\r\n");
+        IS("dbsize", ":0\r\n");
+        IS("mset user:1 a user:2 b other c", "+OK\r\n");
+        IS("keys user:[1]", "*1\r\n$6\r\nuser:1\r\n");
+        ck_assert(!strncmp(run("keys user:?"), "*2\r\n", 4));
+        IS("keys nomatch*", "*0\r\n");
+        IS("rename other renamed", "+OK\r\n");
+        IS("get renamed", "$1\r\nc\r\n");
+        IS("flushdb", "+OK\r\n");
+        IS("dbsize", ":0\r\n");
+        /* SCAN visits every key across table growth */
+        char cmd[64];
+        for (int i = 0; i < 1000; i++) {
+                snprintf(cmd, sizeof cmd, "set key:%d v", i);
+                IS(cmd, "+OK\r\n");
+        }
+        int seen = 0;
+        char cursor[32] = "0";
+        do {
+                snprintf(cmd, sizeof cmd, "scan %s count 50", cursor);
+                const char *r = run(cmd);
+                ck_assert(!strncmp(r, "*2\r\n$", 5));
+                const char *p = strstr(r + 4, "\r\n") + 2;
+                size_t n = strcspn(p, "\r");
+                memcpy(cursor, p, n);
+                cursor[n] = 0;
+                p += n + 2;
+                seen += atoi(p + 1);
+        } while (strcmp(cursor, "0"));
+        ck_assert_int_ge(seen, 1000);
+}
+END_TEST
+
+START_TEST(test_aggregates)
+{
+        IS("hset h a 1 b 2", ":2\r\n");
+        IS("hset h a 3", ":0\r\n");
+        IS("hget h a", "$1\r\n3\r\n");
+        IS("hmget h a x", "*2\r\n$1\r\n3\r\n$-1\r\n");
+        IS("hlen h", ":2\r\n");
+        IS("hexists h b", ":1\r\n");
+        IS("hincrby h a 2", ":5\r\n");
+        IS("hset h s x", ":1\r\n");
+        IS("hincrby h s 1", "-ERR hash value is not an integer\r\n");
+        IS("hdel h a b s", ":3\r\n");
+        IS("exists h", ":0\r\n");
+        IS("rpush l a b c", ":3\r\n");
+        IS("lpush l z", ":4\r\n");
+        IS("lrange l 0 -1", "*4\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+        IS("lrange l 5 10", "*0\r\n");
+        IS("lindex l -1", "$1\r\nc\r\n");
+        IS("lindex l 9", "$-1\r\n");
+        IS("llen l", ":4\r\n");
+        IS("lpop l", "$1\r\nz\r\n");
+        IS("rpop l 2", "*2\r\n$1\r\nc\r\n$1\r\nb\r\n");
+        IS("lpop nokey 2", "*-1\r\n");
+        IS("lpop l", "$1\r\na\r\n");
+        IS("exists l", ":0\r\n");
+        IS("sadd s a b a", ":2\r\n");
+        IS("scard s", ":2\r\n");
+        IS("sismember s a", ":1\r\n");
+        IS("sismember s x", ":0\r\n");
+        IS("srem s a x", ":1\r\n");
+        IS("smembers s", "*1\r\n$1\r\nb\r\n");
+}
+END_TEST
+
+START_TEST(test_resp3)
+{
+        IS("hello 3", "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n"
+                      "$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:7\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n"
+                      "$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n");
+        IS("get nokey", "_\r\n");
+        IS("hset h a 1", ":1\r\n");
+        IS("hgetall h", "%1\r\n$1\r\na\r\n$1\r\n1\r\n");
+        IS("sadd s m", ":1\r\n");
+        IS("smembers s", "~1\r\n$1\r\nm\r\n");
+        IS("client setname x", "+OK\r\n");
+        IS("client getname", "$1\r\nx\r\n");
+        IS("hello 2", "*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n"
+                      "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:7\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n"
+                      "$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n");
+        IS("get nokey", "$-1\r\n");
+}
+END_TEST
+
+START_TEST(test_maxmemory_and_info)
+{
+        IS("set first v", "+OK\r\n");
+        db.cfg.maxmemory = 1;
+        IS("set k v", "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+        IS("get k", "$-1\r\n");
+        IS("del k", ":0\r\n");
+        db.cfg.maxmemory = 0;
+        IS("set k v", "+OK\r\n");
+        const char *r = run("info keyspace");
+        ck_assert_ptr_nonnull(strstr(r, "# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n"));
+        r = run("info");
+        ck_assert_ptr_nonnull(strstr(r, "# Server\r\nredis_version:"));
+        ck_assert_ptr_nonnull(strstr(r, "# Memory\r\nused_memory:"));
+        ck_assert_ptr_nonnull(strstr(r, "# Stats\r\n"));
+        IS("command count", ":70\r\n");
+        IS("config get appendonly", "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n");
+        IS("quit", "+OK\r\n");
+}
+END_TEST
+
+int main(void)
+{
+        Suite *s = suite_create("redis_cmds");
+        TCase *tc = tcase_create("commands");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_errors);
+        tcase_add_test(tc, test_strings);
+        tcase_add_test(tc, test_keys_and_expiry);
+        tcase_add_test(tc, test_aggregates);
+        tcase_add_test(tc, test_resp3);
+        tcase_add_test(tc, test_maxmemory_and_info);
+        suite_add_tcase(s, tc);
+        SRunner *sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -73,10 +73,12 @@ void isolate_leave(struct vk_kernel *k, struct kproc *kp)
 #if defined(__linux__) && defined(PKEY_DISABLE_WRITE)
         if (k->pkey >= 0) {
                 pkey_set(k->pkey, 0);
+                k->stats.protects++;
                 return;
         }
 #endif
         mprotect(k->arena, k->arena_len, PROT_READ | PROT_WRITE);
+        k->stats.protects++; /* counted once writable again */
 }
 
 const char *vk_kernel_protection(const struct vk_kernel *k)

@@ -281,9 +281,12 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
 {
         struct vk_proc *p = kp->p;
         struct vk_error err = {0};
-        uint64_t pid = p->pid;
-        k->stats.bytes_in += p->bytes_in;
-        k->stats.bytes_out += p->bytes_out;
+        /* From kernel memory: after a fault the heap's copy may be anything. */
+        uint64_t pid = ((uint64_t)kp->gen << 24) | kp->slot;
+        if (!fault) {
+                k->stats.bytes_in += p->bytes_in;
+                k->stats.bytes_out += p->bytes_out;
+        }
         if (fault) {
                 err.code = fault->code;
                 memcpy(err.msg, fault->msg, sizeof err.msg);

@@ -12,6 +12,7 @@ src=$(cd "${1:?source dir}" && pwd)
 out=${2:?out dir}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+rm -f "$out/vkd.deb" # the e2e test must never install a stale one
 
 skip() {
         echo "SKIP: $*"

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Checks that `systemd-analyze security --offline=yes UNIT` rates the unit's exposure at most
+# MAX (0.0 best, 10.0 worst). Exits 77 (skipped), saying why, without a systemd-analyze that
+# has --offline (systemd 250 or later).
+# usage: unit-security.sh UNIT MAX
+set -u
+unit=${1:?unit} max=${2:?max}
+command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze is not installed (Debian: systemd)"; exit 77; }
+out=$(cd "$(dirname "$unit")" && systemd-analyze security --offline=yes --no-pager "$(basename "$unit")" 2>&1)
+rc=$?
+printf '%s\n' "$out" | grep -E '✗|Overall'
+case $out in
+*"unrecognized option"*) echo "SKIP: systemd-analyze has no --offline (systemd < 250)"; exit 77 ;;
+esac
+[ $rc -eq 0 ] || { printf '%s\n' "$out"; echo "FAIL: systemd-analyze exited $rc"; exit 1; }
+score=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+[ -n "$score" ] || { echo "FAIL: no exposure level in the output"; exit 1; }
+if awk -v s="$score" -v m="$max" 'BEGIN { exit !(s <= m) }'; then
+        echo "PASS: exposure $score <= $max"
+else
+        echo "FAIL: exposure $score > $max"
+        exit 1
+fi

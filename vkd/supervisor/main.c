@@ -232,7 +232,11 @@ struct daemon {
         bool reload_tapping; /* error lines are being collected for it */
         char *reload_errs[RELOAD_ERRORS_MAX];
         size_t n_reload_errs;
+        uint64_t next_status; /* when STATUS= with live figures is sent next (usec) */
 };
+
+/* How often systemd's STATUS= line is refreshed with live figures. */
+#define STATUS_PERIOD_USEC (5 * 1000000ull)
 
 /* ------------------------------------------------------------------ reload results */
 
@@ -498,6 +502,13 @@ static int run(struct daemon *d)
                 }
                 if (d->sup.stopping && sup_live_workers(&d->sup) == 0)
                         break;
+                if (notify_enabled() && !d->starting && !d->sup.stopping &&
+                    now >= d->next_status) {
+                        char status[256];
+                        sup_status(&d->sup, status, sizeof(status));
+                        notify_status(status);
+                        d->next_status = now + STATUS_PERIOD_USEC;
+                }
                 for (struct gen *g = d->sup.gens; g; g = g->next)
                         for (size_t i = 0; i < g->n_svcs; i++)
                                 want += 2 * (size_t)g->svcs[i].n_workers; /* and twins */
@@ -519,6 +530,11 @@ static int run(struct daemon *d)
                 ctl_timeout = ctl_next_timeout_ms(d->ctl, now);
                 if (ctl_timeout >= 0 && (timeout < 0 || ctl_timeout < timeout))
                         timeout = ctl_timeout;
+                if (notify_enabled() && d->next_status > now) {
+                        int st = (int)((d->next_status - now + 999) / 1000);
+                        if (timeout < 0 || st < timeout)
+                                timeout = st;
+                }
                 r = poll(fds, n, timeout);
                 if (r < 0 && errno != EINTR) {
                         log_err(NULL, "poll: %s", strerror(errno));

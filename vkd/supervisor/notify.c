@@ -7,6 +7,7 @@
 #include "notify.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #ifdef VKD_WITH_SYSTEMD
@@ -49,6 +50,16 @@ int notify_reloading(void)
 int notify_stopping(void)
 {
         return notify_send("STOPPING=1");
+}
+
+bool notify_enabled(void)
+{
+#ifdef VKD_WITH_SYSTEMD
+        const char *e = getenv("NOTIFY_SOCKET");
+        return e && *e;
+#else
+        return false;
+#endif
 }
 
 int notify_status(const char *status)

@@ -6,6 +6,8 @@
 #ifndef VKD_SUPERVISOR_NOTIFY_H
 #define VKD_SUPERVISOR_NOTIFY_H
 
+#include <stdbool.h>
+
 /* Sends "READY=1" and a STATUS= line (status may be NULL). Returns >= 0 or -errno. */
 int notify_ready(const char *status);
 
@@ -17,5 +19,8 @@ int notify_stopping(void);
 
 /* Sends "STATUS=<status>". */
 int notify_status(const char *status);
+
+/* True when a service manager listens ($NOTIFY_SOCKET is set, libsystemd built in). */
+bool notify_enabled(void);
 
 #endif

@@ -716,8 +716,22 @@ void sup_status(const struct sup *s, char *buf, size_t size)
                 for (unsigned j = 0; j < v->n_workers; j++)
                         ready += v->workers[j].state == WORKER_READY;
         }
-        snprintf(buf, size, "%u service(s), %u worker(s) accepting, %u failed, generation %u",
-                 services, ready, failed, g->id);
+        /* Live figures, summed over the services (totals survive restarts). */
+        uint64_t active = 0, accepted = 0, requests = 0, faults = 0;
+        for (size_t i = 0; i < g->n_svcs; i++) {
+                struct fig_values f;
+                sup_figures(s, g->svcs[i].conf->name, &f);
+                active += f.c[FIG_ACTIVE];
+                accepted += f.c[FIG_ACCEPTED];
+                requests += f.c[FIG_REQUESTS];
+                faults += f.c[FIG_FAULTS];
+        }
+        snprintf(buf, size,
+                 "%u service(s), %u worker(s) accepting, %u failed, generation %u; "
+                 "%llu connection(s) open, %llu accepted, %llu request(s), %llu fault(s)",
+                 services, ready, failed, g->id, (unsigned long long)active,
+                 (unsigned long long)accepted, (unsigned long long)requests,
+                 (unsigned long long)faults);
 }
 
 /* ------------------------------------------------------------------ --check-config */

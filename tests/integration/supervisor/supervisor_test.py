@@ -226,6 +226,19 @@ def case_socket_activation(env):
     first.close()
     echo_roundtrip(("127.0.0.1", p1), b"on echo\n", rounds=3)
     echo_roundtrip(("127.0.0.1", p2), b"on second\n", rounds=3)
+    # STATUS= is refreshed with live figures (every 5 s): the 3 connections, all closed
+    deadline = time.monotonic() + 15
+    live = None
+    while live is None and time.monotonic() < deadline:
+        env.notify.sock.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            msg = env.notify.sock.recv(4096).decode()
+        except socket.timeout:
+            continue
+        m = re.search(r"STATUS=.*; 0 connection\(s\) open, (\d+) accepted", msg)
+        if m and int(m.group(1)) == 3:
+            live = msg
+    check(live is not None, "no STATUS= with the live figures (3 accepted) within 15 s")
     d.wait_log(r"<4>vkd\[\d+\]: socket systemd:spare \(127\.0\.0\.1:\d+\) was passed in but no "
                r"service uses it")
     d.wait_log(r"3 socket\(s\) passed in")

@@ -142,6 +142,39 @@ int activation_inherit(struct listeners *ls, char *err, size_t errlen)
 #endif
 }
 
+#ifdef __APPLE__
+#include <launch.h>
+
+/* launchd (macOS): the sockets of the plist's Sockets dictionary, asked for by
+ * key the first time a Listen= names it (launchd has no list to inherit up
+ * front). Returns how many sockets the key had, or -errno. Compiled on Apple
+ * platforms only; the Linux build and tests never see it. */
+static int launchd_take(struct listeners *ls, const char *name, const char *text)
+{
+        int *fds = NULL;
+        size_t cnt = 0;
+        int r = launch_activate_socket(name, &fds, &cnt);
+        if (r != 0)
+                return -r;
+        for (size_t i = 0; i < cnt; i++) {
+                int flags = fcntl(fds[i], F_GETFL);
+                struct listener *l;
+                if (flags < 0 || fcntl(fds[i], F_SETFL, flags | O_NONBLOCK) < 0 ||
+                    fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0 ||
+                    !(l = listener_add(ls, fds[i], true))) {
+                        for (size_t j = i; j < cnt; j++)
+                                close(fds[j]);
+                        free(fds);
+                        return -ENOMEM;
+                }
+                snprintf(l->text, sizeof(l->text), "%s", text);
+                local_address(fds[i], l->bound, sizeof(l->bound));
+        }
+        free(fds);
+        return (int)cnt;
+}
+#endif
+
 /* ------------------------------------------------------------------ binding */
 
 static int bind_inet(const struct conf_listen *cl, int *ret_fd)
@@ -294,9 +327,13 @@ int activation_resolve(struct listeners *ls, const struct conf_service *s,
                 }
                 if (found)
                         return 0;
+#ifdef __APPLE__
+                if (launchd_take(ls, cl->name, text) > 0)
+                        return activation_resolve(ls, s, cl, out, cap, n, err, errlen);
+#endif
                 snprintf(err, errlen,
                          "%s:%u: Listen: no socket named \"%s\" was passed in (systemd's "
-                         "FileDescriptorName=)",
+                         "FileDescriptorName=, or a key of launchd's Sockets)",
                          s->file, cl->line, cl->name);
                 return -ENOENT;
         }

@@ -56,6 +56,26 @@ struct http_exchange {
         char hbuf[480];              /* scratch for status lines, headers, chunk heads */
 };
 
+/* ------------------------------------------------------------------ */
+/* A module of your own: the http11 service with your handler.
+ *
+ *      static int init(const struct vk_module_kv *kv, size_t n, void **state,
+ *                      char *err, size_t errlen)
+ *      {
+ *              return http11_init_with(kv, n, state, err, errlen, my_handler);
+ *      }
+ *      VK_MODULE(.name = "mine", .version = "1", .init = init,
+ *                .fini = http11_fini, .main = http11_conn);
+ *
+ * Link with libvkd_http11.a: `pkg-config --cflags --libs vkd-http11`. The
+ * [Module] keys are http11's (limits, timeouts) but Handler= and Root=. */
+struct vk_module_kv;
+int http11_init_with(const struct vk_module_kv *kv, size_t n, void **ret_state, char *err,
+                     size_t errlen, vk_thread_fn *handler);
+void http11_fini(void *state);
+/* The connection coroutine, for .main. */
+void http11_conn(struct vk_thread *that);
+
 /* Formats the status line and standard headers (Date, Server, framing,
  * Connection) plus `extra` (complete "Name: value\r\n" lines, or NULL) into
  * x->hbuf; returns its length. Used by http_respond_with(). */

@@ -19,8 +19,6 @@ struct http11_conf {
         char root[PATH_MAX];
 };
 
-/* The connection coroutine; its frame's first member is the conf. */
-void http11_conn(struct vk_thread *that);
 
 /* A complete error response with Connection: close; returns its length. */
 int http11_error_response(char *buf, size_t cap, int status);

@@ -23,18 +23,6 @@
 
 #include "http11_int.h"
 
-static const struct vk_module_key http11_keys[] = {
-        {"Handler", "hello | echo | static"},
-        {"Root", "document root of the static handler"},
-        {"MaxRequestLine", "bytes of a request line (414 beyond)"},
-        {"MaxHeaderBytes", "bytes of a request head (431 beyond)"},
-        {"MaxHeaders", "header fields in a request (431 beyond)"},
-        {"MaxBodyBytes", "bytes of a request body (413 beyond)"},
-        {"HeaderTimeoutSec", "time to receive a whole request head"},
-        {"BodyTimeoutSec", "time for each body read or response write"},
-        {"KeepAliveTimeoutSec", "idle time allowed between requests"},
-        {NULL, NULL},
-};
 
 /* "64K", "1M", "100": bytes, within [1, max]. */
 static int parse_size(const char *s, uint64_t max, uint64_t *ret)
@@ -79,6 +67,7 @@ int http11_configure(struct http11_conf *conf, const struct vk_module_kv *kv, si
 {
         const char *handler = "hello", *root = NULL;
         memset(conf, 0, sizeof *conf);
+        conf->root_fd = -1;
         conf->lim = http_limits_default;
         conf->idle_ms = 60000;
         conf->header_ms = 10000;
@@ -141,14 +130,27 @@ int http11_configure(struct http11_conf *conf, const struct vk_module_kv *kv, si
         return 0;
 }
 
-static int http11_init(const struct vk_module_kv *kv, size_t n, void **ret_state, char *err,
-                       size_t errlen)
+int http11_init_with(const struct vk_module_kv *kv, size_t n, void **ret_state, char *err,
+                     size_t errlen, vk_thread_fn *handler)
 {
         struct http11_conf *conf = malloc(sizeof *conf);
         if (!conf)
                 return -ENOMEM;
         int r = http11_configure(conf, kv, n, err, errlen);
+        if (r == 0 && handler) {
+                for (size_t i = 0; i < n; i++) {
+                        if (!strcmp(kv[i].key, "Handler") || !strcmp(kv[i].key, "Root")) {
+                                snprintf(err, errlen,
+                                         "%s:%u: %s: this module brings its own handler",
+                                         kv[i].file ? kv[i].file : "-", kv[i].line, kv[i].key);
+                                r = -EINVAL;
+                        }
+                }
+                conf->handler = handler;
+        }
         if (r < 0) {
+                if (conf->root_fd >= 0)
+                        close(conf->root_fd);
                 free(conf);
                 return r;
         }
@@ -156,7 +158,8 @@ static int http11_init(const struct vk_module_kv *kv, size_t n, void **ret_state
         return 0;
 }
 
-static void http11_fini(void *state)
+
+void http11_fini(void *state)
 {
         struct http11_conf *conf = state;
         if (conf && conf->root_fd >= 0)
@@ -164,5 +167,26 @@ static void http11_fini(void *state)
         free(conf);
 }
 
+#ifndef HTTP11_NO_DESCRIPTOR /* the library for other modules has none */
+static const struct vk_module_key http11_keys[] = {
+        {"Handler", "hello | echo | static"},
+        {"Root", "document root of the static handler"},
+        {"MaxRequestLine", "bytes of a request line (414 beyond)"},
+        {"MaxHeaderBytes", "bytes of a request head (431 beyond)"},
+        {"MaxHeaders", "header fields in a request (431 beyond)"},
+        {"MaxBodyBytes", "bytes of a request body (413 beyond)"},
+        {"HeaderTimeoutSec", "time to receive a whole request head"},
+        {"BodyTimeoutSec", "time for each body read or response write"},
+        {"KeepAliveTimeoutSec", "idle time allowed between requests"},
+        {NULL, NULL},
+};
+
+static int http11_init(const struct vk_module_kv *kv, size_t n, void **ret_state, char *err,
+                       size_t errlen)
+{
+        return http11_init_with(kv, n, ret_state, err, errlen, NULL);
+}
+
 VK_MODULE(.name = "http11", .version = "1.0", .keys = http11_keys, .init = http11_init,
           .fini = http11_fini, .main = http11_conn);
+#endif

@@ -17,3 +17,10 @@ add_test(NAME install_hello_module
 # After everything is built: it installs the whole build tree.
 set_tests_properties(install_hello_module PROPERTIES LABELS integration TIMEOUT 120
         SKIP_RETURN_CODE 77)
+
+# docs/writing-an-http-handler.md, run: the greet module built on the installed libvkd_http11.
+add_test(NAME install_http_handler
+        COMMAND ${Python3_EXECUTABLE} -u ${CMAKE_CURRENT_LIST_DIR}/install/http_handler.py
+                --build-dir ${PROJECT_BINARY_DIR} --source-dir ${PROJECT_SOURCE_DIR})
+set_tests_properties(install_http_handler PROPERTIES LABELS integration TIMEOUT 120
+        SKIP_RETURN_CODE 77)

@@ -180,14 +180,14 @@ void flush_before_wait(struct vk_thread *that)
                 pipe_want(that->proc, out);
 }
 
-/* Makes input available: returns 1 when bytes are buffered, 0 at a boundary
- * or end of stream, or -EAGAIN (blocked) / -errno. */
-static ssize_t input(struct vk_thread *that, struct vk_pipe *x)
+/* Waits until more than `have` bytes are readable, or no more can come (a
+ * message boundary, end of stream, or a full ring). Returns 0, -EAGAIN
+ * (blocked) or -errno. */
+static ssize_t fill_past(struct vk_thread *that, struct vk_pipe *x, size_t have)
 {
         for (;;) {
-                if (readable(x))
-                        return 1;
-                if (x->flags & (VK_PIPE_HUP | VK_PIPE_EOF))
+                if (readable(x) > have || !ring_space(&x->ring) ||
+                    (x->flags & (VK_PIPE_HUP | VK_PIPE_EOF)))
                         return 0;
                 if (x->err)
                         return -x->err;
@@ -199,6 +199,14 @@ static ssize_t input(struct vk_thread *that, struct vk_pipe *x)
                 if (r < 0)
                         return r;
         }
+}
+
+/* Makes input available: returns 1 when bytes are buffered, 0 at a boundary
+ * or end of stream, or -EAGAIN (blocked) / -errno. */
+static ssize_t input(struct vk_thread *that, struct vk_pipe *x)
+{
+        ssize_t r = fill_past(that, x, 0);
+        return r < 0 ? r : readable(x) ? 1 : 0;
 }
 
 ssize_t vk__read(struct vk_thread *that, void *buf, size_t len, int how)
@@ -446,22 +454,9 @@ ssize_t vk__peek(struct vk_thread *that, const char **ptr, size_t have)
         struct vk_pipe *x = that->in;
         if (!x)
                 return -EBADF;
-        for (;;) {
-                uint32_t n = readable(x);
-                if (n > have || ring_space(&x->ring) == 0 || (n && (x->flags & VK_PIPE_HUP)))
-                        break;
-                if (x->flags & (VK_PIPE_EOF | VK_PIPE_HUP))
-                        break;
-                if (x->err)
-                        return -x->err;
-                if (x->fd < 0)
-                        return block(that, x, 0);
-                ssize_t r = pipe_fill(that->proc, x);
-                if (r == -EAGAIN)
-                        return block(that, x, 0);
-                if (r < 0)
-                        return r;
-        }
+        ssize_t r = fill_past(that, x, have);
+        if (r < 0)
+                return r;
         ring_linearize(&x->ring);
         *ptr = x->ring.buf + (x->ring.head & (x->ring.size - 1));
         return (ssize_t)readable(x);

@@ -7,15 +7,12 @@
 
 #include "kern.h"
 
-int ring_data_iov(const struct vk_ring *r, struct iovec iov[2], uint32_t max)
+/* The len bytes from counter `from` on, as one or two segments. */
+static int segments(const struct vk_ring *r, uint32_t from, uint32_t len, struct iovec iov[2])
 {
-        uint32_t len = ring_len(r);
-        if (len > max)
-                len = max;
         if (!len)
                 return 0;
-        uint32_t mask = r->size - 1, at = r->head & mask;
-        uint32_t first = r->size - at;
+        uint32_t at = from & (r->size - 1), first = r->size - at;
         iov[0].iov_base = r->buf + at;
         if (len <= first) {
                 iov[0].iov_len = len;
@@ -27,22 +24,15 @@ int ring_data_iov(const struct vk_ring *r, struct iovec iov[2], uint32_t max)
         return 2;
 }
 
+int ring_data_iov(const struct vk_ring *r, struct iovec iov[2], uint32_t max)
+{
+        uint32_t len = ring_len(r);
+        return segments(r, r->head, len < max ? len : max, iov);
+}
+
 int ring_space_iov(const struct vk_ring *r, struct iovec iov[2])
 {
-        uint32_t space = ring_space(r);
-        if (!space)
-                return 0;
-        uint32_t mask = r->size - 1, at = r->tail & mask;
-        uint32_t first = r->size - at;
-        iov[0].iov_base = r->buf + at;
-        if (space <= first) {
-                iov[0].iov_len = space;
-                return 1;
-        }
-        iov[0].iov_len = first;
-        iov[1].iov_base = r->buf;
-        iov[1].iov_len = space - first;
-        return 2;
+        return segments(r, r->tail, ring_space(r), iov);
 }
 
 void ring_consume(struct vk_ring *r, uint32_t n)

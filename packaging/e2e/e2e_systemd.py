@@ -313,6 +313,8 @@ def scenario(g):
     check("6" in prios, "no line at priority 6 (info) in the journal")
     check(not any(str(m).startswith("<") for ms in prios.values() for m in ms),
           "a <N> prefix reached the journal as text")
+    check(not any(str(m).startswith("vkd[") for ms in prios.values() for m in ms),
+          "vkd[pid] in the message text: journald adds it already")
 
     # Stop: drains and exits 0.
     g.run("systemctl", "stop", "vkd.service")

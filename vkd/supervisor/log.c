@@ -6,7 +6,10 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -32,6 +35,22 @@ int log_get_level(void)
         return log_level;
 }
 
+/* True when stderr is the journal ($JOURNAL_STREAM names its device and
+ * inode): journald adds "vkd[pid]:" itself, so the line must not. */
+static bool log_to_journal(void)
+{
+        static int known = -1;
+        if (known < 0) {
+                const char *e = getenv("JOURNAL_STREAM");
+                unsigned long long dev, ino;
+                struct stat st;
+                known = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 &&
+                        fstat(STDERR_FILENO, &st) == 0 && st.st_dev == (dev_t)dev &&
+                        st.st_ino == (ino_t)ino;
+        }
+        return known;
+}
+
 void log_vmsg(int prio, const char *service, const char *fmt, va_list ap)
 {
         char line[LOG_LINE_MAX];
@@ -51,7 +70,10 @@ void log_vmsg(int prio, const char *service, const char *fmt, va_list ap)
         }
         if (prio > log_level)
                 return;
-        if (service)
+        if (log_to_journal())
+                n = service ? snprintf(line, sizeof(line), "<%d>%s: ", prio, service)
+                            : snprintf(line, sizeof(line), "<%d>", prio);
+        else if (service)
                 n = snprintf(line, sizeof(line), "<%d>vkd[%ld]: %s: ", prio, (long)getpid(),
                              service);
         else

@@ -212,16 +212,19 @@ int vk_standalone_main(int argc, char **argv, const struct vk_module *mod)
         if (stats) {
                 struct vk_kernel_stats st;
                 vk_kernel_stats(kernel, &st);
+                const char *base = strrchr(prog, '/');
+                /* one line of key=value fields, for scripts (tests/bench/isolation.sh) */
                 fprintf(stderr,
-                        "%s: processes %llu (failed %llu: faults %llu, cpu %llu), dispatches %llu, "
-                        "polls %llu, protection changes %llu, requests %llu, bytes in %llu out %llu, "
-                        "protection %s, poller %s\n",
-                        prog, (unsigned long long)st.spawned, (unsigned long long)st.failed,
-                        (unsigned long long)st.faults, (unsigned long long)st.cpu_kills,
-                        (unsigned long long)st.dispatches, (unsigned long long)st.polls,
-                        (unsigned long long)st.protects, (unsigned long long)st.requests,
-                        (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
-                        vk_kernel_protection(kernel), vk_kernel_poller(kernel));
+                        "%s: stats protection=%s poller=%s spawned=%llu failed=%llu faults=%llu "
+                        "cpu_kills=%llu dispatches=%llu polls=%llu protects=%llu requests=%llu "
+                        "bytes_in=%llu bytes_out=%llu\n",
+                        base ? base + 1 : prog, vk_kernel_protection(kernel),
+                        vk_kernel_poller(kernel), (unsigned long long)st.spawned,
+                        (unsigned long long)st.failed, (unsigned long long)st.faults,
+                        (unsigned long long)st.cpu_kills, (unsigned long long)st.dispatches,
+                        (unsigned long long)st.polls, (unsigned long long)st.protects,
+                        (unsigned long long)st.requests, (unsigned long long)st.bytes_in,
+                        (unsigned long long)st.bytes_out);
         }
         vk_kernel_free(kernel);
         if (mod->fini)

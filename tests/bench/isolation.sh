@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Prices vkd's process isolation in one run. For each of R repetitions it
+# starts vkd-echo fresh under each isolation mode (privileged, isolated,
+# unprivileged) and drives it with isolation_bench's pipelined load (C
+# connections, each keeping D requests of S bytes in flight, every byte
+# checked, T seconds after a 1 s warm-up); it prints the median requests/s per
+# mode and its ratio to privileged, with what the server's own counters say per
+# request (dispatches, protection changes). Then the cost of one process
+# switch: isolation_bench --switch (ns and protection system calls per
+# dispatch, medians of R) and bench_kernel's thread-switch and process
+# figures, under each mode. Last, system calls per request, counted by perf on
+# the server during one short extra run per mode (when perf may count
+# tracepoints here). Servers bind 127.0.0.1 only; with two or more CPUs the
+# server and the client are pinned to different ones. Every step is bounded
+# in time (see run_with_server.sh).
+#
+# usage: isolation.sh [-r REPS] [-t SECONDS] [-c CONNS] [-d DEPTH] [-s SIZE]
+#                     [-n SWITCHES]
+# Paths come from the environment: VKD_ECHO, ISOLATION_BENCH, BENCH_KERNEL, or
+# BUILD_DIR for all three (default: the repository's build/).
+set -euo pipefail
+
+prog=${0##*/}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+run_with_server=$root/tests/integration/run_with_server.sh
+
+reps=5
+seconds=5
+conns=100
+depth=16
+size=64
+switches=20000
+
+usage() {
+        echo "usage: $prog [-r REPS] [-t SECONDS] [-c CONNS] [-d DEPTH] [-s SIZE] [-n SWITCHES]" >&2
+        exit 2
+}
+
+while getopts "r:t:c:d:s:n:h" opt; do
+        case $opt in
+        r) reps=$OPTARG ;;
+        t) seconds=$OPTARG ;;
+        c) conns=$OPTARG ;;
+        d) depth=$OPTARG ;;
+        s) size=$OPTARG ;;
+        n) switches=$OPTARG ;;
+        *) usage ;;
+        esac
+done
+shift $((OPTIND - 1))
+(($# == 0)) || usage
+for n in "$reps" "$seconds" "$conns" "$depth" "$size" "$switches"; do
+        [[ $n =~ ^[1-9][0-9]*$ ]] || usage
+done
+
+build=${BUILD_DIR:-$root/build}
+vkd_echo=${VKD_ECHO:-$build/services/echo/vkd-echo}
+isolation_bench=${ISOLATION_BENCH:-$build/tests/bench/isolation_bench}
+bench_kernel=${BENCH_KERNEL:-$build/tests/bench/bench_kernel}
+for f in "$vkd_echo" "$isolation_bench" "$bench_kernel"; do
+        if [[ ! -x $f ]]; then
+                echo "$prog: $f: not an executable (build first, or set the paths)" >&2
+                exit 1
+        fi
+done
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# The first two CPUs we may run on, from a list such as "0-3,8".
+cpus=()
+IFS=, read -ra ranges <<<"$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)"
+for r in "${ranges[@]}"; do
+        lo=${r%-*}
+        hi=${r#*-}
+        for ((c = lo; c <= hi && ${#cpus[@]} < 2; c++)); do
+                cpus+=("$c")
+        done
+done
+server_pin=()
+client_pin=()
+if ((${#cpus[@]} >= 2)) && command -v taskset >/dev/null; then
+        server_pin=(taskset -c "${cpus[0]}")
+        client_pin=(taskset -c "${cpus[1]}")
+        pinning="server on CPU ${cpus[0]}, client on CPU ${cpus[1]}"
+else
+        pinning="not pinned (fewer than 2 CPUs or no taskset)"
+fi
+
+# field KEY LINE: the value of KEY=VALUE in a line of key=value fields.
+field() {
+        local v
+        v=$(sed -n "s/.*[ :]$1=\([^ ]*\).*/\1/p" <<<"$2")
+        [[ -n $v ]] || {
+                echo "$prog: no $1 in: $2" >&2
+                exit 1
+        }
+        echo "$v"
+}
+
+median() {
+        printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+                END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# serve MODE CLIENT...: one fresh vkd-echo in MODE (with --stats), one client
+# run; sets $client_line (the client's isolation_bench line) and $stats_line
+# (the server's counters at exit).
+serve() {
+        local mode=$1 out
+        shift
+        if ! out=$("$run_with_server" --client-timeout $((seconds + 120)) \
+                "${server_pin[@]}" "$vkd_echo" --isolation "$mode" --stats -- \
+                "${client_pin[@]}" "$@" 2>"$tmp/stderr"); then
+                cat "$tmp/stderr" >&2
+                echo "$prog: the $mode run failed" >&2
+                exit 1
+        fi
+        client_line=$(grep '^isolation_bench: ' <<<"$out")
+        stats_line=$(grep '^vkd-echo: stats ' "$tmp/stderr") || {
+                echo "$prog: no counters from vkd-echo" >&2
+                exit 1
+        }
+}
+
+modes=(privileged isolated unprivileged)
+declare -A rps per_disp prot_req ns_switch prot_switch
+protection=
+
+echo "$prog: $reps repetitions; echo, pipelined: $conns conns x depth $depth x $size B" \
+        "for $seconds s; $pinning" >&2
+for ((rep = 1; rep <= reps; rep++)); do
+        for mode in "${modes[@]}"; do
+                serve "$mode" "$isolation_bench" --connect @ADDR@ --conns "$conns" \
+                        --depth "$depth" --size "$size" --seconds "$seconds" --warmup 1
+                rate=$(field req_per_s "$client_line")
+                total=$(field requests_total "$client_line")
+                dispatches=$(field dispatches "$stats_line")
+                protects=$(field protects "$stats_line")
+                protection=$(field protection "$stats_line")
+                rps[$mode]+="$rate "
+                per_disp[$mode]+="$(awk -v r="$total" -v d="$dispatches" \
+                        'BEGIN { printf "%.2f", d ? r / d : 0 }') "
+                prot_req[$mode]+="$(awk -v r="$total" -v p="$protects" \
+                        'BEGIN { printf "%.4f", r ? p / r : 0 }') "
+                printf '%s: rep %d/%d %-12s %s req/s\n' "$prog" "$rep" "$reps" "$mode" \
+                        "$rate" >&2
+        done
+        for mode in "${modes[@]}"; do
+                line=$("$isolation_bench" --switch "$switches" --isolation "$mode")
+                ns_switch[$mode]+="$(field ns_per_dispatch "$line") "
+                prot_switch[$mode]+="$(field protects_per_dispatch "$line") "
+        done
+done
+
+declare -A med
+for mode in "${modes[@]}"; do
+        # shellcheck disable=SC2086 # the lists are space-separated numbers
+        med[$mode]=$(median ${rps[$mode]})
+done
+base=${med[privileged]}
+
+printf '\nisolation benchmark: echo, pipelined (%d conns x %d in flight x %d B), %d s,' \
+        "$conns" "$depth" "$size" "$seconds"
+printf ' medians of %d runs; kernel write protection by %s\n' "$reps" "$protection"
+printf '%-13s %12s %8s %8s %14s %18s\n' isolation req/s ratio ns/req req/dispatch \
+        protect_calls/req
+for mode in "${modes[@]}"; do
+        # shellcheck disable=SC2086
+        printf '%-13s %12.0f %8.3f %8.1f %14.2f %18.4f\n' "$mode" "${med[$mode]}" \
+                "$(awk -v m="${med[$mode]}" -v b="$base" 'BEGIN { print b ? m / b : 0 }')" \
+                "$(awk -v m="${med[$mode]}" 'BEGIN { print m ? 1e9 / m : 0 }')" \
+                "$(median ${per_disp[$mode]})" "$(median ${prot_req[$mode]})"
+done
+
+printf '\nprocess switch (isolation_bench --switch %d, 64 processes), medians of %d runs\n' \
+        "$switches" "$reps"
+printf '%-13s %12s %18s %22s\n' isolation ns/switch ns_over_privileged protect_calls/switch
+# shellcheck disable=SC2086
+sbase=$(median ${ns_switch[privileged]})
+for mode in "${modes[@]}"; do
+        # shellcheck disable=SC2086
+        ns=$(median ${ns_switch[$mode]})
+        # shellcheck disable=SC2086
+        printf '%-13s %12.1f %18.1f %22.2f\n' "$mode" "$ns" \
+                "$(awk -v n="$ns" -v b="$sbase" 'BEGIN { print n - b }')" \
+                "$(median ${prot_switch[$mode]})"
+done
+
+printf '\nbench_kernel (switch: two threads of one process yield %d times each;' "$switches"
+printf ' proc: %d processes spawned, run, ended)\n' "$switches"
+for what in switch proc; do
+        for mode in "${modes[@]}"; do
+                "$bench_kernel" "$what" "$switches" "$mode"
+        done
+done
+
+# System calls per request: perf counts the server's syscall tracepoints
+# while the client runs. The counting slows the server, but the batches are
+# bounded by the depth of the pipelines, so the counts per request hold.
+events=raw_syscalls:sys_enter,syscalls:sys_enter_mprotect,syscalls:sys_enter_epoll_wait
+events+=,syscalls:sys_enter_readv,syscalls:sys_enter_writev
+printf '\nsystem calls per request (perf stat on the server, one %d s run per mode)\n' 2
+if command -v perf >/dev/null && perf stat -e "$events" -o /dev/null -- true 2>/dev/null; then
+        printf '%-13s %10s %10s %12s %10s %10s\n' isolation all mprotect epoll_wait readv writev
+        for mode in "${modes[@]}"; do
+                serve "$mode" perf stat -x, -o "$tmp/perf" -e "$events" -p @PID@ -- \
+                        "$isolation_bench" --connect @ADDR@ --conns "$conns" --depth "$depth" \
+                        --size "$size" --seconds 2 --warmup 0
+                total=$(field requests_total "$client_line")
+                # "count,,event,..." lines; their counts in the order of $events.
+                mapfile -t counts < <(awk -F, '/^[0-9]/ { print $1 }' "$tmp/perf")
+                ((${#counts[@]} == 5)) || {
+                        echo "$prog: unexpected perf output:" >&2
+                        cat "$tmp/perf" >&2
+                        exit 1
+                }
+                printf '%-13s' "$mode"
+                for c in "${counts[@]}"; do
+                        awk -v c="$c" -v r="$total" 'BEGIN { printf " %10.4f", c / r }'
+                done
+                printf '\n'
+        done
+else
+        echo "(perf cannot count syscall tracepoints here; see protect_calls/req above)"
+fi

@@ -1,0 +1,348 @@
+/*
+ * isolation_bench: the two measurements tests/bench/isolation.sh needs to put
+ * a price on process isolation, in two modes.
+ *
+ *     isolation_bench --connect HOST:PORT [--conns 100] [--depth 16] [--size 64]
+ *                     [--seconds 5] [--warmup 1]
+ *     isolation_bench --switch N [--procs 64] [--isolation MODE]
+ *
+ * --connect: pipelined load on an echo server. Each of --conns connections
+ * keeps --depth requests of --size bytes in flight (it sends a new one as soon
+ * as a whole one has come back) and checks every byte echoed. After --warmup
+ * seconds, requests are counted for --seconds. Prints one line of key=value
+ * fields: req_per_s (the figure), mb_per_s, and requests_total / seconds_total
+ * since the first connection (to divide a server's counters by).
+ *
+ * --switch: process switches inside one kernel, no I/O. --procs processes
+ * each wait N times for a deadline already due (vk_sleep(0)), so each wait
+ * is one dispatch of its own, with the protection changes of MODE (isolated,
+ * unprivileged or privileged) around it; one poll serves a whole pass over the
+ * processes. Prints the nanoseconds and the protection changes (system calls,
+ * when the kernel protects with mprotect) per dispatch.
+ *
+ * Exit 0 on success, 1 on failure (named on stderr), 2 on bad usage.
+ */
+#include "bench.h"
+#include "loadgen.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <vk/vk.h>
+
+#include "vk_kernel.h"
+
+#define CONNECT_TIMEOUT_NS (30 * 1000000000ll)
+#define RXBUF 65536
+#define SIZE_MAX_BYTES 65536
+#define DEPTH_MAX 4096
+
+/* ------------------------------------------------------------------ */
+/* Pipelined echo load. */
+
+struct pconn {
+        uint64_t sent; /* bytes of the repeated request written */
+        uint64_t recv; /* bytes echoed back and checked */
+};
+
+struct pipebench {
+        uint32_t size;   /* bytes per request */
+        uint64_t window; /* depth * size: bytes in flight at most */
+        uint8_t *tx;     /* the request repeated: any window from any offset fits */
+        struct pconn *pc;
+        uint8_t rx[RXBUF];
+};
+
+static int pipe_io(struct load *l, struct load_conn *c, uint32_t events)
+{
+        struct pipebench *b = l->user;
+        struct pconn *p = &b->pc[c->id];
+
+        /* Everything that came back, until the socket is drained (edge
+         * triggered) or nothing is outstanding. */
+        while (p->recv < p->sent) {
+                ssize_t r = recv(c->fd, b->rx, sizeof b->rx, 0);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0 && errno == EAGAIN)
+                        break;
+                if (r <= 0) {
+                        fprintf(stderr, "isolation_bench: connection %u: read: %s\n", c->id,
+                                r == 0 ? "server closed the connection" : strerror(errno));
+                        return -EPROTO;
+                }
+                if (p->recv + (uint64_t)r > p->sent ||
+                    memcmp(b->rx, b->tx + p->recv % b->size, (size_t)r)) {
+                        fprintf(stderr,
+                                "isolation_bench: connection %u: echo differs at byte %" PRIu64
+                                "\n",
+                                c->id, p->recv);
+                        return -EPROTO;
+                }
+                p->recv += (uint64_t)r;
+        }
+        /* Refill the window: each request that came back makes room for one. */
+        while (p->sent - p->recv < b->window) {
+                size_t n = (size_t)(b->window - (p->sent - p->recv));
+                ssize_t w = send(c->fd, b->tx + p->sent % b->size, n, MSG_NOSIGNAL);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0 && errno == EAGAIN)
+                        break; /* EPOLLOUT comes */
+                if (w < 0) {
+                        fprintf(stderr, "isolation_bench: connection %u: write: %s\n", c->id,
+                                strerror(errno));
+                        return -EPROTO;
+                }
+                p->sent += (uint64_t)w;
+        }
+        return LOAD_CONTINUE;
+}
+
+static int park_connected(struct load *l, struct load_conn *c)
+{
+        return LOAD_PARK;
+}
+
+static uint64_t requests_done(const struct pipebench *b, uint32_t conns)
+{
+        uint64_t bytes = 0;
+        for (uint32_t i = 0; i < conns; i++)
+                bytes += b->pc[i].recv;
+        return bytes / b->size;
+}
+
+static int run_pipelined(const struct bench_addr *addr, uint32_t conns, uint32_t depth,
+                         uint32_t size, uint64_t seconds, uint64_t warmup)
+{
+        static const struct load_ops ops = {.connected = park_connected, .io = pipe_io};
+        struct pipebench *b = calloc(1, sizeof *b);
+        struct load l = {0};
+        int r, status = 1;
+
+        if (!b) {
+                fprintf(stderr, "isolation_bench: out of memory\n");
+                return 1;
+        }
+        b->size = size;
+        b->window = (uint64_t)depth * size;
+        /* A compare of up to RXBUF bytes or a send of a window, from any
+         * offset below size, stays inside tx. */
+        size_t txlen = (b->window > RXBUF ? b->window : RXBUF) + size;
+        b->tx = malloc(txlen);
+        b->pc = calloc(conns, sizeof *b->pc);
+        if (!b->tx || !b->pc) {
+                fprintf(stderr, "isolation_bench: out of memory\n");
+                goto out_free;
+        }
+        bench_stream_fill(7, 0, b->tx, size);
+        for (size_t i = size; i < txlen; i++)
+                b->tx[i] = b->tx[i % size];
+
+        r = load_init(&l, addr, conns, &ops, b);
+        if (r < 0) {
+                fprintf(stderr, "isolation_bench: setup: %s\n", strerror(-r));
+                goto out;
+        }
+        r = load_run(&l, bench_now_ns() + CONNECT_TIMEOUT_NS);
+        if (r < 0)
+                goto out;
+        int64_t t0 = bench_now_ns();
+        for (uint32_t i = 0; i < conns; i++) {
+                r = load_unpark(&l, &l.conns[i]);
+                if (r < 0)
+                        goto out;
+        }
+        r = load_run(&l, t0 + (int64_t)warmup * 1000000000);
+        if (r != -ETIMEDOUT)
+                goto stopped;
+        int64_t t1 = bench_now_ns();
+        uint64_t before = requests_done(b, conns);
+        r = load_run(&l, t1 + (int64_t)seconds * 1000000000);
+        if (r != -ETIMEDOUT)
+                goto stopped;
+        int64_t t2 = bench_now_ns();
+        uint64_t total = requests_done(b, conns), measured = total - before;
+        double dt = (double)(t2 - t1) / 1e9;
+        if (!measured) {
+                fprintf(stderr, "isolation_bench: no request came back\n");
+                goto out;
+        }
+        printf("isolation_bench: mode=pipelined conns=%u depth=%u size=%u seconds=%.2f "
+               "requests=%" PRIu64 " req_per_s=%.0f mb_per_s=%.2f requests_total=%" PRIu64
+               " seconds_total=%.2f\n",
+               conns, depth, size, dt, measured, (double)measured / dt,
+               (double)measured * size / dt / 1e6, total, (double)(t2 - t0) / 1e9);
+        status = 0;
+        goto out;
+stopped:
+        if (r == 0)
+                fprintf(stderr, "isolation_bench: every connection stopped early\n");
+out:
+        load_fini(&l);
+out_free:
+        free(b->tx);
+        free(b->pc);
+        free(b);
+        return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* Process switches. */
+
+static long switch_iters;
+
+static void waiter(struct vk_thread *that)
+{
+        struct {
+                long i;
+        } *self;
+        vk_begin();
+        for (self->i = 0; self->i < switch_iters; self->i++)
+                vk_sleep(0);
+        vk_end();
+}
+
+static int run_switch(long iters, unsigned procs, enum vk_isolation mode, const char *name)
+{
+        struct vk_kernel_config cfg = {.heap_size = 16384, .ring_size = 4096, .isolation = mode};
+        struct vk_kernel_stats st;
+        struct vk_kernel *k;
+        int r = vk_kernel_new(&cfg, &k);
+
+        if (r < 0) {
+                fprintf(stderr, "isolation_bench: vk_kernel_new: %s\n", strerror(-r));
+                return 1;
+        }
+        switch_iters = iters;
+        for (unsigned i = 0; i < procs; i++) {
+                if (vk_kernel_spawn(k, waiter, NULL, 0, -1, -1) < 0) {
+                        fprintf(stderr, "isolation_bench: cannot spawn\n");
+                        return 1;
+                }
+        }
+        int64_t t0 = bench_now_ns();
+        r = vk_kernel_run(k);
+        int64_t dt = bench_now_ns() - t0;
+        vk_kernel_stats(k, &st);
+        if (r < 0 || st.failed) {
+                fprintf(stderr, "isolation_bench: the switch run failed\n");
+                return 1;
+        }
+        printf("isolation_bench: mode=switch isolation=%s protection=%s procs=%u "
+               "dispatches=%" PRIu64 " polls=%" PRIu64 " ns_per_dispatch=%.1f"
+               " protects_per_dispatch=%.2f\n",
+               name, vk_kernel_protection(k), procs, st.dispatches, st.polls,
+               (double)dt / (double)st.dispatches, (double)st.protects / (double)st.dispatches);
+        vk_kernel_free(k);
+        return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void usage(void)
+{
+        fprintf(stderr,
+                "usage: isolation_bench --connect HOST:PORT [--conns N] [--depth N] [--size N]\n"
+                "                       [--seconds N] [--warmup N]\n"
+                "       isolation_bench --switch N [--procs N]\n"
+                "                       [--isolation isolated|unprivileged|privileged]\n");
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"connect", required_argument, NULL, 'c'},
+                {"conns", required_argument, NULL, 'n'},
+                {"depth", required_argument, NULL, 'd'},
+                {"size", required_argument, NULL, 'z'},
+                {"seconds", required_argument, NULL, 't'},
+                {"warmup", required_argument, NULL, 'w'},
+                {"switch", required_argument, NULL, 's'},
+                {"procs", required_argument, NULL, 'p'},
+                {"isolation", required_argument, NULL, 'i'},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        uint64_t conns = 100, depth = 16, size = 64, seconds = 5, warmup = 1, iters = 0, procs = 64,
+                 nofile;
+        const char *target = NULL, *isolation = "isolated";
+        enum vk_isolation mode = VK_ISOLATION_ISOLATED;
+        int opt, r = 0;
+
+        while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (opt) {
+                case 'c':
+                        target = optarg;
+                        break;
+                case 'n':
+                        r = bench_parse_u64(optarg, 1, 100000, &conns);
+                        break;
+                case 'd':
+                        r = bench_parse_u64(optarg, 1, DEPTH_MAX, &depth);
+                        break;
+                case 'z':
+                        r = bench_parse_u64(optarg, 1, SIZE_MAX_BYTES, &size);
+                        break;
+                case 't':
+                        r = bench_parse_u64(optarg, 1, 3600, &seconds);
+                        break;
+                case 'w':
+                        r = bench_parse_u64(optarg, 0, 3600, &warmup);
+                        break;
+                case 's':
+                        r = bench_parse_u64(optarg, 1, 1000000000, &iters);
+                        break;
+                case 'p':
+                        r = bench_parse_u64(optarg, 1, 4096, &procs);
+                        break;
+                case 'i':
+                        isolation = optarg;
+                        if (!strcmp(optarg, "isolated"))
+                                mode = VK_ISOLATION_ISOLATED;
+                        else if (!strcmp(optarg, "unprivileged"))
+                                mode = VK_ISOLATION_UNPRIVILEGED;
+                        else if (!strcmp(optarg, "privileged"))
+                                mode = VK_ISOLATION_PRIVILEGED;
+                        else
+                                r = -EINVAL;
+                        break;
+                case 'h':
+                        usage();
+                        return 0;
+                default:
+                        usage();
+                        return 2;
+                }
+                if (r < 0) {
+                        fprintf(stderr, "isolation_bench: bad value '%s' for %s\n", optarg,
+                                argv[optind - 1]);
+                        return 2;
+                }
+        }
+        if (optind != argc || !target == !iters) {
+                usage();
+                return 2;
+        }
+        if (iters)
+                return run_switch((long)iters, (unsigned)procs, mode, isolation);
+
+        struct bench_addr addr;
+        if (bench_addr_parse(target, false, &addr) < 0) {
+                fprintf(stderr, "isolation_bench: bad address '%s' (want HOST:PORT)\n", target);
+                return 2;
+        }
+        r = bench_raise_nofile(&nofile);
+        if (r < 0 || nofile < conns + 16) {
+                fprintf(stderr, "isolation_bench: need %" PRIu64 " descriptors\n", conns + 16);
+                return 1;
+        }
+        return run_pipelined(&addr, (uint32_t)conns, (uint32_t)depth, (uint32_t)size, seconds,
+                             warmup);
+}

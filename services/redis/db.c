@@ -21,7 +21,8 @@
 
 #define VERSION "7.0.15"
 
-static const char E_WRONGTYPE[] = "-WRONGTYPE Operation against a key holding the wrong kind of value";
+static const char E_WRONGTYPE[] =
+        "-WRONGTYPE Operation against a key holding the wrong kind of value";
 static const char E_NOTINT[] = "value is not an integer or out of range";
 static const char E_SYNTAX[] = "syntax error";
 static const char E_NOFLOAT[] = "value is not a valid float";
@@ -59,14 +60,14 @@ struct rcmd {
 /* ------------------------------------------------------------------ */
 /* Replies. */
 
-#define ADD(o, maxlen, call)                                                                      \
-        do {                                                                                      \
-                rbuf_reserve((o), (maxlen));                                                      \
-                char *out_ = (o)->p + (o)->len;                                                   \
-                size_t cap_ = (o)->cap - (o)->len;                                                \
-                (void)out_;                                                                       \
-                (void)cap_;                                                                       \
-                (o)->len += call;                                                                 \
+#define ADD(o, maxlen, call)                       \
+        do {                                       \
+                rbuf_reserve((o), (maxlen));       \
+                char *out_ = (o)->p + (o)->len;    \
+                size_t cap_ = (o)->cap - (o)->len; \
+                (void)out_;                        \
+                (void)cap_;                        \
+                (o)->len += call;                  \
         } while (0)
 
 static void r_simple(struct ctx *x, const char *s)
@@ -479,8 +480,8 @@ static void cmd_hello(struct ctx *x)
                                 return r_err(x, "Client names cannot contain spaces, newlines or "
                                                 "special characters.");
                 } else {
-                        return r_errf(x, "Syntax error in HELLO option '%.*s'",
-                                      (int)x->argv[j].len, x->argv[j].ptr);
+                        return r_errf(x, "Syntax error in HELLO option '%.*s'", (int)x->argv[j].len,
+                                      x->argv[j].ptr);
                 }
         }
         if (name)
@@ -559,8 +560,8 @@ static void command_info(struct ctx *x, const struct rcmd *c)
         r_array(x, 10);
         r_bulk_str(x, c->name);
         r_int(x, c->arity);
-        size_t nf = !!(c->flags & F_WRITE) + !!(c->flags & F_READONLY) +
-                    !!(c->flags & F_DENYOOM) + !!(c->flags & F_FAST);
+        size_t nf = !!(c->flags & F_WRITE) + !!(c->flags & F_READONLY) + !!(c->flags & F_DENYOOM) +
+                    !!(c->flags & F_FAST);
         r_set(x, nf);
         if (c->flags & F_WRITE)
                 ADD(x->o, 16, resp_add_simple(out_, cap_, "write", 5));
@@ -627,10 +628,8 @@ static void cmd_config(struct ctx *x)
                 snprintf(mm, sizeof mm, "%llu", (unsigned long long)x->db->cfg.maxmemory);
                 snprintf(db, sizeof db, "%u", x->db->cfg.databases);
                 const char *params[][2] = {
-                        {"save", ""},
-                        {"appendonly", x->db->cfg.appendonly ? "yes" : "no"},
-                        {"maxmemory", mm},
-                        {"maxmemory-policy", "noeviction"},
+                        {"save", ""},      {"appendonly", x->db->cfg.appendonly ? "yes" : "no"},
+                        {"maxmemory", mm}, {"maxmemory-policy", "noeviction"},
                         {"databases", db},
                 };
                 size_t np = sizeof params / sizeof params[0], hits = 0;
@@ -664,8 +663,8 @@ static void cmd_dbsize(struct ctx *x)
 
 static void cmd_flush(struct ctx *x)
 {
-        if (x->argc > 2 || (x->argc == 2 && !arg_is(&x->argv[1], "ASYNC") &&
-                            !arg_is(&x->argv[1], "SYNC")))
+        if (x->argc > 2 ||
+            (x->argc == 2 && !arg_is(&x->argv[1], "ASYNC") && !arg_is(&x->argv[1], "SYNC")))
                 return r_err(x, E_SYNTAX);
         dict_clear(&x->db->keys, free_key_cb, x->db);
         x->db->nexpires = 0;
@@ -684,8 +683,7 @@ static void cmd_time(struct ctx *x)
 
 static void cmd_info(struct ctx *x)
 {
-        static const char *const sections[] = {"server", "clients", "memory", "stats",
-                                               "keyspace"};
+        static const char *const sections[] = {"server", "clients", "memory", "stats", "keyspace"};
         bool want[5] = {0};
         bool any = x->argc == 1;
         for (size_t j = 1; j < x->argc; j++) {
@@ -707,10 +705,10 @@ static void cmd_info(struct ctx *x)
                 return r_err(x, "out of memory");
         int64_t up = (x->now - db->started_ms) / 1000;
         bool first = true;
-#define SECTION(name)                                                                             \
-        do {                                                                                      \
-                fprintf(f, "%s# %s\r\n", first ? "" : "\r\n", name);                              \
-                first = false;                                                                    \
+#define SECTION(name)                                                \
+        do {                                                         \
+                fprintf(f, "%s# %s\r\n", first ? "" : "\r\n", name); \
+                first = false;                                       \
         } while (0)
         if (want[0]) {
                 SECTION("Server");
@@ -728,8 +726,7 @@ static void cmd_info(struct ctx *x)
         if (want[2]) {
                 uint64_t used = rdb_used_memory();
                 SECTION("Memory");
-                fprintf(f,
-                        "used_memory:%llu\r\nmaxmemory:%llu\r\nmaxmemory_policy:noeviction\r\n",
+                fprintf(f, "used_memory:%llu\r\nmaxmemory:%llu\r\nmaxmemory_policy:noeviction\r\n",
                         (unsigned long long)used, (unsigned long long)db->cfg.maxmemory);
         }
         if (want[3]) {
@@ -739,16 +736,16 @@ static void cmd_info(struct ctx *x)
                         "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
                         "rejected_connections:0\r\nexpired_keys:%llu\r\nevicted_keys:0\r\n"
                         "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n",
-                        (unsigned long long)db->st.connections,
-                        (unsigned long long)db->st.commands, (unsigned long long)db->st.net_in,
-                        (unsigned long long)db->st.net_out, (unsigned long long)db->st.expired,
-                        (unsigned long long)db->st.hits, (unsigned long long)db->st.misses);
+                        (unsigned long long)db->st.connections, (unsigned long long)db->st.commands,
+                        (unsigned long long)db->st.net_in, (unsigned long long)db->st.net_out,
+                        (unsigned long long)db->st.expired, (unsigned long long)db->st.hits,
+                        (unsigned long long)db->st.misses);
         }
         if (want[4]) {
                 SECTION("Keyspace");
                 if (dict_size(&db->keys))
-                        fprintf(f, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n",
-                                dict_size(&db->keys), db->nexpires);
+                        fprintf(f, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", dict_size(&db->keys),
+                                db->nexpires);
         }
 #undef SECTION
         fclose(f);
@@ -1184,7 +1181,7 @@ static bool match(const char *p, size_t pn, const char *s, size_t sn, bool nocas
                 case '[': {
                         p++, pn--;
                         bool not = pn && *p == '^', ok = false;
-                        if (not)
+                        if (not )
                                 p++, pn--;
                         for (;;) {
                                 if (pn && *p == '\\' && pn >= 2) {
@@ -1212,7 +1209,7 @@ static bool match(const char *p, size_t pn, const char *s, size_t sn, bool nocas
                         }
                         if (!pn) /* unterminated: Redis treats the end as the close */
                                 p--, pn++;
-                        if (not)
+                        if (not )
                                 ok = !ok;
                         if (!ok)
                                 return false;
@@ -1518,8 +1515,7 @@ static void cmd_hmget(struct ctx *x)
                 return;
         r_array(x, x->argc - 2);
         for (size_t j = 2; j < x->argc; j++) {
-                struct dent *f =
-                        e ? dict_find(dict_of(e), x->argv[j].ptr, x->argv[j].len) : NULL;
+                struct dent *f = e ? dict_find(dict_of(e), x->argv[j].ptr, x->argv[j].len) : NULL;
                 if (f)
                         r_bulk(x, f->val, f->vlen);
                 else
@@ -1988,8 +1984,8 @@ static void unknown_command(struct ctx *x)
         for (size_t i = 1; i < x->argc && n < 128; i++) {
                 int room = 128 - (int)n;
                 int len = (int)strnlen(x->argv[i].ptr, x->argv[i].len);
-                n += (size_t)snprintf(args + n, sizeof args - n, "'%.*s' ",
-                                      len < room ? len : room, x->argv[i].ptr);
+                n += (size_t)snprintf(args + n, sizeof args - n, "'%.*s' ", len < room ? len : room,
+                                      x->argv[i].ptr);
         }
         args[n] = 0;
         int cl = (int)strnlen(x->argv[0].ptr, x->argv[0].len);

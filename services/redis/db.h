@@ -41,13 +41,13 @@ struct dict {
         struct dent **t[2];
         size_t size[2]; /* power of two, or 0 */
         size_t used[2];
-        long rehash;    /* next bucket of t[0] to move; -1: not rehashing */
+        long rehash; /* next bucket of t[0] to move; -1: not rehashing */
 };
 
 struct rdb_config {
-        uint64_t maxmemory;  /* 0: no limit */
-        long long max_bulk;  /* longest string a command may build */
-        unsigned databases;  /* SELECT accepts [0, databases) but only 0 holds data */
+        uint64_t maxmemory; /* 0: no limit */
+        long long max_bulk; /* longest string a command may build */
+        unsigned databases; /* SELECT accepts [0, databases) but only 0 holds data */
         bool appendonly;
 };
 
@@ -64,7 +64,7 @@ struct rclient {
         uint64_t pid; /* the connection process */
         struct rbuf out;
         struct rclient *next; /* in the store's client table */
-        size_t sent_to; /* bytes of out already sent (the store's) */
+        size_t sent_to;       /* bytes of out already sent (the store's) */
         /* a command too large for one message, assembled and parsed here */
         struct rbuf big;
         struct resp_parser *big_parser;
@@ -82,7 +82,7 @@ struct rdb {
         size_t nexpires; /* keys with a time to live */
         struct rdb_config cfg;
         struct rdb_stats st;
-        uint64_t dirty;   /* changes since start: a write command propagates if it moved */
+        uint64_t dirty; /* changes since start: a write command propagates if it moved */
         uint64_t next_client_id;
         size_t clients;
         int64_t started_ms;

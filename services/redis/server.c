@@ -472,7 +472,7 @@ static void store_cron(struct vk_thread *that)
         struct {
                 struct store *s;
                 int ticks;
-        } *self;
+        } * self;
         vk_begin();
         for (;;) {
                 vk_sleep(100);
@@ -499,7 +499,7 @@ void redis_store(struct vk_thread *that)
                 char *msg;
                 size_t len;
                 struct vk_thread *cron;
-        } *self;
+        } * self;
         vk_begin();
         self->s = store_new(self->conf);
         if (self->conf->db.appendonly && aof_load(self->s) < 0)
@@ -588,18 +588,18 @@ void redis_conn(struct vk_thread *that)
                 struct resp_command cmd;
                 struct resp_arg argv[CONN_ARGV];
                 uint64_t store;
-                size_t max;      /* largest message payload */
-                char *buf;       /* a message being built, or received */
+                size_t max; /* largest message payload */
+                char *buf;  /* a message being built, or received */
                 size_t mlen;
-                const char *p;   /* the input, in the socket ring */
+                const char *p; /* the input, in the socket ring */
                 ssize_t n, have, r;
-                size_t off;      /* input bytes taken by the batch */
-                unsigned batch;  /* commands in the batch */
-                uint8_t flags;   /* of the last reply message */
+                size_t off;     /* input bytes taken by the batch */
+                unsigned batch; /* commands in the batch */
+                uint8_t flags;  /* of the last reply message */
                 uint8_t big, perr, closing;
                 uint32_t used;
                 uint64_t started;
-        } *self;
+        } * self;
         vk_begin();
         self->store = vk_service_pid(that);
         if (!self->store) {
@@ -642,8 +642,8 @@ void redis_conn(struct vk_thread *that)
                                 self->perr = 1;
                                 break;
                         }
-                        if (self->r == -ENOBUFS || (self->r > 0 && packed_size(&self->cmd) >
-                                                                           self->max - 2)) {
+                        if (self->r == -ENOBUFS ||
+                            (self->r > 0 && packed_size(&self->cmd) > self->max - 2)) {
                                 /* too many arguments or too large to pack: the
                                  * store parses this one from the raw bytes */
                                 self->big = 1;
@@ -713,8 +713,7 @@ void redis_conn(struct vk_thread *that)
                         self->buf[0] = 'P';
                         memcpy(self->buf + 1, self->p, (size_t)self->n);
                         vk_send(self->store, self->buf, (size_t)self->n + 1);
-                        vk_receive(self->r, self->store, self->buf,
-                                   self->max + REDIS_MSG_OVERHEAD);
+                        vk_receive(self->r, self->store, self->buf, self->max + REDIS_MSG_OVERHEAD);
                         if (self->r < 5 || !(self->buf[0] & R_ACK))
                                 vk_raise(EPIPE, "the redis store is gone");
                         memcpy(&self->used, self->buf + 1, 4);
@@ -723,8 +722,7 @@ void redis_conn(struct vk_thread *that)
                                 break;
                 }
                 do {
-                        vk_receive(self->n, self->store, self->buf,
-                                   self->max + REDIS_MSG_OVERHEAD);
+                        vk_receive(self->n, self->store, self->buf, self->max + REDIS_MSG_OVERHEAD);
                         if (self->n < 1)
                                 vk_raise(EPIPE, "the redis store is gone");
                         self->flags = (uint8_t)self->buf[0];

@@ -58,8 +58,7 @@ START_TEST(test_errors)
         IS("mset a b c", "-ERR wrong number of arguments for 'mset' command\r\n");
         IS("hset h f", "-ERR wrong number of arguments for 'hset' command\r\n");
         IS("hset h f v g", "-ERR wrong number of arguments for 'hset' command\r\n");
-        IS("foo a b",
-           "-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n");
+        IS("foo a b", "-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n");
         IS("foo", "-ERR unknown command 'foo', with args beginning with: \r\n");
         IS("client nosuch", "-ERR unknown subcommand 'nosuch'. Try CLIENT HELP.\r\n");
         IS("client setname", "-ERR wrong number of arguments for 'client|setname' command\r\n");

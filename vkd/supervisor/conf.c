@@ -964,6 +964,7 @@ static const struct conf_key conf_service_keys[] = {
         {"IdleTimeoutSec", conf_key_duration, S(idle_timeout_usec), 1, 0, false},
         {"Workers", conf_key_workers, S(workers), 0, 0, false},
         {"Optional", conf_key_bool, S(optional), 0, 0, false},
+        {"SystemCallFilter", conf_key_bool, S(syscall_filter), 0, 0, false},
 };
 
 static const struct conf_section conf_service_sections[] = {
@@ -1089,6 +1090,7 @@ static void conf_load_service(struct conf_ctx *ctx, const struct conf_daemon *d,
         size_t size;
 
         s->isolation = CONF_ISOLATION_ISOLATED;
+        s->syscall_filter = true;
         s->heap_size = CONF_DEFAULT_HEAP_SIZE;
         s->ring_size = CONF_DEFAULT_RING_SIZE;
         s->max_connections = CONF_DEFAULT_MAX_CONNECTIONS;

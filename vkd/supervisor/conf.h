@@ -216,6 +216,7 @@ struct conf_service {
         uint64_t idle_timeout_usec; /* > 0; CONF_USEC_INFINITY for none */
         unsigned workers;           /* 0: on every worker ("auto"); the daemon caps the rest */
         bool optional;              /* Optional=: skip the service if it cannot start */
+        bool syscall_filter;        /* SystemCallFilter=: workers run under the allow-list */
 
         struct conf_kv *module_args; /* [Module], in file order */
         size_t n_module_args;

@@ -5,6 +5,7 @@
  * credentials clears it.
  */
 #include "worker.h"
+#include "sysfilter.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -239,6 +240,16 @@ void worker_run(const struct worker_args *a)
                 vk_kernel_on_tick(k, worker_publish, &figs, FIG_TICK_MS);
         }
         worker_kernel = k;
+        /* Last step before the first accept: from here on only the allow-listed system
+         * calls (sysfilter.c); a module calling anything else kills this worker. */
+        if (s->syscall_filter) {
+                r = sysfilter_install(err, sizeof(err));
+                if (r < 0) {
+                        worker_say(a->status_fd, "ERROR %s:%u: SystemCallFilter: %s", s->file,
+                                   s->section_line, err);
+                        _exit(1);
+                }
+        }
         worker_say(a->status_fd, "READY");
         log_debug(s->name, "worker accepting on %zu socket(s), poller %s", a->n_fds,
                   vk_kernel_poller(k));

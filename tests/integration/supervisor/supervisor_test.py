@@ -397,6 +397,31 @@ def case_reload(env):
 # ---------------------------------------------------------------- worker restarts
 
 
+def case_syscall_filter(env):
+    """A module that calls execve() kills only its own worker (SIGSYS from the allow-list);
+    the supervisor says why and restarts it, and another service never notices."""
+    p_echo, p_bad = free_port(), free_port()
+    env.write_service("echo", {"Listen": f"127.0.0.1:{p_echo}"})
+    env.write_service("bad", {"Listen": f"127.0.0.1:{p_bad}", "Workers": "1",
+                              "Module": os.path.join(env.args.test_module_dir,
+                                                     "testmod_execve.so")})
+    d = env.start()
+    env.notify.wait("READY=1")
+    echo_roundtrip(("127.0.0.1", p_bad), b"harmless\n")
+    mark = d.mark()
+    with connect(("127.0.0.1", p_bad)) as s:
+        s.sendall(b"exec\n")
+        s.settimeout(10)
+        check(s.recv(100) == b"", "the worker that called execve answered instead of dying")
+    d.wait_log(r"bad: worker \d \(pid \d+\) killed by signal 31 \(Bad system call\): a system "
+               r"call not on the allow-list \(SystemCallFilter=\); restarting it in", mark)
+    d.wait_log(r"bad: worker \d ready", mark)
+    for i in range(10):
+        echo_roundtrip(("127.0.0.1", p_echo), b"echo unharmed %d\n" % i)
+    echo_roundtrip(("127.0.0.1", p_bad), b"bad service restarted\n")
+    stop_daemon(env, d)
+
+
 def case_restart(env):
     port = free_port()
     addr = ("127.0.0.1", port)
@@ -576,6 +601,7 @@ CASES = {
     "standalone": case_standalone,
     "check_config": case_check_config,
     "start_errors": case_start_errors,
+    "syscall_filter": case_syscall_filter,
     "socket_activation": case_socket_activation,
     "reload": case_reload,
     "restart": case_restart,

@@ -56,6 +56,31 @@ static int init(const struct vk_module_kv *kv, size_t n, void **ret_state, char 
 }
 
 VK_MODULE(.name = "initfail", .version = "0", .keys = keys, .init = init, .main = conn);
+#elif defined(TESTMOD_EXECVE)
+#include <unistd.h>
+/* Echoes lines, but a line "exec" makes it call execve(): a system call no
+ * worker may make (SystemCallFilter=). */
+static void exec_conn(struct vk_thread *that)
+{
+        struct {
+                ssize_t n;
+                char line[64];
+        } *self;
+        vk_begin();
+        for (;;) {
+                vk_readline(self->n, self->line, sizeof self->line);
+                if (self->n <= 0)
+                        break;
+                if (self->n >= 4 && !memcmp(self->line, "exec", 4)) {
+                        char *const argv[] = {"/bin/true", NULL};
+                        execve(argv[0], argv, argv + 1);
+                }
+                vk_write(self->line, self->n);
+        }
+        vk_end();
+}
+
+VK_MODULE(.name = "execve", .version = "0", .main = exec_conn);
 #else
 #error "build with one TESTMOD_* macro"
 #endif

@@ -21,6 +21,5 @@ int main(int argc, char **argv)
         args[2] = "262144";
         for (int i = 1; i < argc; i++)
                 args[i + 2] = argv[i];
-        redis_standalone = true;
         return vk_standalone_main(argc + 2, args, &vk_module);
 }

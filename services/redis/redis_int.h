@@ -47,9 +47,6 @@ struct redis_conf {
         char aof_name[128];
 };
 
-/* Set by the stand-alone host (main.c): the store then ends on SIGTERM/SIGINT. */
-extern bool redis_standalone;
-
 void redis_conn(struct vk_thread *that);
 void redis_store(struct vk_thread *that);
 

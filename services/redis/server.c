@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +28,6 @@
 #include "db_int.h"
 #include "redis_int.h"
 
-bool redis_standalone;
 
 /* ------------------------------------------------------------------ */
 /* The store's state (malloc'd: it outgrows any micro-heap). */
@@ -52,17 +50,6 @@ struct store {
         int64_t aof_synced_ms;
         bool aof_dirty;
 };
-
-static volatile sig_atomic_t stop_requested;
-static struct sigaction old_term, old_int;
-
-static void on_stop(int sig)
-{
-        stop_requested = 1;
-        const struct sigaction *old = sig == SIGTERM ? &old_term : &old_int;
-        if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN && old->sa_handler)
-                old->sa_handler(sig);
-}
 
 static struct rclient **client_slot(struct store *s, uint64_t pid)
 {
@@ -466,7 +453,7 @@ static struct store *store_new(const struct redis_conf *conf)
 }
 
 /* The store's timer: active expiry ten times a second, AOF fsync every
- * second, and the stand-alone host's stop. */
+ * second. */
 static void store_cron(struct vk_thread *that)
 {
         struct {
@@ -476,8 +463,6 @@ static void store_cron(struct vk_thread *that)
         vk_begin();
         for (;;) {
                 vk_sleep(100);
-                if (stop_requested)
-                        vk_raise(ECANCELED, "stopping");
                 rdb_active_expire(&self->s->db, 5000);
                 if (++self->ticks % 10 == 0 && self->s->aof_fd >= 0 && self->s->aof_dirty &&
                     self->s->conf->fsync == FSYNC_EVERYSEC) {
@@ -504,11 +489,6 @@ void redis_store(struct vk_thread *that)
         self->s = store_new(self->conf);
         if (self->conf->db.appendonly && aof_load(self->s) < 0)
                 vk_raise(EIO, "cannot load the append-only file");
-        if (redis_standalone) {
-                struct sigaction sa = {.sa_handler = on_stop};
-                sigaction(SIGTERM, &sa, &old_term);
-                sigaction(SIGINT, &sa, &old_int);
-        }
         self->cron = vk_spawn(store_cron, &self->s, sizeof self->s);
         if (!self->cron)
                 vk_raise(ENOMEM, "no memory for the store's timer");
@@ -530,6 +510,8 @@ void redis_store(struct vk_thread *that)
                 }
         }
         vk_finally();
+        /* A stopping worker raises ECANCELED here once every connection has
+         * ended: save the append-only file and end. */
         if (vk_error() && vk_error()->code == ECANCELED)
                 vk_clear_error();
         if (self->s) {

@@ -29,16 +29,6 @@ static int loopback_listener(struct sockaddr_in *addr)
         return fd;
 }
 
-static void echo_conn(struct vk_thread *that)
-{
-        struct {
-                ssize_t n;
-        } *self;
-        vk_begin();
-        vk_forward(self->n, 0);
-        vk_end();
-}
-
 static void connect_client(struct vk_thread *that)
 {
         struct {
@@ -62,7 +52,7 @@ START_TEST(test_connect)
         int fds0 = kt_count_fds();
         kt_kernel(NULL, 64 * 1024, 4096, 64);
         int efd = loopback_listener(&echo_addr);
-        ck_assert_int_eq(vk_kernel_listen(kt.k, efd, echo_conn, NULL, 0), 0);
+        ck_assert_int_eq(vk_kernel_listen(kt.k, efd, kt_echo, NULL, 0), 0);
         for (int i = 0; i < 20; i++)
                 kt_spawn2(connect_client, NULL, 0, -1, -1);
         kt.stop_after = 40; /* 20 clients and the 20 connections they made */

@@ -7,3 +7,13 @@ if(TARGET vkd-redis)
                         $<TARGET_FILE:vkd-redis>)
         set_tests_properties(redis_clients PROPERTIES LABELS integration TIMEOUT 300)
 endif()
+
+# The module under the daemon: the store as a service process, data kept by
+# the append-only file across restart, reload and a daemon restart.
+if(TARGET vkd AND TARGET vkdctl AND TARGET redis)
+        add_test(NAME redis_daemon
+                COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/redis_daemon.py
+                        $<TARGET_FILE:vkd> $<TARGET_FILE:vkdctl> ${PROJECT_BINARY_DIR}/modules)
+        set_tests_properties(redis_daemon PROPERTIES LABELS integration TIMEOUT 180
+                SKIP_RETURN_CODE 77)
+endif()

@@ -249,8 +249,10 @@ int vk_is_done(const struct vk_thread *t)
 ssize_t vk__join(struct vk_thread *that, struct vk_thread *t)
 {
         if (t->state != VK_THREAD_DONE) {
+                /* No flush here: the child runs next and shares the output, so
+                 * it leaves when the child waits (flushing per join sent every
+                 * pipelined HTTP response in a writev of its own: 0.11x). */
                 t->joiner = that;
-                flush_before_wait(that);
                 that->state = VK_THREAD_BLOCKED;
                 return -EAGAIN;
         }

@@ -361,7 +361,7 @@ def main():
     except Skip as e:
         print(f"SKIP: {e}", flush=True)
         return SKIP
-    except Fail as e:
+    except (Fail, OSError) as e:  # OSError: a client that timed out or was refused
         print(f"FAIL: {e}", flush=True)
         if guest:
             guest.run("journalctl", "-u", "vkd.socket", "-u", "vkd.service", "--no-pager",

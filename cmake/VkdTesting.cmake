@@ -25,14 +25,15 @@ endfunction()
 
 find_program(VKD_CLANG NAMES clang clang-14)
 
-# vkd_add_fuzz(NAME fuzz_foo SOURCES target.c parser.c [INCLUDES dirs] CORPUS dir [SECONDS n])
+# vkd_add_fuzz(NAME fuzz_foo SOURCES target.c parser.c [INCLUDES dirs] CORPUS dir [SECONDS n]
+#               [PKGS pkg-config names])
 # A fuzz target is LLVMFuzzerTestOneInput() in one of SOURCES. Two tests come of it:
 #  - <name>_corpus: the target built with the project's compiler and a replay
 #    driver, run over every file of the seed corpus (always);
 #  - <name>: the target built by clang with libFuzzer, ASan and UBSan, run for a
 #    bounded time starting from the corpus (when clang is installed).
 function(vkd_add_fuzz)
-        cmake_parse_arguments(A "" "NAME;CORPUS;SECONDS" "SOURCES;INCLUDES" ${ARGN})
+        cmake_parse_arguments(A "" "NAME;CORPUS;SECONDS" "SOURCES;INCLUDES;PKGS" ${ARGN})
         if(NOT BUILD_TESTING)
                 return()
         endif()
@@ -41,6 +42,12 @@ function(vkd_add_fuzz)
         endif()
         add_executable(${A_NAME}_replay ${A_SOURCES} ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.c)
         target_include_directories(${A_NAME}_replay PRIVATE ${A_INCLUDES})
+        set(pkg_flags)
+        foreach(p ${A_PKGS})
+                pkg_check_modules(FUZZPKG_${p} REQUIRED IMPORTED_TARGET ${p})
+                target_link_libraries(${A_NAME}_replay PRIVATE PkgConfig::FUZZPKG_${p})
+                list(APPEND pkg_flags ${FUZZPKG_${p}_CFLAGS} ${FUZZPKG_${p}_LDFLAGS})
+        endforeach()
         add_test(NAME ${A_NAME}_corpus COMMAND ${A_NAME}_replay ${A_CORPUS})
         set_tests_properties(${A_NAME}_corpus PROPERTIES LABELS fuzz TIMEOUT 60)
         if(NOT VKD_CLANG)
@@ -58,7 +65,7 @@ function(vkd_add_fuzz)
         set(out ${CMAKE_CURRENT_BINARY_DIR}/${A_NAME})
         add_custom_command(OUTPUT ${out}
                 COMMAND ${VKD_CLANG} -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined
-                        -fno-sanitize-recover=undefined ${incs} ${srcs} -o ${out}
+                        -fno-sanitize-recover=undefined ${incs} ${srcs} ${pkg_flags} -o ${out}
                 DEPENDS ${A_SOURCES} VERBATIM)
         add_custom_target(${A_NAME}_fuzzer ALL DEPENDS ${out})
         set(work ${CMAKE_CURRENT_BINARY_DIR}/${A_NAME}.corpus)

@@ -11,6 +11,7 @@
  * workers' shared figures is bounded and made printable first.
  */
 #include "control.h"
+#include "control_request.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -620,64 +621,26 @@ static json_object *ctl_reload_reply(const struct ctl *c)
 }
 
 /* Checks that every element of a "services" array is a string. */
-static bool ctl_string_array(json_object *a)
-{
-        if (!json_object_is_type(a, json_type_array))
-                return false;
-        for (size_t i = 0; i < json_object_array_length(a); i++)
-                if (!json_object_is_type(json_object_array_get_idx(a, i), json_type_string))
-                        return false;
-        return true;
-}
-
 static void ctl_request(struct ctl *c, struct ctl_client *cl, const char *line, size_t len,
                         uint64_t now)
 {
-        struct json_tokener *tok;
-        json_object *req, *v, *only = NULL;
+        struct ctl_req req;
+        json_object *only;
         const char *cmd;
-        size_t end;
+        char err[160];
 
-        if (memchr(line, 0, len)) {
-                ctl_reply(cl, ctl_error("request holds a NUL byte"), now);
-                return;
-        }
-        tok = json_tokener_new_ex(16);
-        if (!tok) {
-                ctl_reply(cl, ctl_error("out of memory"), now);
-                return;
-        }
-        req = json_tokener_parse_ex(tok, line, (int)len);
-        end = json_tokener_get_parse_end(tok);
-        if (!req || json_tokener_get_error(tok) != json_tokener_success) {
-                ctl_reply(cl,
-                          ctl_error("not a JSON object: %s",
-                                    req ? "incomplete"
-                                        : json_tokener_error_desc(json_tokener_get_error(tok))),
-                          now);
-                json_object_put(req);
-                json_tokener_free(tok);
-                return;
-        }
-        json_tokener_free(tok);
-        while (end < len && strchr(" \t\r", line[end]))
-                end++;
-        if (end != len || !json_object_is_type(req, json_type_object)) {
-                ctl_reply(cl, ctl_error("a request is one JSON object on one line"), now);
-                json_object_put(req);
-                return;
-        }
-        if (json_object_object_get_ex(req, "id", &v)) {
+        int pr = ctl_parse_request(line, len, &req, err, sizeof(err));
+        if (req.id) {
                 json_object_put(cl->id);
-                cl->id = json_object_get(v);
+                cl->id = json_object_get(req.id);
         }
-        if (!json_object_object_get_ex(req, "command", &v) ||
-            !json_object_is_type(v, json_type_string)) {
-                ctl_reply(cl, ctl_error("no \"command\" string in the request"), now);
-                json_object_put(req);
+        if (pr < 0) {
+                ctl_reply(cl, ctl_error("%s", err), now);
+                ctl_req_free(&req);
                 return;
         }
-        cmd = json_object_get_string(v);
+        cmd = req.command;
+        only = req.services;
 
         if (strcmp(cmd, "status") == 0 || strcmp(cmd, "services") == 0) {
                 if (!cl->may_read) {
@@ -686,9 +649,6 @@ static void ctl_request(struct ctl *c, struct ctl_client *cl, const char *line, 
                                             "user or in the control socket's group",
                                             (unsigned)cl->uid),
                                   now);
-                } else if (json_object_object_get_ex(req, "services", &only) &&
-                           !ctl_string_array(only)) {
-                        ctl_reply(cl, ctl_error("\"services\" must be an array of names"), now);
                 } else {
                         ctl_reply(cl, ctl_status(c, only, cmd[1] == 'e', now), now);
                 }
@@ -720,11 +680,9 @@ static void ctl_request(struct ctl *c, struct ctl_client *cl, const char *line, 
                         const char *name;
                         int r;
 
-                        if (!json_object_object_get_ex(req, "service", &v) ||
-                            !json_object_is_type(v, json_type_string)) {
+                        if (!req.service) {
                                 ctl_reply(cl, ctl_error("restart: no \"service\" name"), now);
-                        } else if (!(sv = ctl_active_svc(c->sup,
-                                                         name = json_object_get_string(v)))) {
+                        } else if (!(sv = ctl_active_svc(c->sup, name = req.service))) {
                                 json_object *e =
                                         ctl_error("restart: no running service \"%.64s\"", name);
                                 json_object_object_add(
@@ -749,7 +707,7 @@ static void ctl_request(struct ctl *c, struct ctl_client *cl, const char *line, 
         } else {
                 ctl_reply(cl, ctl_error("unknown command \"%.64s\"", cmd), now);
         }
-        json_object_put(req);
+        ctl_req_free(&req);
 }
 
 /* Takes the next complete line out of the input, if any, and acts on it. */

@@ -562,6 +562,23 @@ static size_t pack(char *out, const struct resp_command *cmd)
         return (size_t)(p - out);
 }
 
+/* In redis_conn: receives the replies to what was sent, in order (a long
+ * one comes in parts, each asked for in turn), and writes them to the
+ * client. Yields. */
+#define conn_replies()                                                                            \
+        do {                                                                                      \
+                vk_receive(self->n, self->store, self->buf, self->max + REDIS_MSG_OVERHEAD);      \
+                if (self->n < 1)                                                                  \
+                        vk_raise(EPIPE, "the redis store is gone");                               \
+                self->flags = (uint8_t)self->buf[0];                                              \
+                if (self->n > 1)                                                                  \
+                        vk_write(self->buf + 1, (size_t)self->n - 1);                             \
+                if (self->flags & R_MORE) {                                                       \
+                        self->buf[0] = 'N';                                                       \
+                        vk_send(self->store, self->buf, 1);                                       \
+                }                                                                                 \
+        } while (!(self->flags & R_DONE))
+
 void redis_conn(struct vk_thread *that)
 {
         struct {
@@ -652,20 +669,7 @@ void redis_conn(struct vk_thread *that)
                 if (self->batch) {
                         self->buf[1] = MSG_END;
                         vk_send(self->store, self->buf, self->mlen);
-                        /* The replies, in order; long ones come in parts. */
-                        do {
-                                vk_receive(self->n, self->store, self->buf,
-                                           self->max + REDIS_MSG_OVERHEAD);
-                                if (self->n < 1)
-                                        vk_raise(EPIPE, "the redis store is gone");
-                                self->flags = (uint8_t)self->buf[0];
-                                if (self->n > 1)
-                                        vk_write(self->buf + 1, (size_t)self->n - 1);
-                                if (self->flags & R_MORE) {
-                                        self->buf[0] = 'N';
-                                        vk_send(self->store, self->buf, 1);
-                                }
-                        } while (!(self->flags & R_DONE));
+                        conn_replies();
                         for (; self->batch; self->batch--)
                                 vk_request_done(that, self->started);
                         if (self->flags & R_CLOSE)
@@ -703,18 +707,7 @@ void redis_conn(struct vk_thread *that)
                         if (self->buf[0] & R_CMDDONE)
                                 break;
                 }
-                do {
-                        vk_receive(self->n, self->store, self->buf, self->max + REDIS_MSG_OVERHEAD);
-                        if (self->n < 1)
-                                vk_raise(EPIPE, "the redis store is gone");
-                        self->flags = (uint8_t)self->buf[0];
-                        if (self->n > 1)
-                                vk_write(self->buf + 1, (size_t)self->n - 1);
-                        if (self->flags & R_MORE) {
-                                self->buf[0] = 'N';
-                                vk_send(self->store, self->buf, 1);
-                        }
-                } while (!(self->flags & R_DONE));
+                conn_replies();
                 vk_request_done(that, vk_now(that));
                 if (self->flags & R_CLOSE)
                         break;

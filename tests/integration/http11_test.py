@@ -7,79 +7,28 @@ usage: http11_test.py VKD_HTTP [WRK]"""
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from standalone import Checks, Server as StandaloneServer, raw  # noqa: E402
+
 VKD_HTTP = sys.argv[1]
 WRK = sys.argv[2] if len(sys.argv) > 2 else shutil.which("wrk")
-passed = 0
 
 
-def check(cond, what, detail=""):
-    global passed
-    if not cond:
-        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
-        sys.exit(1)
-    passed += 1
-    print(f"ok: {what}")
+check = Checks()
 
 
-class Server:
-    """vkd-http on 127.0.0.1:0; ready when it prints its 'listening' line."""
-
-    def __init__(self, *args):
-        self.p = subprocess.Popen([VKD_HTTP, "--listen", "127.0.0.1:0", *args],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.p.stdout.readline()  # blocks until ready or exit
-        m = re.match(r"listening (\S+):(\d+)", line)
-        if not m:
-            self.p.kill()
-            raise SystemExit(f"server did not start: {line!r} {self.p.stderr.read()}")
-        self.host, self.port = m.group(1), int(m.group(2))
-        self.url = f"http://{self.host}:{self.port}"
-
-    def stop(self):
-        self.p.terminate()
-        try:
-            rc = self.p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = "killed"
-        check(rc == 0, f"server exits 0 on SIGTERM (got {rc})", self.p.stderr.read())
+def Server(*args):
+    return StandaloneServer(check, VKD_HTTP, *args)
 
 
 def curl(*args):
     r = subprocess.run(["curl", "-sS", "--max-time", "10", *args], capture_output=True)
     return r.returncode, r.stdout, r.stderr
-
-
-def raw(srv, data, timeout=3.0, pieces=None):
-    """Sends data (optionally in pieces with a pause), returns (bytes, closed)."""
-    s = socket.create_connection((srv.host, srv.port))
-    s.settimeout(timeout)
-    if pieces:
-        for i in range(0, len(data), pieces):
-            s.sendall(data[i:i + pieces])
-    else:
-        s.sendall(data)
-    out, closed = b"", False
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            b = s.recv(65536)
-            if not b:
-                closed = True
-                break
-            out += b
-    except socket.timeout:
-        pass
-    except ConnectionResetError:
-        closed = True  # the response, if any, must already be in out
-    s.close()
-    return out, closed
 
 
 def status_of(resp):
@@ -221,4 +170,4 @@ if WRK:
 else:
     print("skip: wrk is not installed, the load check did not run")
 
-print(f"{passed} passed, 0 failed")
+check.summary()

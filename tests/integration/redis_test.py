@@ -7,57 +7,26 @@ usage: redis_test.py VKD_REDIS"""
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from standalone import Checks, Server as StandaloneServer, raw  # noqa: E402
+
 VKD_REDIS = sys.argv[1]
 CLI = shutil.which("redis-cli")
 BENCH = shutil.which("redis-benchmark")
-passed = 0
 
 
-def check(cond, what, detail=""):
-    global passed
-    if not cond:
-        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
-        sys.exit(1)
-    passed += 1
-    print(f"ok: {what}")
+check = Checks()
 
 
-class Server:
-    """vkd-redis on 127.0.0.1:0; ready when it prints its 'listening' line."""
-
-    def __init__(self, *sets):
-        args = [VKD_REDIS, "--listen", "127.0.0.1:0"]
-        for s in sets:
-            args += ["--set", s]
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True)
-        line = self.p.stdout.readline()  # blocks until ready or exit
-        m = re.match(r"listening (\S+):(\d+)", line)
-        if not m:
-            self.p.kill()
-            raise SystemExit(f"server did not start: {line!r} {self.p.stderr.read()}")
-        self.host, self.port = m.group(1), int(m.group(2))
-
-    def stop(self):
-        self.p.terminate()
-        try:
-            rc = self.p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = "killed"
-        check(rc == 0, f"server exits 0 on SIGTERM (got {rc})", self.p.stderr.read())
-
-    def kill9(self):
-        self.p.send_signal(signal.SIGKILL)
-        self.p.wait(timeout=10)
-        return self.p.stderr.read()
+def Server(*sets):
+    """vkd-redis with these --set KEY=VALUE pairs."""
+    return StandaloneServer(check, VKD_REDIS, *[a for kv in sets for a in ("--set", kv)])
 
 
 def cli(srv, *args, stdin=None, timeout=60):
@@ -65,27 +34,6 @@ def cli(srv, *args, stdin=None, timeout=60):
                        capture_output=True, timeout=timeout)
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
-
-def raw(srv, data, timeout=3.0):
-    """Sends data, reads until the server closes or the time is up: (bytes, closed)."""
-    s = socket.create_connection((srv.host, srv.port))
-    s.settimeout(timeout)
-    s.sendall(data)
-    out, closed = b"", False
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            b = s.recv(65536)
-            if not b:
-                closed = True
-                break
-            out += b
-    except socket.timeout:
-        pass
-    except ConnectionResetError:
-        closed = True
-    s.close()
-    return out, closed
 
 
 def exchange(srv, data, want, timeout=5.0):
@@ -286,7 +234,7 @@ def main():
         check(cli(srv, "GET", "after")[1].strip() == "ok", "writes after recovery persist")
         srv.stop()
 
-    print(f"{passed} checks passed")
+    check.summary()
 
 
 main()

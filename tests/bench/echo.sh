@@ -16,6 +16,8 @@ set -euo pipefail
 
 prog=${0##*/}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/bench/lib.sh
+source "$here/lib.sh"
 root=$(cd "$here/../.." && pwd)
 run_with_server=$root/tests/integration/run_with_server.sh
 
@@ -68,36 +70,8 @@ if ((hard < idle_conns + 64)); then
 fi
 ulimit -n "$hard"
 
-# The first two CPUs we may run on, from a list such as "0-3,8".
-cpus=()
-IFS=, read -ra ranges <<<"$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)"
-for r in "${ranges[@]}"; do
-        lo=${r%-*}
-        hi=${r#*-}
-        for ((c = lo; c <= hi && ${#cpus[@]} < 2; c++)); do
-                cpus+=("$c")
-        done
-done
-server_pin=()
-client_pin=()
-if ((${#cpus[@]} >= 2)) && command -v taskset >/dev/null; then
-        server_pin=(taskset -c "${cpus[0]}")
-        client_pin=(taskset -c "${cpus[1]}")
-        pinning="server on CPU ${cpus[0]}, client on CPU ${cpus[1]}"
-else
-        pinning="not pinned (fewer than 2 CPUs or no taskset)"
-fi
+bench_pin_cpus
 
-# field KEY LINE: the value of KEY=VALUE in an echo_bench line.
-field() {
-        local v
-        v=$(sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2")
-        [[ -n $v ]] || {
-                echo "$prog: no $1 in: $2" >&2
-                exit 1
-        }
-        echo "$v"
-}
 
 # bench SERVER ARGS...: one fresh server, one echo_bench run; prints its line.
 bench() {
@@ -115,10 +89,6 @@ bench() {
         }
 }
 
-median() {
-        printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-                END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 declare -A msgs mbs idle
 names=(raw vkd)

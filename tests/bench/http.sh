@@ -15,6 +15,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+source "$here/lib.sh"
 build=${BUILD_DIR:-$root/build}
 reps=5
 secs=5
@@ -118,18 +120,17 @@ for r in $(seq "$reps"); do
         done
 done
 
-median() { sort -g "$1" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 printf "\n%-10s %14s %14s %16s\n" server "pipelined/s" "1000conns/s" "CPU-s/100k req"
 for s in "${servers[@]}"; do
-        printf "%-10s %14.0f %14.0f %16.3f\n" "$s" "$(median "$work/$s.pipe")" \
-                "$(median "$work/$s.conc")" "$(median "$work/$s.cpu")"
+        printf "%-10s %14.0f %14.0f %16.3f\n" "$s" "$(median_file "$work/$s.pipe")" \
+                "$(median_file "$work/$s.conc")" "$(median_file "$work/$s.cpu")"
 done
-ng_p=$(median "$work/nginx.pipe")
-raw_p=$(median "$work/raw.pipe")
+ng_p=$(median_file "$work/nginx.pipe")
+raw_p=$(median_file "$work/raw.pipe")
 for s in vkd-priv vkd-iso; do
-        p=$(median "$work/$s.pipe")
+        p=$(median_file "$work/$s.pipe")
         awk -v p="$p" -v n="$ng_p" -v f="$raw_p" -v s="$s" \
                 'BEGIN { printf "%s pipelined: %.2fx nginx, %.2fx the raw floor\n", s, p / n, p / f }'
 done
-awk -v i="$(median "$work/vkd-iso.pipe")" -v p="$(median "$work/vkd-priv.pipe")" \
+awk -v i="$(median_file "$work/vkd-iso.pipe")" -v p="$(median_file "$work/vkd-priv.pipe")" \
         'BEGIN { printf "isolated / privileged, pipelined: %.2f\n", i / p }'

@@ -10,6 +10,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+source "$here/lib.sh"
 bk=${BUILD_DIR:-$root/build}/tests/bench/bench_kernel
 reps=5
 ops=2000000
@@ -22,16 +24,17 @@ while getopts "r:n:" o; do
 done
 [[ -x $bk ]] || { echo "kernel.sh: $bk: build first" >&2; exit 1; }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 printf "%-8s %-13s %10s\n" what isolation "ns/op"
 for mode in privileged isolated unprivileged; do
         for what in switch thread proc; do
                 n=$ops
                 [[ $what == proc && $mode != privileged ]] && n=$((ops / 10))
-                v=$(for _ in $(seq "$reps"); do
-                        "$bk" "$what" "$n" "$mode" | awk '{print $7}'
-                done | median)
+                runs=()
+                for _ in $(seq "$reps"); do
+                        runs+=("$("$bk" "$what" "$n" "$mode" | awk '{print $7}')")
+                done
+                v=$(median "${runs[@]}")
                 printf "%-8s %-13s %10.1f\n" "$what" "$mode" "$v"
         done
 done

@@ -97,7 +97,6 @@ static ssize_t pipe_fill(struct vk_proc *p, struct vk_pipe *x)
                 if (r > 0) {
                         ring_produce(&x->ring, (uint32_t)r);
                         p->bytes_in += (uint64_t)r;
-                        p->rings_dirty = 1;
                         if ((uint32_t)r < space && (x->flags & VK_PIPE_POLLABLE) &&
                             !(x->flags & VK_PIPE_RDHUP))
                                 x->flags &= ~VK_PIPE_READY;
@@ -133,7 +132,6 @@ ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x)
                 if (w > 0) {
                         ring_consume(&x->ring, (uint32_t)w);
                         p->bytes_out += (uint64_t)w;
-                        p->rings_dirty = 1;
                         if (ring_len(&x->ring) && (x->flags & VK_PIPE_POLLABLE)) {
                                 x->flags &= ~VK_PIPE_READY;
                                 return -EAGAIN;

@@ -52,7 +52,6 @@ struct vk_proc {
         uint64_t pid;
         uint8_t timers_dirty; /* a thread set a deadline */
         uint8_t exiting;      /* the main thread ended */
-        uint8_t rings_dirty;  /* bytes passed through a socket ring since the kernel looked */
         struct vk_error exit_err;
         uint64_t bytes_in, bytes_out;
         int owned[VK_OWNED_FDS]; /* descriptor + 1 of each vk_own_fd(), 0 free */
@@ -63,7 +62,6 @@ struct vk_proc {
         uint64_t service_pid;
         uint32_t nreq;           /* requests since the kernel last harvested */
         uint16_t lat[VK_LATENCY_BUCKETS];
-        void *data; /* for the service */
 };
 
 /* A message in a ring or in the kernel's staging buffer. */
@@ -186,7 +184,6 @@ struct vk_kernel {
         size_t arena_len;
         int max_fds;
         int pkey;     /* protection key of the arena, -1: use mprotect */
-        struct kproc *running; /* the process being dispatched, or NULL */
         uint8_t faults_on;     /* fault_init() succeeded */
         struct vk_kernel_config cfg;
         const struct poller_backend *pb;
@@ -205,7 +202,6 @@ struct vk_kernel {
         int stopping;
         uint64_t service_pid; /* the service's own process, 0 none */
         uint8_t service_told; /* it was asked to end (the kernel is stopping) */
-        uint64_t msgs_dropped;
         vk_exit_fn *on_exit;
         void *on_exit_ctx;
         vk_tick_fn *on_tick;

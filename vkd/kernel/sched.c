@@ -249,7 +249,6 @@ static void idle_note(struct vk_kernel *k, struct kproc *kp)
         struct vk_proc *p = kp->p;
         if (!rings_empty(p))
                 return;
-        p->rings_dirty = 0;
         kp->idle_since = k->now ? k->now : 1;
         kp->idle_prev = k->idle_tail;
         kp->idle_next = NULL;
@@ -563,7 +562,7 @@ static int mail_stage(struct vk_kernel *k, struct kproc *kp, const struct msg_he
         uint32_t body = h->len == MSG_BOUNCE ? 0 : h->len;
         uint32_t need = (uint32_t)sizeof *h + body;
         if (kp->mail_len + need > MSG_STAGE_MAX) {
-                k->msgs_dropped++;
+                k->stats.msgs_dropped++;
                 if (from_ring)
                         ring_consume(from_ring, body);
                 return -ENOBUFS;
@@ -574,7 +573,7 @@ static int mail_stage(struct vk_kernel *k, struct kproc *kp, const struct msg_he
                         cap *= 2;
                 char *m = realloc(kp->mail, cap);
                 if (!m) {
-                        k->msgs_dropped++;
+                        k->stats.msgs_dropped++;
                         if (from_ring)
                                 ring_consume(from_ring, body);
                         return -ENOBUFS;
@@ -698,11 +697,9 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
                 }
                 p->timers_dirty = 1;
         }
-        k->running = kp;
         fault_dispatch_seq++;
         if (sigsetjmp(fault_jmp, 0)) {
                 isolate_leave(k, kp);
-                k->running = NULL;
                 proc_exit(k, kp, &fault_last);
                 return;
         }
@@ -723,7 +720,6 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         }
         fault_in_dispatch = 0;
         isolate_leave(k, kp);
-        k->running = NULL;
         harvest(k, p);
         mail_out(k, kp); /* what a process sent as it ended still goes */
         if (p->new_sockets)

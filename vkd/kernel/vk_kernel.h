@@ -107,6 +107,7 @@ struct vk_kernel_stats {
         uint64_t requests;  /* vk_request_done() calls */
         uint64_t nomem;     /* processes ended by ENOMEM (heap exhausted) */
         uint64_t timeouts;  /* processes ended by ETIMEDOUT */
+        uint64_t msgs_dropped; /* messages refused: a receiver's staging was full */
         /* Requests by latency: bucket 0 under 1 us, bucket i in [2^(i-1), 2^i) us. */
         uint64_t latency[VK_LATENCY_BUCKETS];
 };

@@ -83,10 +83,12 @@ int main(int argc, char **argv)
         struct vk_kernel *k;
         struct vk_kernel_config cfg = {.heap_size = 16384, .ring_size = 4096, .max_procs = 4096};
         const char *mode = argc == 4 ? argv[3] : "isolated";
-        if (!strcmp(mode, "unprivileged"))
-                cfg.isolation = VK_ISOLATION_UNPRIVILEGED;
-        else if (!strcmp(mode, "privileged"))
-                cfg.isolation = VK_ISOLATION_PRIVILEGED;
+        int iso = vk_isolation_parse(mode);
+        if (iso < 0) {
+                fprintf(stderr, "bench_kernel: unknown isolation %s\n", mode);
+                return 2;
+        }
+        cfg.isolation = (enum vk_isolation)iso;
         if (vk_kernel_new(&cfg, &k) < 0)
                 return 1;
         double t0 = now();

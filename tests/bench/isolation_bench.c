@@ -304,14 +304,11 @@ int main(int argc, char **argv)
                         break;
                 case 'i':
                         isolation = optarg;
-                        if (!strcmp(optarg, "isolated"))
-                                mode = VK_ISOLATION_ISOLATED;
-                        else if (!strcmp(optarg, "unprivileged"))
-                                mode = VK_ISOLATION_UNPRIVILEGED;
-                        else if (!strcmp(optarg, "privileged"))
-                                mode = VK_ISOLATION_PRIVILEGED;
-                        else
-                                r = -EINVAL;
+                        r = vk_isolation_parse(optarg);
+                        if (r >= 0) {
+                                mode = (enum vk_isolation)r;
+                                r = 0;
+                        }
                         break;
                 case 'h':
                         usage();

@@ -85,3 +85,16 @@ const char *vk_kernel_protection(const struct vk_kernel *k)
 {
         return k->pkey >= 0 ? "pkeys" : "mprotect";
 }
+
+int vk_isolation_parse(const char *name)
+{
+        static const char *const names[] = {
+                [VK_ISOLATION_ISOLATED] = "isolated",
+                [VK_ISOLATION_UNPRIVILEGED] = "unprivileged",
+                [VK_ISOLATION_PRIVILEGED] = "privileged",
+        };
+        for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+                if (!strcmp(name, names[i]))
+                        return i;
+        return -EINVAL;
+}

@@ -37,6 +37,10 @@ struct vk_kernel_config {
 
 #define VK_CPU_BUDGET_OFF (~0u)
 
+/* "isolated", "unprivileged" or "privileged" as its enum vk_isolation value;
+ * -EINVAL for anything else. */
+int vk_isolation_parse(const char *name);
+
 /* Why a process ended, given to the exit hook. err is NULL on a clean end. */
 typedef void vk_exit_fn(void *ctx, uint64_t pid, const struct vk_error *err);
 

@@ -121,18 +121,15 @@ int vk_standalone_main(int argc, char **argv, const struct vk_module *mod)
                 case 'p':
                         cfg.poller = optarg;
                         break;
-                case 'i':
-                        if (!strcmp(optarg, "isolated"))
-                                cfg.isolation = VK_ISOLATION_ISOLATED;
-                        else if (!strcmp(optarg, "unprivileged"))
-                                cfg.isolation = VK_ISOLATION_UNPRIVILEGED;
-                        else if (!strcmp(optarg, "privileged"))
-                                cfg.isolation = VK_ISOLATION_PRIVILEGED;
-                        else {
+                case 'i': {
+                        int iso = vk_isolation_parse(optarg);
+                        if (iso < 0) {
                                 fprintf(stderr, "%s: unknown isolation %s\n", prog, optarg);
                                 return 2;
                         }
+                        cfg.isolation = (enum vk_isolation)iso;
                         break;
+                }
                 case 'c':
                         cfg.cpu_budget_ms = strcmp(optarg, "off")
                                                     ? (unsigned)strtoul(optarg, NULL, 0)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prices vkd's process isolation in one run. For each of R repetitions it
 # starts vkd-echo fresh under each isolation mode (privileged, isolated,
-# unprivileged) and drives it with isolation_bench's pipelined load (C
+# unprivileged, and unprivileged with the kernel arena on 4 KiB pages) and drives it with isolation_bench's pipelined load (C
 # connections, each keeping D requests of S bytes in flight, every byte
 # checked, T seconds after a 1 s warm-up); it prints the median requests/s per
 # mode and its ratio to privileged, with what the server's own counters say per
@@ -74,14 +74,29 @@ bench_pin_cpus
 
 
 
+# A mode is an isolation name, or unprivileged-4k: unprivileged with the
+# kernel arena kept on 4 KiB pages (VKD_HUGE_PAGES=0), to show what the huge
+# pages save. in_mode MODE CMD... runs CMD in MODE's environment; iso MODE is
+# its isolation name.
+in_mode() {
+        local mode=$1
+        shift
+        if [[ $mode == *-4k ]]; then
+                VKD_HUGE_PAGES=0 "$@"
+        else
+                "$@"
+        fi
+}
+iso() { echo "${1%-4k}"; }
+
 # serve MODE CLIENT...: one fresh vkd-echo in MODE (with --stats), one client
 # run; sets $client_line (the client's isolation_bench line) and $stats_line
 # (the server's counters at exit).
 serve() {
         local mode=$1 out
         shift
-        if ! out=$("$run_with_server" --client-timeout $((seconds + 120)) \
-                "${server_pin[@]}" "$vkd_echo" --isolation "$mode" --stats -- \
+        if ! out=$(in_mode "$mode" "$run_with_server" --client-timeout $((seconds + 120)) \
+                "${server_pin[@]}" "$vkd_echo" --isolation "$(iso "$mode")" --stats -- \
                 "${client_pin[@]}" "$@" 2>"$tmp/stderr"); then
                 cat "$tmp/stderr" >&2
                 echo "$prog: the $mode run failed" >&2
@@ -94,7 +109,7 @@ serve() {
         }
 }
 
-modes=(privileged isolated unprivileged)
+modes=(privileged isolated unprivileged unprivileged-4k)
 declare -A rps per_disp prot_req ns_switch prot_switch
 protection=
 
@@ -108,7 +123,7 @@ for ((rep = 1; rep <= reps; rep++)); do
                 total=$(field requests_total "$client_line")
                 dispatches=$(field dispatches "$stats_line")
                 protects=$(field protects "$stats_line")
-                protection=$(field protection "$stats_line")
+                [[ $mode != unprivileged ]] || protection=$(field protection "$stats_line")
                 rps[$mode]+="$rate "
                 per_disp[$mode]+="$(awk -v r="$total" -v d="$dispatches" \
                         'BEGIN { printf "%.2f", d ? r / d : 0 }') "
@@ -118,7 +133,8 @@ for ((rep = 1; rep <= reps; rep++)); do
                         "$rate" >&2
         done
         for mode in "${modes[@]}"; do
-                line=$("$isolation_bench" --switch "$switches" --isolation "$mode")
+                line=$(in_mode "$mode" "$isolation_bench" --switch "$switches" \
+                        --isolation "$(iso "$mode")")
                 ns_switch[$mode]+="$(field ns_per_dispatch "$line") "
                 prot_switch[$mode]+="$(field protects_per_dispatch "$line") "
         done
@@ -134,11 +150,11 @@ base=${med[privileged]}
 printf '\nisolation benchmark: echo, pipelined (%d conns x %d in flight x %d B), %d s,' \
         "$conns" "$depth" "$size" "$seconds"
 printf ' medians of %d runs; kernel write protection by %s\n' "$reps" "$protection"
-printf '%-13s %12s %8s %8s %14s %18s\n' isolation req/s ratio ns/req req/dispatch \
+printf '%-16s %12s %8s %8s %14s %18s\n' isolation req/s ratio ns/req req/dispatch \
         protect_calls/req
 for mode in "${modes[@]}"; do
         # shellcheck disable=SC2086
-        printf '%-13s %12.0f %8.3f %8.1f %14.2f %18.4f\n' "$mode" "${med[$mode]}" \
+        printf '%-16s %12.0f %8.3f %8.1f %14.2f %18.4f\n' "$mode" "${med[$mode]}" \
                 "$(awk -v m="${med[$mode]}" -v b="$base" 'BEGIN { print b ? m / b : 0 }')" \
                 "$(awk -v m="${med[$mode]}" 'BEGIN { print m ? 1e9 / m : 0 }')" \
                 "$(median ${per_disp[$mode]})" "$(median ${prot_req[$mode]})"
@@ -146,14 +162,14 @@ done
 
 printf '\nprocess switch (isolation_bench --switch %d, 64 processes), medians of %d runs\n' \
         "$switches" "$reps"
-printf '%-13s %12s %18s %22s\n' isolation ns/switch ns_over_privileged protect_calls/switch
+printf '%-16s %12s %18s %22s\n' isolation ns/switch ns_over_privileged protect_calls/switch
 # shellcheck disable=SC2086
 sbase=$(median ${ns_switch[privileged]})
 for mode in "${modes[@]}"; do
         # shellcheck disable=SC2086
         ns=$(median ${ns_switch[$mode]})
         # shellcheck disable=SC2086
-        printf '%-13s %12.1f %18.1f %22.2f\n' "$mode" "$ns" \
+        printf '%-16s %12.1f %18.1f %22.2f\n' "$mode" "$ns" \
                 "$(awk -v n="$ns" -v b="$sbase" 'BEGIN { print n - b }')" \
                 "$(median ${prot_switch[$mode]})"
 done
@@ -162,7 +178,8 @@ printf '\nbench_kernel (switch: two threads of one process yield %d times each;'
 printf ' proc: %d processes spawned, run, ended)\n' "$switches"
 for what in switch proc; do
         for mode in "${modes[@]}"; do
-                "$bench_kernel" "$what" "$switches" "$mode"
+                printf '%-16s ' "$mode"
+                in_mode "$mode" "$bench_kernel" "$what" "$switches" "$(iso "$mode")"
         done
 done
 
@@ -173,7 +190,7 @@ events=raw_syscalls:sys_enter,syscalls:sys_enter_mprotect,syscalls:sys_enter_epo
 events+=,syscalls:sys_enter_readv,syscalls:sys_enter_writev
 printf '\nsystem calls per request (perf stat on the server, one %d s run per mode)\n' 2
 if command -v perf >/dev/null && perf stat -e "$events" -o /dev/null -- true 2>/dev/null; then
-        printf '%-13s %10s %10s %12s %10s %10s\n' isolation all mprotect epoll_wait readv writev
+        printf '%-16s %10s %10s %12s %10s %10s\n' isolation all mprotect epoll_wait readv writev
         for mode in "${modes[@]}"; do
                 serve "$mode" perf stat -x, -o "$tmp/perf" -e "$events" -p @PID@ -- \
                         "$isolation_bench" --connect @ADDR@ --conns "$conns" --depth "$depth" \
@@ -186,7 +203,7 @@ if command -v perf >/dev/null && perf stat -e "$events" -o /dev/null -- true 2>/
                         cat "$tmp/perf" >&2
                         exit 1
                 }
-                printf '%-13s' "$mode"
+                printf '%-16s' "$mode"
                 for c in "${counts[@]}"; do
                         awk -v c="$c" -v r="$total" 'BEGIN { printf " %10.4f", c / r }'
                 done

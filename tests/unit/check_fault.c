@@ -565,6 +565,77 @@ START_TEST(test_kernel_write)
 }
 END_TEST
 
+/* The same write with the arena on 4 KiB pages (VKD_HUGE_PAGES=0): the
+ * huge-page arena must not be what makes the protection work. */
+START_TEST(test_kernel_write_small_pages)
+{
+        struct outcome o;
+        ck_assert_int_eq(setenv("VKD_HUGE_PAGES", "0", 1), 0);
+        run(VK_ISOLATION_UNPRIVILEGED, 0, NULL, kernel_write, &o);
+        assert_fault(&o, "SIGSEGV", 1);
+}
+END_TEST
+
+/* Kilobytes of AnonHugePages in the mapping of /proc/self/smaps that holds
+ * addr, or -1 if none does. */
+static long smaps_huge_kb(const void *addr)
+{
+        char line[512];
+        unsigned long lo, hi, a = (unsigned long)(uintptr_t)addr;
+        long kb = -1;
+        int in = 0;
+        FILE *f = fopen("/proc/self/smaps", "re");
+        ck_assert_ptr_nonnull(f);
+        while (fgets(line, sizeof line, f)) {
+                if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+                        in = lo <= a && a < hi;
+                else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+                        break;
+        }
+        fclose(f);
+        return kb;
+}
+
+static int thp_never(void)
+{
+        char buf[128] = "";
+        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+        if (!f)
+                return 1;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        return strstr(buf, "[never]") != NULL;
+}
+
+/* An unprivileged kernel without protection keys puts its arena on
+ * transparent huge pages where the system has them (one page-table entry to
+ * flip per 2 MiB); the others, and VKD_HUGE_PAGES=0, keep 4 KiB pages. */
+START_TEST(test_arena_huge_pages)
+{
+        struct vk_kernel_config cfg = {.isolation = (enum vk_isolation)_i};
+        struct vk_kernel *k;
+        if (_i == VK_ISOLATION_PRIVILEGED + 1) {
+                ck_assert_int_eq(setenv("VKD_HUGE_PAGES", "0", 1), 0);
+                cfg.isolation = VK_ISOLATION_UNPRIVILEGED;
+        }
+        ck_assert_int_eq(vk_kernel_new(&cfg, &k), 0);
+        const char *how = vk_kernel_protection(k);
+        long kb = smaps_huge_kb(k->arena);
+        ck_assert_msg(kb >= 0, "no mapping holds the arena %p", (void *)k->arena);
+        if (!strcmp(how, "pkeys"))
+                ; /* no flips to make cheap: either way is right */
+        else if (_i == VK_ISOLATION_UNPRIVILEGED && !thp_never()) {
+                ck_assert_str_eq(how, "mprotect-huge");
+                ck_assert_uint_eq((uintptr_t)k->arena % (2u << 20), 0);
+                ck_assert_msg(kb >= 2048, "arena: AnonHugePages %ld kB", kb);
+        } else {
+                ck_assert_str_eq(how, "mprotect");
+        }
+        vk_kernel_free(k);
+}
+END_TEST
+
 /* A loop that never yields ends with ETIME once its dispatch has used the CPU
  * budget (100 ms, counted in 10 ms ticks), and the message names the budget. */
 START_TEST(test_runaway_loop)
@@ -802,6 +873,8 @@ static Suite *fault_suite(void)
         tcase_add_loop_test(tc, test_heap_overrun, 0, all);
         tcase_add_loop_test(tc, test_read_other_heap, 0, all);
         tcase_add_loop_test(tc, test_kernel_write, 0, all);
+        tcase_add_test(tc, test_kernel_write_small_pages);
+        tcase_add_loop_test(tc, test_arena_huge_pages, 0, all + 1);
         tcase_add_loop_test(tc, test_runaway_loop, 0, all);
         tcase_add_loop_test(tc, test_heap_exhaustion, 0, all);
         tcase_add_loop_test(tc, test_double_free, 0, all);

@@ -9,11 +9,71 @@
  * close the heap), unprivileged 2 with pkeys or 4 without. Dispatch
  * aggregation pays them once for every ready thread of the process.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "kern.h"
+
+#define ARENA_HUGE ((size_t)2 << 20)
+
+/*
+ * Without protection keys, an unprivileged dispatch write-protects the arena
+ * and opens it again: two mprotect calls whose cost grows with the pages they
+ * change. On 4 KiB pages a few dozen resident ones make each call walk and
+ * rewrite that many entries and flush the whole TLB (the range is past the
+ * kernel's single-page flush ceiling); on 2 MiB pages it is one entry and one
+ * flush per huge page touched. The price is memory: each 2 MiB region of the
+ * arena a worker touches is resident whole (two of them for the usual
+ * layout, see vk_kernel_new), so only unprivileged kernels ask for it.
+ * VKD_HUGE_PAGES=0 turns it off (to measure the difference).
+ */
+static int thp_available(void)
+{
+#ifdef MADV_HUGEPAGE
+        const char *env = getenv("VKD_HUGE_PAGES");
+        if (env && !strcmp(env, "0"))
+                return 0;
+        char buf[128] = "";
+        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+        if (!f)
+                return 0;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        return strstr(buf, "[never]") == NULL;
+#else
+        return 0;
+#endif
+}
+
+char *isolate_arena_map(size_t *len, int *huge)
+{
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        if (*huge)
+                *huge = thp_available();
+        size_t align = *huge ? ARENA_HUGE : page;
+        size_t n = (*len + align - 1) & ~(align - 1);
+        /* Over-allocate by one alignment unit, then trim to an aligned start. */
+        size_t over = *huge ? n + align : n;
+        char *m = mmap(NULL, over, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+                return NULL;
+        char *a = (char *)(((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1));
+        if (a > m)
+                munmap(m, (size_t)(a - m));
+        if (a + n < m + over)
+                munmap(a + n, (size_t)(m + over - (a + n)));
+#ifdef MADV_HUGEPAGE
+        if (*huge && madvise(a, n, MADV_HUGEPAGE) < 0)
+                *huge = 0; /* no THP in this kernel: 4 KiB pages it is */
+#endif
+        *len = n;
+        return a;
+}
 
 int isolate_init(struct vk_kernel *k)
 {
@@ -83,7 +143,9 @@ void isolate_leave(struct vk_kernel *k, struct kproc *kp)
 
 const char *vk_kernel_protection(const struct vk_kernel *k)
 {
-        return k->pkey >= 0 ? "pkeys" : "mprotect";
+        if (k->pkey >= 0)
+                return "pkeys";
+        return k->arena_huge ? "mprotect-huge" : "mprotect";
 }
 
 int vk_isolation_parse(const char *name)

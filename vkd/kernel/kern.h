@@ -184,6 +184,7 @@ struct vk_kernel {
         size_t arena_len;
         int max_fds;
         int pkey;     /* protection key of the arena, -1: use mprotect */
+        uint8_t arena_huge;    /* the arena asked for transparent huge pages */
         uint8_t faults_on;     /* fault_init() succeeded */
         struct vk_kernel_config cfg;
         const struct poller_backend *pb;
@@ -261,6 +262,10 @@ int pipe_init_fd(struct vk_proc *p, struct vk_pipe *x, int fd, int output, size_
 ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x);
 
 /* isolate.c: protection changes around a dispatch. */
+/* Maps the kernel arena of *len bytes (rounded up); with *huge set, on
+ * transparent huge pages if the system has them (*huge says if it asked).
+ * NULL and errno on failure. */
+char *isolate_arena_map(size_t *len, int *huge);
 int isolate_init(struct vk_kernel *k);
 void isolate_open(struct vk_kernel *k, struct kproc *kp);  /* heap accessible */
 void isolate_close(struct vk_kernel *k, struct kproc *kp); /* heap protected */

@@ -1013,22 +1013,24 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
             rl.rlim_max < max_fds)
                 max_fds = rl.rlim_max < 1024 ? 1024 : rl.rlim_max;
+        /* Small tables first, the descriptor table (sized by the descriptor
+         * limit, up to 40 MiB) last: what a worker touches stays in few huge
+         * pages. */
         size_t len = 0;
         size_t off_k = arena_take(&len, sizeof(struct vk_kernel));
-        size_t off_procs = arena_take(&len, cfg.max_procs * sizeof(struct kproc));
-        size_t off_fds = arena_take(&len, (size_t)max_fds * sizeof(struct kfd));
         size_t off_timers = arena_take(&len, cfg.max_procs * sizeof(struct kproc *));
         size_t off_free = arena_take(&len, cfg.max_procs * sizeof(uint32_t));
-        size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        len = (len + page - 1) & ~(page - 1);
-        char *arena = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (arena == MAP_FAILED)
+        size_t off_procs = arena_take(&len, cfg.max_procs * sizeof(struct kproc));
+        size_t off_fds = arena_take(&len, (size_t)max_fds * sizeof(struct kfd));
+        int huge = cfg.isolation == VK_ISOLATION_UNPRIVILEGED;
+        char *arena = isolate_arena_map(&len, &huge);
+        if (!arena)
                 return -errno;
         struct vk_kernel *k = (struct vk_kernel *)(arena + off_k);
         int r;
         k->arena = arena;
         k->arena_len = len;
+        k->arena_huge = (uint8_t)huge;
         k->cfg = cfg;
         k->pb = pb;
         k->procs = (struct kproc *)(arena + off_procs);

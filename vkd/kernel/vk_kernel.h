@@ -94,7 +94,9 @@ void vk_kernel_on_exit(struct vk_kernel *k, vk_exit_fn *fn, void *ctx);
 const char *vk_kernel_poller(const struct vk_kernel *k);
 
 /* How kernel memory is write-protected for unprivileged processes: "pkeys"
- * (memory protection keys, no system call per switch) or "mprotect". */
+ * (memory protection keys, no system call per switch), "mprotect-huge"
+ * (mprotect on transparent huge pages: kernels whose default isolation is
+ * unprivileged) or "mprotect". */
 const char *vk_kernel_protection(const struct vk_kernel *k);
 
 struct vk_kernel_stats {

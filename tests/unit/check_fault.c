@@ -636,6 +636,50 @@ START_TEST(test_arena_huge_pages)
 }
 END_TEST
 
+static void yielder(struct vk_thread *that)
+{
+        struct {
+                unsigned long i;
+        } *self;
+        vk_begin();
+        for (self->i = 0; self->i < PRE_YIELDS * 16; self->i++)
+                vk_yield();
+        vk_end();
+}
+
+/* Protection changes are paid per process switch, not per dispatch: a process
+ * dispatched again with no other in between keeps its heap open (no system
+ * call), two taking turns pay one close and one open a switch, and a
+ * privileged one never pays. */
+START_TEST(test_protection_per_switch)
+{
+        struct vk_kernel_config cfg = {.isolation = (enum vk_isolation)_i};
+        struct vk_kernel_stats one, two;
+        struct vk_kernel *k;
+        for (int n = 1; n <= 2; n++) {
+                ck_assert_int_eq(vk_kernel_new(&cfg, &k), 0);
+                for (int i = 0; i < n; i++)
+                        ck_assert_int_gt(vk_kernel_spawn(k, yielder, NULL, 0, -1, -1), 0);
+                ck_assert_int_eq(vk_kernel_run(k), 0);
+                vk_kernel_stats(k, n == 1 ? &one : &two);
+                vk_kernel_free(k);
+        }
+        ck_assert_uint_ge(one.dispatches, PRE_YIELDS * 16 / 64); /* the budget cut them */
+        ck_assert_uint_ge(two.dispatches, 2 * one.dispatches - 2);
+        uint64_t flips = _i == VK_ISOLATION_UNPRIVILEGED ? 2 * one.dispatches : 0;
+        switch (_i) {
+        case VK_ISOLATION_PRIVILEGED:
+                ck_assert_uint_eq(one.protects, 0);
+                ck_assert_uint_eq(two.protects, 0);
+                break;
+        default:
+                /* the first open only, plus the arena's flips if unprivileged */
+                ck_assert_uint_le(one.protects, 1 + flips);
+                ck_assert_uint_ge(two.protects, 2 * (two.dispatches - 2));
+        }
+}
+END_TEST
+
 /* A loop that never yields ends with ETIME once its dispatch has used the CPU
  * budget (100 ms, counted in 10 ms ticks), and the message names the budget. */
 START_TEST(test_runaway_loop)
@@ -875,6 +919,7 @@ static Suite *fault_suite(void)
         tcase_add_loop_test(tc, test_kernel_write, 0, all);
         tcase_add_test(tc, test_kernel_write_small_pages);
         tcase_add_loop_test(tc, test_arena_huge_pages, 0, all + 1);
+        tcase_add_loop_test(tc, test_protection_per_switch, 0, all);
         tcase_add_loop_test(tc, test_runaway_loop, 0, all);
         tcase_add_loop_test(tc, test_heap_exhaustion, 0, all);
         tcase_add_loop_test(tc, test_double_free, 0, all);

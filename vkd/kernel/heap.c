@@ -68,6 +68,11 @@ void heap_pool_free(struct heap_pool *hp)
         memset(hp, 0, sizeof *hp);
 }
 
+char *heap_pool_slot(const struct heap_pool *hp, uint32_t slot)
+{
+        return hp->base + (size_t)slot * slot_stride(hp);
+}
+
 char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot)
 {
         uint32_t slot;
@@ -76,12 +81,12 @@ char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot)
                 if (hp->ntrimmed > hp->nfree)
                         hp->ntrimmed = hp->nfree;
                 *ret_slot = slot;
-                return hp->base + (size_t)slot * slot_stride(hp);
+                return heap_pool_slot(hp, slot);
         }
         if (hp->used == hp->nslots)
                 return NULL;
         slot = hp->used++;
-        char *base = hp->base + (size_t)slot * slot_stride(hp);
+        char *base = heap_pool_slot(hp, slot);
         /* The first time a slot is handed out, the page after it becomes its
          * guard: a write running off the end of the heap faults there in every
          * isolation mode, whoever owns (or nobody owns) the memory beyond.
@@ -106,7 +111,7 @@ void heap_pool_trim(struct heap_pool *hp, uint32_t keep)
 {
         /* The oldest returned slots sit at the bottom of the stack. */
         while (hp->nfree - hp->ntrimmed > keep) {
-                char *base = hp->base + (size_t)hp->free[hp->ntrimmed] * slot_stride(hp);
+                char *base = heap_pool_slot(hp, hp->free[hp->ntrimmed]);
                 madvise(base, hp->slot_size, MADV_DONTNEED);
                 hp->ntrimmed++;
         }

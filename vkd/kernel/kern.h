@@ -185,6 +185,7 @@ struct vk_kernel {
         int max_fds;
         int pkey;     /* protection key of the arena, -1: use mprotect */
         uint8_t arena_huge;    /* the arena asked for transparent huge pages */
+        struct kproc *open;    /* the protected heap left open, or NULL */
         uint8_t faults_on;     /* fault_init() succeeded */
         struct vk_kernel_config cfg;
         const struct poller_backend *pb;
@@ -217,6 +218,7 @@ int heap_pool_init(struct heap_pool *hp, size_t slot_size, uint32_t nslots, uint
 void heap_pool_free(struct heap_pool *hp);
 /* Returns a slot's base, or NULL when all are in use. */
 char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot);
+char *heap_pool_slot(const struct heap_pool *hp, uint32_t slot); /* its address */
 void heap_pool_put(struct heap_pool *hp, uint32_t slot);
 /* Gives the memory of all but `keep` returned slots back to the OS. */
 void heap_pool_trim(struct heap_pool *hp, uint32_t keep);
@@ -267,8 +269,8 @@ ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x);
  * NULL and errno on failure. */
 char *isolate_arena_map(size_t *len, int *huge);
 int isolate_init(struct vk_kernel *k);
-void isolate_open(struct vk_kernel *k, struct kproc *kp);  /* heap accessible */
-void isolate_close(struct vk_kernel *k, struct kproc *kp); /* heap protected */
+/* Makes kp's heap accessible, and the one open before it protected. */
+void isolate_open(struct vk_kernel *k, struct kproc *kp);
 void isolate_enter(struct vk_kernel *k, struct kproc *kp); /* kernel read-only if unprivileged */
 void isolate_leave(struct vk_kernel *k, struct kproc *kp); /* kernel writable again */
 

@@ -204,7 +204,6 @@ static void hibernate(struct vk_kernel *k, struct kproc *kp)
         } else {
                 madvise(base + kp->ring_off, k->pool.slot_size - kp->ring_off, MADV_DONTNEED);
         }
-        isolate_close(k, kp);
 }
 
 /* Called with the heap open. */
@@ -357,6 +356,7 @@ static int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg
         }
         struct kproc *kp = &k->procs[slot];
         kp->p = (struct vk_proc *)base;
+        kp->isolation = (uint8_t)isolation;
         isolate_open(k, kp);
         int has_io = fd_in >= 0 && fd_out >= 0;
         if (has_io) {
@@ -418,9 +418,7 @@ static int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg
         k->stats.spawned++;
         k->stats.active++;
         runq_push(k, kp);
-        int64_t pid = (int64_t)p->pid;
-        isolate_close(k, kp);
-        return pid;
+        return (int64_t)p->pid;
 
 fail_slot:
         heap_pool_put(&k->pool, slot);
@@ -738,7 +736,6 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
                 runq_push(k, kp);
         else
                 idle_note(k, kp);
-        isolate_close(k, kp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -897,7 +894,6 @@ static void stop_service(struct vk_kernel *k)
         vk_raise_at(kp->p->main, ECANCELED, "the worker is stopping");
         if (kp->p->runq_head)
                 runq_push(k, kp);
-        isolate_close(k, kp);
 }
 
 int vk_kernel_run(struct vk_kernel *k)

@@ -95,30 +95,53 @@ int isolate_init(struct vk_kernel *k)
         return 0;
 }
 
+static void heap_protect(struct vk_kernel *k, struct kproc *kp, int prot)
+{
+        mprotect(heap_pool_slot(&k->pool, kp->slot), k->pool.slot_size, prot);
+        kp->prot_none = prot == PROT_NONE;
+        k->stats.protects++;
+}
+
 /*
- * At most one protected heap is open at a time: the last one opened. It stays
+ * Dispatches switch heaps lazily. The heap of the process that ran last stays
  * open after its dispatch, while only kernel code runs (the poll, the timers,
- * the host's hooks), and is closed when another process's heap is opened, so
- * no process ever runs beside another's open heap. A process dispatched again
+ * the host's hooks), and is closed when another process is dispatched, so no
+ * process ever runs beside another's open heap. A process dispatched again
  * before any other (the only busy connection, or a batch cut by the budget)
  * pays no system call at all.
  */
-void isolate_open(struct vk_kernel *k, struct kproc *kp)
+void isolate_switch(struct vk_kernel *k, struct kproc *kp)
 {
         struct kproc *was = k->open;
         if (was == kp)
                 return;
-        if (was) {
-                mprotect(heap_pool_slot(&k->pool, was->slot), k->pool.slot_size, PROT_NONE);
-                was->prot_none = 1;
-                k->stats.protects++;
-        }
+        if (was && !was->prot_none)
+                heap_protect(k, was, PROT_NONE);
         k->open = kp->isolation == VK_ISOLATION_PRIVILEGED ? NULL : kp;
-        if (!kp->prot_none)
-                return;
-        mprotect(heap_pool_slot(&k->pool, kp->slot), k->pool.slot_size, PROT_READ | PROT_WRITE);
-        kp->prot_none = 0;
-        k->stats.protects++;
+        if (kp->prot_none)
+                heap_protect(k, kp, PROT_READ | PROT_WRITE);
+}
+
+/* The kernel's own visits to a heap outside its dispatch (spawning it,
+ * hibernating it, telling it to stop) leave the open one as it is. */
+void isolate_open(struct vk_kernel *k, struct kproc *kp)
+{
+        if (kp->prot_none)
+                heap_protect(k, kp, PROT_READ | PROT_WRITE);
+}
+
+void isolate_close(struct vk_kernel *k, struct kproc *kp)
+{
+        if (kp != k->open && kp->isolation != VK_ISOLATION_PRIVILEGED && !kp->prot_none)
+                heap_protect(k, kp, PROT_NONE);
+}
+
+/* An ended process's heap is left as it is, open or not, for the next
+ * process in its slot. */
+void isolate_forget(struct vk_kernel *k, struct kproc *kp)
+{
+        if (k->open == kp)
+                k->open = NULL;
 }
 
 void isolate_enter(struct vk_kernel *k, struct kproc *kp)

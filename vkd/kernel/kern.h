@@ -269,8 +269,11 @@ ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x);
  * NULL and errno on failure. */
 char *isolate_arena_map(size_t *len, int *huge);
 int isolate_init(struct vk_kernel *k);
-/* Makes kp's heap accessible, and the one open before it protected. */
-void isolate_open(struct vk_kernel *k, struct kproc *kp);
+/* Before kp's dispatch: its heap accessible, the one open before protected. */
+void isolate_switch(struct vk_kernel *k, struct kproc *kp);
+void isolate_open(struct vk_kernel *k, struct kproc *kp);   /* a kernel visit: heap accessible */
+void isolate_close(struct vk_kernel *k, struct kproc *kp);  /* ... and protected again */
+void isolate_forget(struct vk_kernel *k, struct kproc *kp); /* kp ended */
 void isolate_enter(struct vk_kernel *k, struct kproc *kp); /* kernel read-only if unprivileged */
 void isolate_leave(struct vk_kernel *k, struct kproc *kp); /* kernel writable again */
 

@@ -204,6 +204,7 @@ static void hibernate(struct vk_kernel *k, struct kproc *kp)
         } else {
                 madvise(base + kp->ring_off, k->pool.slot_size - kp->ring_off, MADV_DONTNEED);
         }
+        isolate_close(k, kp);
 }
 
 /* Called with the heap open. */
@@ -326,6 +327,7 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
                 k->stats.failed++;
         kp->alive = 0;
         kp->p = NULL;
+        isolate_forget(k, kp);
         heap_pool_put(&k->pool, kp->slot);
         if (k->on_exit)
                 k->on_exit(k->on_exit_ctx, pid, err.code ? &err : NULL);
@@ -418,7 +420,9 @@ static int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg
         k->stats.spawned++;
         k->stats.active++;
         runq_push(k, kp);
-        return (int64_t)p->pid;
+        int64_t pid = (int64_t)p->pid;
+        isolate_close(k, kp);
+        return pid;
 
 fail_slot:
         heap_pool_put(&k->pool, slot);
@@ -666,7 +670,7 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
          * the last poll would shorten them by every dispatch run since. */
         k->now = now_ns();
         idle_remove(k, kp);
-        isolate_open(k, kp);
+        isolate_switch(k, kp);
         wake_up(kp);
         mail_in(kp);
         while (kp->pending >= 0) {
@@ -894,6 +898,7 @@ static void stop_service(struct vk_kernel *k)
         vk_raise_at(kp->p->main, ECANCELED, "the worker is stopping");
         if (kp->p->runq_head)
                 runq_push(k, kp);
+        isolate_close(k, kp);
 }
 
 int vk_kernel_run(struct vk_kernel *k)

@@ -361,6 +361,69 @@ static void reader(struct vk_thread *that)
         vk_end();
 }
 
+/* For the hibernation case: the sleeper hibernates after HIBERNATE_MS idle
+ * and sleeps SLEEPER_MS in all, which bounds how long the prober may look for
+ * it in the store. */
+#define HIBERNATE_MS 20
+#define SLEEPER_MS 1000
+static unsigned run_hibernate_ms; /* the kernel's, for run(); 0: its default */
+static char sleeper_after[sizeof secret]; /* its secret once awake again */
+static volatile uint64_t sleeper_pid;
+static long hibernated_resident = -1; /* heap pages resident while hibernating */
+
+static void sleeper(struct vk_thread *that)
+{
+        struct {
+                char secret[sizeof secret];
+        } *self;
+        vk_begin();
+        memcpy(self->secret, secret, sizeof secret);
+        sleeper_pid = that->proc->pid;
+        vk_sleep(SLEEPER_MS);
+        memcpy(sleeper_after, self->secret, sizeof secret);
+        vk_end();
+}
+
+static int sleeper_saved(const struct vk_thread *that)
+{
+        return sleeper_pid && that->proc->kernel->procs[sleeper_pid & 0xffffff].saved;
+}
+
+/* Counts the hibernating sleeper's resident heap pages, then reads its saved
+ * front in the hibernation store by address (a fault, it should be). */
+static void probe_store(struct vk_thread *that)
+{
+        struct vk_kernel *k = that->proc->kernel;
+        const struct kproc *kp = &k->procs[sleeper_pid & 0xffffff];
+        unsigned char vec[64];
+        size_t pages = k->pool.slot_size / (size_t)sysconf(_SC_PAGESIZE);
+        ck_assert_uint_le(pages, sizeof vec);
+        ck_assert_int_eq(mincore(kp->p, k->pool.slot_size, vec), 0);
+        hibernated_resident = 0;
+        for (size_t i = 0; i < pages; i++)
+                hibernated_resident += vec[i] & 1;
+        const char *copy = k->store.base + (size_t)(kp->saved - 1) * HEAP_STORE_GRAIN;
+        bad_addr = (uintptr_t)copy;
+        for (size_t i = 0; i < sizeof read_back; i++)
+                read_back[i] = ((volatile const char *)copy)[i];
+}
+
+/* Waits for the sleeper to hibernate, then probes it. */
+static void store_reader(struct vk_thread *that)
+{
+        struct {
+                unsigned long i;
+        } *self;
+        BAD_BEGIN();
+        for (self->i = 0; !sleeper_saved(that) && self->i < SLEEPER_MS; self->i++)
+                vk_sleep(1);
+        if (!sleeper_saved(that))
+                vk_raise(ESRCH, "the sleeper never hibernated");
+        probe_store(that);
+        bad_finished = 1;
+        vk_end();
+}
+
 /* ------------------------------------------------------------------------
  * The harness.
  * ------------------------------------------------------------------------ */
@@ -401,7 +464,8 @@ static int64_t spawn_on(struct vk_kernel *k, vk_thread_fn *fn, int fd)
 static void run(enum vk_isolation mode, unsigned budget_ms, vk_thread_fn *victim_fn,
                 vk_thread_fn *bad, struct outcome *out)
 {
-        struct vk_kernel_config cfg = {.isolation = mode, .cpu_budget_ms = budget_ms};
+        struct vk_kernel_config cfg = {.isolation = mode, .cpu_budget_ms = budget_ms,
+                                       .hibernate_ms = run_hibernate_ms};
         struct vk_kernel *k;
         int pair[2], own[2];
 
@@ -562,6 +626,22 @@ START_TEST(test_kernel_write)
                 return;
         }
         assert_fault(&o, "SIGSEGV", 1);
+}
+END_TEST
+
+/* A hibernating process's heap pages are given back and its used front waits
+ * in the hibernation store, which no process can read (not even a privileged
+ * one: it is kernel memory); the process wakes with its state intact. */
+START_TEST(test_hibernated_heap)
+{
+        struct outcome o;
+        run_hibernate_ms = HIBERNATE_MS;
+        run((enum vk_isolation)_i, 0, sleeper, store_reader, &o);
+        ck_assert_msg(o.bad->code != ESRCH, "%s", o.bad->msg);
+        assert_fault(&o, "SIGSEGV", 1);
+        ck_assert_int_eq(hibernated_resident, 0);
+        ck_assert_msg(memcmp(read_back, secret, sizeof secret), "the saved heap leaked");
+        ck_assert_mem_eq(sleeper_after, secret, sizeof secret);
 }
 END_TEST
 
@@ -919,6 +999,7 @@ static Suite *fault_suite(void)
         tcase_add_loop_test(tc, test_read_other_heap, 0, all);
         tcase_add_loop_test(tc, test_kernel_write, 0, all);
         tcase_add_test(tc, test_kernel_write_small_pages);
+        tcase_add_loop_test(tc, test_hibernated_heap, 0, all);
         tcase_add_loop_test(tc, test_arena_huge_pages, 0, all + 1);
         tcase_add_loop_test(tc, test_protection_per_switch, 0, all);
         tcase_add_loop_test(tc, test_runaway_loop, 0, all);

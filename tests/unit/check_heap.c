@@ -201,6 +201,40 @@ static void huge_frame(struct vk_thread *that)
         vk_end();
 }
 
+/* The hibernation store: chunks by size class, reused within their class,
+ * contents kept, a full store says so, and it is sealed between uses. */
+START_TEST(test_store)
+{
+        struct heap_store st;
+        uint64_t protects = 0;
+        char in[HEAP_STORE_MAX + 1], out[HEAP_STORE_MAX];
+        for (size_t i = 0; i < sizeof in; i++)
+                in[i] = (char)(i * 7 + 1);
+        ck_assert_int_eq(heap_store_init(&st, 2), 0); /* room for 2 x HEAP_STORE_MAX */
+        uint32_t a = heap_store_put(&st, in, 100, &protects);
+        uint32_t b = heap_store_put(&st, in + 1, HEAP_STORE_MAX, &protects);
+        ck_assert_uint_ne(a, 0);
+        ck_assert_uint_ne(b, 0);
+        ck_assert_uint_ne(a, b);
+        /* 128 + 3072 of 6144 bytes used: a second largest chunk does not fit */
+        ck_assert_uint_eq(heap_store_put(&st, in, HEAP_STORE_MAX, &protects), 0);
+        heap_store_seal(&st, &protects);
+        ck_assert_uint_gt(protects, 0);
+        ck_assert_uint_eq(st.opened, 0);
+        memset(out, 0, sizeof out);
+        heap_store_take(&st, b, out, HEAP_STORE_MAX, &protects);
+        ck_assert_mem_eq(out, in + 1, HEAP_STORE_MAX);
+        heap_store_take(&st, a, out, 100, &protects);
+        ck_assert_mem_eq(out, in, 100);
+        /* freed chunks come back to their own class */
+        ck_assert_uint_eq(heap_store_put(&st, in, 65 + HEAP_STORE_GRAIN - 1, &protects), a);
+        ck_assert_uint_eq(heap_store_put(&st, in, HEAP_STORE_MAX - 1, &protects), b);
+        heap_store_take(&st, a, NULL, 65 + HEAP_STORE_GRAIN - 1, &protects);
+        heap_store_seal(&st, &protects);
+        heap_store_free(&st);
+}
+END_TEST
+
 START_TEST(test_frame_too_big_ends_only_its_process)
 {
         int k1, t1, k2, t2;
@@ -453,6 +487,7 @@ static Suite *heap_suite(void)
         tcase_add_test(alloc, test_exhaustion);
         tcase_add_test(alloc, test_ring_area);
         tcase_add_test(alloc, test_double_free_faults);
+        tcase_add_test(alloc, test_store);
 
         TCase *proc = kt_tcase(s, "process");
         tcase_add_test(proc, test_frame_too_big_ends_only_its_process);

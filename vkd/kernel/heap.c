@@ -117,6 +117,94 @@ void heap_pool_trim(struct heap_pool *hp, uint32_t keep)
         }
 }
 
+/*
+ * The hibernation store. A hibernating process's used front (header, threads,
+ * frames: typically under a kilobyte) is copied here so that its slot's pages
+ * can be given back; kept in malloc memory instead, it would be open to a
+ * stray pointer from any running process. Chunks come in size classes of
+ * HEAP_STORE_GRAIN bytes, carved once from the front of the reservation; a
+ * freed chunk goes on its class's free list, linked through the chunk itself
+ * (so the links are protected too). Copies in happen in batches (the idle
+ * trim before the worker sleeps) and copies out once per wake-up, never on
+ * the request path: the store's two mprotect calls are off it.
+ */
+int heap_store_init(struct heap_store *st, uint32_t nprocs)
+{
+        memset(st, 0, sizeof *st);
+        st->len = (size_t)nprocs * HEAP_STORE_MAX;
+        void *m = mmap(NULL, st->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                       -1, 0);
+        if (m == MAP_FAILED) {
+                st->len = 0;
+                return -errno;
+        }
+        st->base = m;
+        return 0;
+}
+
+void heap_store_free(struct heap_store *st)
+{
+        if (st->base)
+                munmap(st->base, st->len);
+        memset(st, 0, sizeof *st);
+}
+
+/* Makes [0, end) accessible. */
+static void store_open(struct heap_store *st, size_t end, uint64_t *protects)
+{
+        end = (end + page_size() - 1) & ~(page_size() - 1);
+        if (end <= st->opened)
+                return;
+        mprotect(st->base + st->opened, end - st->opened, PROT_READ | PROT_WRITE);
+        st->opened = end;
+        (*protects)++;
+}
+
+void heap_store_seal(struct heap_store *st, uint64_t *protects)
+{
+        if (!st->opened)
+                return;
+        mprotect(st->base, st->opened, PROT_NONE);
+        st->opened = 0;
+        (*protects)++;
+}
+
+static uint32_t store_class(uint32_t len)
+{
+        return (len - 1) / HEAP_STORE_GRAIN;
+}
+
+uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len, uint64_t *protects)
+{
+        uint32_t c = store_class(len);
+        size_t size = (size_t)(c + 1) * HEAP_STORE_GRAIN, off;
+        store_open(st, st->used, protects);
+        if (st->free[c]) {
+                off = (size_t)(st->free[c] - 1) * HEAP_STORE_GRAIN;
+                memcpy(&st->free[c], st->base + off, sizeof st->free[c]);
+        } else {
+                if (size > st->len - st->used)
+                        return 0;
+                off = st->used;
+                st->used += size;
+                store_open(st, st->used, protects);
+        }
+        memcpy(st->base + off, src, len);
+        return (uint32_t)(off / HEAP_STORE_GRAIN) + 1;
+}
+
+void heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t len,
+                     uint64_t *protects)
+{
+        size_t off = (size_t)(ref - 1) * HEAP_STORE_GRAIN;
+        uint32_t c = store_class(len);
+        store_open(st, st->used, protects);
+        if (dst)
+                memcpy(dst, st->base + off, len);
+        memcpy(st->base + off, &st->free[c], sizeof st->free[c]);
+        st->free[c] = ref;
+}
+
 void heap_init(struct vk_proc *p, size_t size)
 {
         memset(p, 0, sizeof *p);

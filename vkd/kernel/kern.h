@@ -89,8 +89,8 @@ struct kproc {
         uint32_t gen;        /* bumped per occupant: pid = gen << 24 | slot */
         char *mail;          /* messages staged for it (kernel memory) */
         uint32_t mail_len, mail_cap;
-        uint32_t saved_len;  /* hibernating: bytes of heap kept in `saved` */
-        void *saved;         /* hibernating: the used front of its heap */
+        uint32_t saved_len;  /* hibernating: bytes of heap kept in the store */
+        uint32_t saved;      /* hibernating: their heap_store reference, 0 none */
         struct kproc *next_run;
         int pending;         /* first descriptor with undelivered events, -1 none */
         uint64_t timer_when; /* 0: not in the timer heap */
@@ -175,8 +175,22 @@ struct heap_pool {
         uint32_t ntrimmed;
 };
 
+/* The hibernation store: the saved heap fronts of idle processes, in one
+ * reservation that is PROT_NONE except while the kernel copies in or out. */
+#define HEAP_STORE_MAX 3072u /* larger fronts keep their pages instead */
+#define HEAP_STORE_GRAIN 64u
+#define HEAP_STORE_CLASSES (HEAP_STORE_MAX / HEAP_STORE_GRAIN)
+struct heap_store {
+        char *base;
+        size_t len;    /* reserved */
+        size_t used;   /* carved into chunks so far */
+        size_t opened; /* accessible now: [0, opened) */
+        uint32_t free[HEAP_STORE_CLASSES]; /* per size class: grain + 1 of a free chunk */
+};
+
 struct vk_kernel {
         uint64_t now; /* monotonic ns, refreshed after each poll */
+        uint64_t idle_ns; /* a process idle this long hibernates */
         /* Kernel memory that processes must not write: this struct, the
          * process table, descriptor table, timer heap and pool free stack
          * are carved from one mapping that can be made read-only. */
@@ -191,6 +205,7 @@ struct vk_kernel {
         const struct poller_backend *pb;
         struct poller *pl;
         struct heap_pool pool;
+        struct heap_store store;
         struct kproc *procs;  /* indexed by pool slot */
         struct kproc *runq_head, *runq_tail;
         struct kproc *idle_head, *idle_tail; /* rings drained, oldest first */
@@ -222,6 +237,17 @@ char *heap_pool_slot(const struct heap_pool *hp, uint32_t slot); /* its address 
 void heap_pool_put(struct heap_pool *hp, uint32_t slot);
 /* Gives the memory of all but `keep` returned slots back to the OS. */
 void heap_pool_trim(struct heap_pool *hp, uint32_t keep);
+/* The hibernation store, for nprocs processes' fronts at most. Put and take
+ * open it as they need (counting mprotect calls in *protects); seal closes
+ * it again. Put copies len (1..HEAP_STORE_MAX) bytes in and returns a
+ * reference, 0 when full; take copies them out and frees the chunk (dst NULL:
+ * only frees). */
+int heap_store_init(struct heap_store *st, uint32_t nprocs);
+void heap_store_free(struct heap_store *st);
+uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len, uint64_t *protects);
+void heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t len,
+                     uint64_t *protects);
+void heap_store_seal(struct heap_store *st, uint64_t *protects);
 /* Lays out an empty process heap at base. */
 void heap_init(struct vk_proc *p, size_t size);
 /* Reserves len bytes (page-aligned) from the ring area; NULL when full. */

@@ -26,8 +26,6 @@
 #define SCHED_BUDGET 64       /* thread resumptions per dispatch */
 #define SCHED_ACCEPT_BATCH 64 /* connections accepted per listener per loop */
 #define SCHED_EVENTS 256
-/* A process whose rings stayed empty this long gives their pages back. */
-#define SCHED_IDLE_NS (1000 * KERN_NS_PER_MS)
 /* Free heap slots kept warm for new processes; the rest are given back. */
 #define SCHED_WARM_SLOTS 256
 
@@ -181,24 +179,26 @@ static void timers_expire(struct vk_kernel *k)
 
 /* ------------------------------------------------------------------ */
 /* Idle memory. Ring pages are faulted in when bytes arrive. A process whose
- * rings are empty and whose threads all wait, for SCHED_IDLE_NS, hibernates:
- * the used front of its heap (header, threads, frames: typically well under
- * a page) is copied out, and the whole slot is given back in one madvise.
+ * rings are empty and whose threads all wait, for the configured idle time
+ * (hibernate_ms), hibernates: the used front of its heap (header, threads,
+ * frames: typically well under a page) is copied into the hibernation store
+ * (protected like a heap), and the whole slot is given back in one madvise.
  * Its next dispatch copies it back to the same addresses, so every pointer
  * stays valid. This happens when the worker is about to sleep, never on the
  * request path; an idle connection then costs its copy, not a page. */
 
-#define SCHED_HIBERNATE_MAX 3072 /* larger fronts keep their pages */
-#define SCHED_TRIM_BATCH 1024    /* processes hibernated per sleep */
+#define SCHED_TRIM_BATCH 1024 /* processes hibernated per sleep */
 
 static void hibernate(struct vk_kernel *k, struct kproc *kp)
 {
         char *base = (char *)kp->p;
-        uint32_t top;
+        uint32_t top, ref = 0;
         isolate_open(k, kp);
         top = kp->p->top;
-        if (top <= SCHED_HIBERNATE_MAX && (kp->saved = malloc(top))) {
-                memcpy(kp->saved, base, top);
+        if (top <= HEAP_STORE_MAX)
+                ref = heap_store_put(&k->store, base, top, &k->stats.protects);
+        if (ref) {
+                kp->saved = ref;
                 kp->saved_len = top;
                 madvise(base, k->pool.slot_size, MADV_DONTNEED);
         } else {
@@ -207,14 +207,15 @@ static void hibernate(struct vk_kernel *k, struct kproc *kp)
         isolate_close(k, kp);
 }
 
-/* Called with the heap open. */
-static void wake_up(struct kproc *kp)
+/* Called with the heap open (dst NULL: the process is ending, only the
+ * store's chunk is freed). */
+static void wake_up(struct vk_kernel *k, struct kproc *kp, void *dst)
 {
         if (!kp->saved)
                 return;
-        memcpy(kp->p, kp->saved, kp->saved_len);
-        free(kp->saved);
-        kp->saved = NULL;
+        heap_store_take(&k->store, kp->saved, dst, kp->saved_len, &k->stats.protects);
+        heap_store_seal(&k->store, &k->stats.protects);
+        kp->saved = 0;
         kp->saved_len = 0;
 }
 
@@ -263,11 +264,12 @@ static void idle_trim(struct vk_kernel *k)
 {
         struct kproc *kp;
         for (int n = 0; n < SCHED_TRIM_BATCH && (kp = k->idle_head) &&
-                        kp->idle_since + SCHED_IDLE_NS <= k->now;
+                        kp->idle_since + k->idle_ns <= k->now;
              n++) {
                 idle_remove(k, kp);
                 hibernate(k, kp);
         }
+        heap_store_seal(&k->store, &k->stats.protects);
         heap_pool_trim(&k->pool, SCHED_WARM_SLOTS);
 }
 
@@ -314,6 +316,7 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
         }
         timer_remove(k, kp);
         idle_remove(k, kp);
+        wake_up(k, kp, NULL); /* still hibernating: its stored front goes */
         free(kp->mail);
         kp->mail = NULL;
         kp->mail_len = kp->mail_cap = 0;
@@ -671,7 +674,7 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         k->now = now_ns();
         idle_remove(k, kp);
         isolate_switch(k, kp);
-        wake_up(kp);
+        wake_up(k, kp, kp->p);
         mail_in(kp);
         while (kp->pending >= 0) {
                 struct kfd *f = &k->fds[kp->pending];
@@ -872,8 +875,8 @@ static int poll_timeout(const struct vk_kernel *k)
         uint64_t when = UINT64_MAX;
         if (k->ntimers)
                 when = k->timers[0]->timer_when;
-        if (k->idle_head && k->idle_head->idle_since + SCHED_IDLE_NS < when)
-                when = k->idle_head->idle_since + SCHED_IDLE_NS;
+        if (k->idle_head && k->idle_head->idle_since + k->idle_ns < when)
+                when = k->idle_head->idle_since + k->idle_ns;
         if (k->on_tick && k->next_tick < when)
                 when = k->next_tick;
         if (when == UINT64_MAX)
@@ -894,7 +897,7 @@ static void stop_service(struct vk_kernel *k)
         if (!kp)
                 return;
         isolate_open(k, kp);
-        wake_up(kp);
+        wake_up(k, kp, kp->p);
         vk_raise_at(kp->p->main, ECANCELED, "the worker is stopping");
         if (kp->p->runq_head)
                 runq_push(k, kp);
@@ -996,6 +999,8 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
                 cfg.ring_size = 16 * 1024;
         if (!cfg.max_procs)
                 cfg.max_procs = 16384;
+        if (!cfg.hibernate_ms)
+                cfg.hibernate_ms = 1000;
         if (!cfg.poller)
                 cfg.poller = getenv("VKD_POLLER");
         size_t rs = cfg.ring_size;
@@ -1033,6 +1038,7 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         k->arena_len = len;
         k->arena_huge = (uint8_t)huge;
         k->cfg = cfg;
+        k->idle_ns = (uint64_t)cfg.hibernate_ms * KERN_NS_PER_MS;
         k->pb = pb;
         k->procs = (struct kproc *)(arena + off_procs);
         k->fds = (struct kfd *)(arena + off_fds);
@@ -1042,6 +1048,8 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         k->wake_pipe[0] = k->wake_pipe[1] = -1;
         k->pkey = -1;
         r = heap_pool_init(&k->pool, cfg.heap_size, cfg.max_procs, (uint32_t *)(arena + off_free));
+        if (r == 0)
+                r = heap_store_init(&k->store, cfg.max_procs);
         if (r < 0)
                 goto fail;
         r = pb->open(&k->pl);
@@ -1087,7 +1095,7 @@ struct vk_kernel *vk_kernel_free(struct vk_kernel *k)
                 if (!kp->alive)
                         continue;
                 isolate_open(k, kp);
-                wake_up(kp);
+                wake_up(k, kp, kp->p);
                 proc_exit(k, kp, NULL);
         }
         servers_close(k);
@@ -1104,6 +1112,7 @@ struct vk_kernel *vk_kernel_free(struct vk_kernel *k)
                 pkey_free(k->pkey);
 #endif
         heap_pool_free(&k->pool);
+        heap_store_free(&k->store);
         munmap(k->arena, k->arena_len);
         return NULL;
 }

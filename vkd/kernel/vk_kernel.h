@@ -33,6 +33,9 @@ struct vk_kernel_config {
         /* CPU time one dispatch may use before its process is ended with
          * ETIME (a runaway loop); 0: 500 ms; VK_CPU_BUDGET_OFF: no limit. */
         unsigned cpu_budget_ms;
+        /* A process whose rings stayed empty and whose threads all waited
+         * this long hibernates: its heap's pages are given back; 0: 1000. */
+        unsigned hibernate_ms;
 };
 
 #define VK_CPU_BUDGET_OFF (~0u)

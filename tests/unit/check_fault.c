@@ -424,6 +424,55 @@ static void store_reader(struct vk_thread *that)
         vk_end();
 }
 
+/* For the staged-mail write: a receiver that never reads its mail, so what
+ * is sent to it waits in the kernel's mail zone. */
+static volatile uint64_t mail_to;
+
+static void mail_victim(struct vk_thread *that)
+{
+        struct {
+                unsigned long i;
+        } *self;
+        vk_begin();
+        mail_to = that->proc->pid;
+        for (self->i = 0; !reader_done && self->i < SPIN_MAX; self->i++)
+                vk_yield();
+        vk_end();
+}
+
+static char *staged_mail(const struct vk_thread *that)
+{
+        const struct kproc *kp = &that->proc->kernel->procs[mail_to & 0xffffff];
+        return mail_to && kp->mail_len ? kp->mail : NULL;
+}
+
+static void scribble(const struct vk_thread *that)
+{
+        volatile char *m = staged_mail(that);
+        bad_addr = (uintptr_t)m;
+        *m = *m; /* harmless where it is allowed */
+}
+
+/* Sends the victim a message, then writes over it where the kernel keeps it. */
+static void mail_scribbler(struct vk_thread *that)
+{
+        struct {
+                unsigned long i;
+        } *self;
+        BAD_BEGIN();
+        for (self->i = 0; !mail_to && self->i < SPIN_MAX; self->i++)
+                vk_yield();
+        vk_send(mail_to, "hello", 5);
+        for (self->i = 0; !staged_mail(that) && self->i < SPIN_MAX; self->i++)
+                vk_yield();
+        if (!staged_mail(that))
+                vk_raise(ESRCH, "the message was never staged");
+        scribble(that);
+        bad_finished = 1;
+        reader_done = 1;
+        vk_end();
+}
+
 /* ------------------------------------------------------------------------
  * The harness.
  * ------------------------------------------------------------------------ */
@@ -621,6 +670,21 @@ START_TEST(test_kernel_write)
 {
         struct outcome o;
         run((enum vk_isolation)_i, 0, NULL, kernel_write, &o);
+        if (_i != VK_ISOLATION_UNPRIVILEGED) {
+                assert_not_contained(&o);
+                return;
+        }
+        assert_fault(&o, "SIGSEGV", 1);
+}
+END_TEST
+
+/* Unprivileged: messages waiting for their receiver are kernel memory, as
+ * read-only as the rest of it; elsewhere the write succeeds. */
+START_TEST(test_mail_write)
+{
+        struct outcome o;
+        run((enum vk_isolation)_i, 0, mail_victim, mail_scribbler, &o);
+        ck_assert_msg(o.bad->code != ESRCH, "%s", o.bad->msg);
         if (_i != VK_ISOLATION_UNPRIVILEGED) {
                 assert_not_contained(&o);
                 return;
@@ -1000,6 +1064,7 @@ static Suite *fault_suite(void)
         tcase_add_loop_test(tc, test_kernel_write, 0, all);
         tcase_add_test(tc, test_kernel_write_small_pages);
         tcase_add_loop_test(tc, test_hibernated_heap, 0, all);
+        tcase_add_loop_test(tc, test_mail_write, 0, all);
         tcase_add_loop_test(tc, test_arena_huge_pages, 0, all + 1);
         tcase_add_loop_test(tc, test_protection_per_switch, 0, all);
         tcase_add_loop_test(tc, test_runaway_loop, 0, all);

@@ -235,6 +235,35 @@ START_TEST(test_store)
 }
 END_TEST
 
+/* The mail zone: power-of-two blocks from 4 KiB, reused within their class,
+ * none past the zone's end or larger than MSG_STAGE_MAX. */
+START_TEST(test_mail_zone)
+{
+        static char mem[2 * 4096 + 8192] __attribute__((aligned(4096)));
+        struct kzone z;
+        uint32_t cap_a, cap_b, cap_c, cap;
+        kzone_init(&z, mem, sizeof mem);
+        char *a = kzone_alloc(&z, 100, &cap_a);
+        char *b = kzone_alloc(&z, 4097, &cap_b);
+        ck_assert_ptr_eq(a, mem);
+        ck_assert_uint_eq(cap_a, 4096);
+        ck_assert_ptr_eq(b, mem + 4096);
+        ck_assert_uint_eq(cap_b, 8192);
+        char *c = kzone_alloc(&z, 4096, &cap_c);
+        ck_assert_ptr_eq(c, mem + 3 * 4096);
+        ck_assert_ptr_null(kzone_alloc(&z, 1, &cap)); /* full */
+        ck_assert_ptr_null(kzone_alloc(&z, MSG_STAGE_MAX + 1, &cap));
+        kzone_free(&z, a, cap_a);
+        kzone_free(&z, c, cap_c);
+        ck_assert_ptr_null(kzone_alloc(&z, 5000, &cap)); /* no 8 KiB block free */
+        ck_assert_ptr_eq(kzone_alloc(&z, 4000, &cap), c); /* last freed first */
+        ck_assert_ptr_eq(kzone_alloc(&z, 1, &cap), a);
+        kzone_free(&z, b, cap_b);
+        ck_assert_ptr_eq(kzone_alloc(&z, 8192, &cap), b);
+        ck_assert_uint_eq(cap, 8192);
+}
+END_TEST
+
 START_TEST(test_frame_too_big_ends_only_its_process)
 {
         int k1, t1, k2, t2;
@@ -488,6 +517,7 @@ static Suite *heap_suite(void)
         tcase_add_test(alloc, test_ring_area);
         tcase_add_test(alloc, test_double_free_faults);
         tcase_add_test(alloc, test_store);
+        tcase_add_test(alloc, test_mail_zone);
 
         TCase *proc = kt_tcase(s, "process");
         tcase_add_test(proc, test_frame_too_big_ends_only_its_process);

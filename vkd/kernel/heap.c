@@ -205,6 +205,56 @@ void heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t le
         st->free[c] = ref;
 }
 
+/*
+ * The mail zone. Messages between processes wait in kernel memory between
+ * the sender's dispatch and the receiver's; carved from the arena, they are
+ * read-only to an unprivileged process like the rest of the kernel's state,
+ * at no cost of their own (the arena is flipped anyway). Blocks are carved
+ * upward from the front, so the pages in use stay few and close together,
+ * and a freed block waits on its class's free list, linked through itself.
+ */
+void kzone_init(struct kzone *z, char *base, size_t len)
+{
+        memset(z, 0, sizeof *z);
+        z->base = base;
+        z->len = len;
+}
+
+static unsigned kzone_class(uint32_t n)
+{
+        unsigned c = 0;
+        while (c + 1 < KZONE_CLASSES && ((size_t)1 << (KZONE_MIN_SHIFT + c)) < n)
+                c++;
+        return c;
+}
+
+char *kzone_alloc(struct kzone *z, uint32_t n, uint32_t *cap)
+{
+        unsigned c = kzone_class(n);
+        size_t size = (size_t)1 << (KZONE_MIN_SHIFT + c);
+        char *b;
+        if (n > size)
+                return NULL;
+        if (z->free[c]) {
+                b = z->base + ((size_t)(z->free[c] - 1) << KZONE_MIN_SHIFT);
+                memcpy(&z->free[c], b, sizeof z->free[c]);
+        } else {
+                if (size > z->len - z->used)
+                        return NULL;
+                b = z->base + z->used;
+                z->used += size;
+        }
+        *cap = (uint32_t)size;
+        return b;
+}
+
+void kzone_free(struct kzone *z, char *block, uint32_t cap)
+{
+        unsigned c = kzone_class(cap);
+        memcpy(block, &z->free[c], sizeof z->free[c]);
+        z->free[c] = (uint32_t)((size_t)(block - z->base) >> KZONE_MIN_SHIFT) + 1;
+}
+
 void heap_init(struct vk_proc *p, size_t size)
 {
         memset(p, 0, sizeof *p);

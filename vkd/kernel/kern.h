@@ -87,7 +87,7 @@ struct kproc {
         uint8_t isolation;   /* enum vk_isolation */
         uint8_t prot_none;   /* the slot's pages are PROT_NONE now (kept across reuse) */
         uint32_t gen;        /* bumped per occupant: pid = gen << 24 | slot */
-        char *mail;          /* messages staged for it (kernel memory) */
+        char *mail;          /* messages staged for it (a block of the mail zone) */
         uint32_t mail_len, mail_cap;
         uint32_t saved_len;  /* hibernating: bytes of heap kept in the store */
         uint32_t saved;      /* hibernating: their heap_store reference, 0 none */
@@ -188,6 +188,18 @@ struct heap_store {
         uint32_t free[HEAP_STORE_CLASSES]; /* per size class: grain + 1 of a free chunk */
 };
 
+/* The mail zone: blocks of kernel memory for staged messages, carved from
+ * the arena so they are write-protected with it. Power-of-two classes from
+ * 4 KiB up to MSG_STAGE_MAX. */
+#define KZONE_MIN_SHIFT 12
+#define KZONE_CLASSES 11 /* 4 KiB << 10 = 4 MiB */
+struct kzone {
+        char *base;
+        size_t len;  /* reserved */
+        size_t used; /* carved so far */
+        uint32_t free[KZONE_CLASSES]; /* per class: 4 KiB unit + 1 of a free block */
+};
+
 struct vk_kernel {
         uint64_t now; /* monotonic ns, refreshed after each poll */
         uint64_t idle_ns; /* a process idle this long hibernates */
@@ -206,6 +218,7 @@ struct vk_kernel {
         struct poller *pl;
         struct heap_pool pool;
         struct heap_store store;
+        struct kzone mail; /* in the arena, after the tables */
         struct kproc *procs;  /* indexed by pool slot */
         struct kproc *runq_head, *runq_tail;
         struct kproc *idle_head, *idle_tail; /* rings drained, oldest first */
@@ -248,6 +261,12 @@ uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len, ui
 void heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t len,
                      uint64_t *protects);
 void heap_store_seal(struct heap_store *st, uint64_t *protects);
+/* The mail zone over [base, base + len). Alloc returns a block of at least n
+ * bytes (n <= MSG_STAGE_MAX) and its size in *cap, or NULL when the zone is
+ * full; free gives it back. */
+void kzone_init(struct kzone *z, char *base, size_t len);
+char *kzone_alloc(struct kzone *z, uint32_t n, uint32_t *cap);
+void kzone_free(struct kzone *z, char *block, uint32_t cap);
 /* Lays out an empty process heap at base. */
 void heap_init(struct vk_proc *p, size_t size);
 /* Reserves len bytes (page-aligned) from the ring area; NULL when full. */

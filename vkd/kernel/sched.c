@@ -317,7 +317,8 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
         timer_remove(k, kp);
         idle_remove(k, kp);
         wake_up(k, kp, NULL); /* still hibernating: its stored front goes */
-        free(kp->mail);
+        if (kp->mail)
+                kzone_free(&k->mail, kp->mail, kp->mail_cap);
         kp->mail = NULL;
         kp->mail_len = kp->mail_cap = 0;
         k->stats.exited++;
@@ -573,15 +574,17 @@ static int mail_stage(struct vk_kernel *k, struct kproc *kp, const struct msg_he
                 return -ENOBUFS;
         }
         if (kp->mail_len + need > kp->mail_cap) {
-                uint32_t cap = kp->mail_cap ? kp->mail_cap : 4096;
-                while (cap < kp->mail_len + need)
-                        cap *= 2;
-                char *m = realloc(kp->mail, cap);
+                uint32_t cap;
+                char *m = kzone_alloc(&k->mail, kp->mail_len + need, &cap);
                 if (!m) {
                         k->stats.msgs_dropped++;
                         if (from_ring)
                                 ring_consume(from_ring, body);
                         return -ENOBUFS;
+                }
+                if (kp->mail) {
+                        memcpy(m, kp->mail, kp->mail_len);
+                        kzone_free(&k->mail, kp->mail, kp->mail_cap);
                 }
                 kp->mail = m;
                 kp->mail_cap = cap;
@@ -1019,15 +1022,20 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
             rl.rlim_max < max_fds)
                 max_fds = rl.rlim_max < 1024 ? 1024 : rl.rlim_max;
-        /* Small tables first, the descriptor table (sized by the descriptor
-         * limit, up to 40 MiB) last: what a worker touches stays in few huge
-         * pages. */
+        /* Small tables first, then the descriptor table (sized by the
+         * descriptor limit, up to 40 MiB), then the mail zone, carved from
+         * its front: what a worker touches stays in few huge pages. */
         size_t len = 0;
         size_t off_k = arena_take(&len, sizeof(struct vk_kernel));
         size_t off_timers = arena_take(&len, cfg.max_procs * sizeof(struct kproc *));
         size_t off_free = arena_take(&len, cfg.max_procs * sizeof(uint32_t));
         size_t off_procs = arena_take(&len, cfg.max_procs * sizeof(struct kproc));
         size_t off_fds = arena_take(&len, (size_t)max_fds * sizeof(struct kfd));
+        /* Staged messages: a 4 KiB block per process plus 64 MiB for bursts,
+         * reserved, not committed. */
+        size_t mail_len = (size_t)cfg.max_procs * 4096 + ((size_t)64 << 20);
+        size_t off_mail = arena_take(&len, mail_len + 4096);
+        off_mail = (off_mail + 4095) & ~(size_t)4095;
         int huge = cfg.isolation == VK_ISOLATION_UNPRIVILEGED;
         char *arena = isolate_arena_map(&len, &huge);
         if (!arena)
@@ -1044,6 +1052,7 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         k->fds = (struct kfd *)(arena + off_fds);
         k->nfds = (int)max_fds;
         k->timers = (struct kproc **)(arena + off_timers);
+        kzone_init(&k->mail, arena + off_mail, mail_len);
         k->timers_cap = cfg.max_procs;
         k->wake_pipe[0] = k->wake_pipe[1] = -1;
         k->pkey = -1;

@@ -440,33 +440,46 @@ static void mail_victim(struct vk_thread *that)
         vk_end();
 }
 
-static char *staged_mail(const struct vk_thread *that)
+static uint32_t staged_len(const struct vk_thread *that)
 {
-        const struct kproc *kp = &that->proc->kernel->procs[mail_to & 0xffffff];
-        return mail_to && kp->mail_len ? kp->mail : NULL;
+        return mail_to ? that->proc->kernel->procs[mail_to & 0xffffff].mail_len : 0;
 }
 
+/* Writes the last byte of what waits for the victim. */
 static void scribble(const struct vk_thread *that)
 {
-        volatile char *m = staged_mail(that);
+        const struct kproc *kp = &that->proc->kernel->procs[mail_to & 0xffffff];
+        volatile char *m = kp->mail + kp->mail_len - 1;
         bad_addr = (uintptr_t)m;
         *m = *m; /* harmless where it is allowed */
 }
 
-/* Sends the victim a message, then writes over it where the kernel keeps it. */
+/* Sends the victim `flood` messages of FLOOD_MSG bytes (or one short one),
+ * then writes over the last where the kernel keeps them. A flood of 2.5 MiB
+ * makes the mail zone commit more than its first step. */
+#define FLOOD_MSG 8192
+#define FLOOD_N (KZONE_COMMIT * 5 / 4 / FLOOD_MSG)
+static unsigned flood;
+
 static void mail_scribbler(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
+                char buf[FLOOD_MSG];
         } *self;
         BAD_BEGIN();
         for (self->i = 0; !mail_to && self->i < SPIN_MAX; self->i++)
                 vk_yield();
-        vk_send(mail_to, "hello", 5);
-        for (self->i = 0; !staged_mail(that) && self->i < SPIN_MAX; self->i++)
+        memset(self->buf, 'm', sizeof self->buf);
+        if (!flood)
+                vk_send(mail_to, "hello", 5);
+        for (self->i = 0; self->i < flood; self->i++)
+                vk_send(mail_to, self->buf, FLOOD_MSG);
+        for (self->i = 0; staged_len(that) < (flood ? flood * FLOOD_MSG : 5) && self->i < SPIN_MAX;
+             self->i++)
                 vk_yield();
-        if (!staged_mail(that))
-                vk_raise(ESRCH, "the message was never staged");
+        if (staged_len(that) < (flood ? flood * FLOOD_MSG : 5))
+                vk_raise(ESRCH, "the messages were never staged");
         scribble(that);
         bad_finished = 1;
         reader_done = 1;
@@ -683,6 +696,8 @@ END_TEST
 START_TEST(test_mail_write)
 {
         struct outcome o;
+        flood = _i > VK_ISOLATION_PRIVILEGED ? FLOOD_N : 0;
+        _i %= VK_ISOLATION_PRIVILEGED + 1;
         run((enum vk_isolation)_i, 0, mail_victim, mail_scribbler, &o);
         ck_assert_msg(o.bad->code != ESRCH, "%s", o.bad->msg);
         if (_i != VK_ISOLATION_UNPRIVILEGED) {
@@ -1064,7 +1079,7 @@ static Suite *fault_suite(void)
         tcase_add_loop_test(tc, test_kernel_write, 0, all);
         tcase_add_test(tc, test_kernel_write_small_pages);
         tcase_add_loop_test(tc, test_hibernated_heap, 0, all);
-        tcase_add_loop_test(tc, test_mail_write, 0, all);
+        tcase_add_loop_test(tc, test_mail_write, 0, 2 * all); /* one short, then a flood */
         tcase_add_loop_test(tc, test_arena_huge_pages, 0, all + 1);
         tcase_add_loop_test(tc, test_protection_per_switch, 0, all);
         tcase_add_loop_test(tc, test_runaway_loop, 0, all);

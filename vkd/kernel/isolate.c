@@ -144,6 +144,13 @@ void isolate_forget(struct vk_kernel *k, struct kproc *kp)
                 k->open = NULL;
 }
 
+/* What an unprivileged dispatch flips: the arena up to the end of the mail
+ * zone's committed part (the rest is PROT_NONE anyway). */
+static size_t arena_span(const struct vk_kernel *k)
+{
+        return (size_t)(k->mail.base + k->mail.committed - k->arena);
+}
+
 void isolate_enter(struct vk_kernel *k, struct kproc *kp)
 {
         if (kp->isolation != VK_ISOLATION_UNPRIVILEGED)
@@ -155,7 +162,7 @@ void isolate_enter(struct vk_kernel *k, struct kproc *kp)
                 return;
         }
 #endif
-        mprotect(k->arena, k->arena_len, PROT_READ);
+        mprotect(k->arena, arena_span(k), PROT_READ);
 }
 
 void isolate_leave(struct vk_kernel *k, struct kproc *kp)
@@ -169,7 +176,7 @@ void isolate_leave(struct vk_kernel *k, struct kproc *kp)
                 return;
         }
 #endif
-        mprotect(k->arena, k->arena_len, PROT_READ | PROT_WRITE);
+        mprotect(k->arena, arena_span(k), PROT_READ | PROT_WRITE);
         k->stats.protects++; /* counted once writable again */
 }
 

@@ -193,10 +193,12 @@ struct heap_store {
  * 4 KiB up to MSG_STAGE_MAX. */
 #define KZONE_MIN_SHIFT 12
 #define KZONE_CLASSES 11 /* 4 KiB << 10 = 4 MiB */
+#define KZONE_COMMIT ((size_t)2 << 20) /* made accessible in steps of a huge page */
 struct kzone {
         char *base;
-        size_t len;  /* reserved */
-        size_t used; /* carved so far */
+        size_t len;       /* reserved */
+        size_t used;      /* carved so far */
+        size_t committed; /* accessible: [0, committed); the rest is PROT_NONE */
         uint32_t free[KZONE_CLASSES]; /* per class: 4 KiB unit + 1 of a free block */
 };
 
@@ -261,7 +263,8 @@ uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len, ui
 void heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t len,
                      uint64_t *protects);
 void heap_store_seal(struct heap_store *st, uint64_t *protects);
-/* The mail zone over [base, base + len). Alloc returns a block of at least n
+/* The mail zone over [base, base + len), made PROT_NONE until used. Alloc
+ * returns a block of at least n
  * bytes (n <= MSG_STAGE_MAX) and its size in *cap, or NULL when the zone is
  * full; free gives it back. */
 void kzone_init(struct kzone *z, char *base, size_t len);

@@ -1034,8 +1034,8 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         /* Staged messages: a 4 KiB block per process plus 64 MiB for bursts,
          * reserved, not committed. */
         size_t mail_len = (size_t)cfg.max_procs * 4096 + ((size_t)64 << 20);
-        size_t off_mail = arena_take(&len, mail_len + 4096);
-        off_mail = (off_mail + 4095) & ~(size_t)4095;
+        size_t off_mail = arena_take(&len, mail_len + KZONE_COMMIT);
+        off_mail = (off_mail + KZONE_COMMIT - 1) & ~(KZONE_COMMIT - 1);
         int huge = cfg.isolation == VK_ISOLATION_UNPRIVILEGED;
         char *arena = isolate_arena_map(&len, &huge);
         if (!arena)
@@ -1052,7 +1052,6 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         k->fds = (struct kfd *)(arena + off_fds);
         k->nfds = (int)max_fds;
         k->timers = (struct kproc **)(arena + off_timers);
-        kzone_init(&k->mail, arena + off_mail, mail_len);
         k->timers_cap = cfg.max_procs;
         k->wake_pipe[0] = k->wake_pipe[1] = -1;
         k->pkey = -1;
@@ -1078,6 +1077,7 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         r = isolate_init(k);
         if (r < 0)
                 goto fail;
+        kzone_init(&k->mail, arena + off_mail, mail_len); /* after the keys: keeps its own */
         r = fault_init(k);
         if (r < 0) {
                 fault_fini(k);

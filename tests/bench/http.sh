@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # HTTP benchmark, every peer in the same run: nginx (one worker, `return 200`),
 # raw_http (a minimal epoll server: the floor) and vkd-http (the http11
-# module, hello handler) privileged and isolated. One server pinned to CPU 0,
+# module, hello handler) privileged, isolated and unprivileged. One server pinned to CPU 0,
 # wrk (one thread) pinned to CPU 1. For each of R repetitions, each server
 # fresh:
 #   (a) 100 connections, 16 requests pipelined per write: requests/s;
@@ -76,6 +76,8 @@ CONF
                         --isolation privileged --max-conns 4096 >/dev/null & ;;
         vkd-iso) taskset -c 0 "$build/services/http11/vkd-http" --listen "127.0.0.1:$port" \
                         --isolation isolated --max-conns 4096 >/dev/null & ;;
+        vkd-unpriv) taskset -c 0 "$build/services/http11/vkd-http" --listen "127.0.0.1:$port" \
+                        --isolation unprivileged --max-conns 4096 >/dev/null & ;;
         esac
         pid=$!
         url=http://127.0.0.1:$port/
@@ -96,7 +98,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 rps() { awk '/Requests\/sec/ {print $2}'; }
 
-servers=(nginx raw vkd-priv vkd-iso)
+servers=(nginx raw vkd-priv vkd-iso vkd-unpriv)
 for s in "${servers[@]}"; do : >"$work/$s.pipe"; : >"$work/$s.conc"; : >"$work/$s.cpu"; done
 hz=$(getconf CLK_TCK)
 for r in $(seq "$reps"); do
@@ -127,10 +129,12 @@ for s in "${servers[@]}"; do
 done
 ng_p=$(median_file "$work/nginx.pipe")
 raw_p=$(median_file "$work/raw.pipe")
-for s in vkd-priv vkd-iso; do
+for s in vkd-priv vkd-iso vkd-unpriv; do
         p=$(median_file "$work/$s.pipe")
         awk -v p="$p" -v n="$ng_p" -v f="$raw_p" -v s="$s" \
                 'BEGIN { printf "%s pipelined: %.2fx nginx, %.2fx the raw floor\n", s, p / n, p / f }'
 done
-awk -v i="$(median_file "$work/vkd-iso.pipe")" -v p="$(median_file "$work/vkd-priv.pipe")" \
-        'BEGIN { printf "isolated / privileged, pipelined: %.2f\n", i / p }'
+for s in vkd-iso vkd-unpriv; do
+        awk -v i="$(median_file "$work/$s.pipe")" -v p="$(median_file "$work/vkd-priv.pipe")" \
+                -v s="$s" 'BEGIN { printf "%s / vkd-priv, pipelined: %.2f\n", s, i / p }'
+done

@@ -260,6 +260,10 @@ static void heap_overrun(struct vk_thread *that)
         vk_end();
 }
 
+/* Which kernel memory kernel_write writes: its stats in the kernel struct
+ * (0), or the poller's state, allocated from the kernel zone (1). */
+static int write_zone;
+
 static void kernel_write(struct vk_thread *that)
 {
         struct {
@@ -267,7 +271,9 @@ static void kernel_write(struct vk_thread *that)
         } *self;
         BAD_BEGIN();
         {
-                volatile uint64_t *x = &that->proc->kernel->stats.dispatches;
+                struct vk_kernel *k = that->proc->kernel;
+                volatile char *x = write_zone ? (volatile char *)k->pl
+                                              : (volatile char *)&k->stats.dispatches;
                 bad_addr = (uintptr_t)x;
                 *x = *x; /* harmless where it is allowed */
         }
@@ -724,6 +730,21 @@ START_TEST(test_hibernated_heap)
 }
 END_TEST
 
+/* The poller's state and the listeners are kernel memory too, from the
+ * kernel zone: read-only while an unprivileged process runs. */
+START_TEST(test_kernel_write_zone)
+{
+        struct outcome o;
+        write_zone = 1;
+        run((enum vk_isolation)_i, 0, NULL, kernel_write, &o);
+        if (_i != VK_ISOLATION_UNPRIVILEGED) {
+                assert_not_contained(&o);
+                return;
+        }
+        assert_fault(&o, "SIGSEGV", 1);
+}
+END_TEST
+
 /* The same write with the arena on 4 KiB pages (VKD_HUGE_PAGES=0): the
  * huge-page arena must not be what makes the protection work. */
 START_TEST(test_kernel_write_small_pages)
@@ -1078,6 +1099,7 @@ static Suite *fault_suite(void)
         tcase_add_loop_test(tc, test_read_other_heap, 0, all);
         tcase_add_loop_test(tc, test_kernel_write, 0, all);
         tcase_add_test(tc, test_kernel_write_small_pages);
+        tcase_add_loop_test(tc, test_kernel_write_zone, 0, all);
         tcase_add_loop_test(tc, test_hibernated_heap, 0, all);
         tcase_add_loop_test(tc, test_mail_write, 0, 2 * all); /* one short, then a flood */
         tcase_add_loop_test(tc, test_arena_huge_pages, 0, all + 1);

@@ -206,10 +206,11 @@ void heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t le
 }
 
 /*
- * The mail zone. Messages between processes wait in kernel memory between
- * the sender's dispatch and the receiver's; carved from the arena, they are
- * read-only to an unprivileged process like the rest of the kernel's state,
- * at no cost of their own (the arena is flipped anyway). Blocks are carved
+ * The kernel zone. What the kernel keeps besides its fixed tables: messages
+ * between processes waiting for their receiver, listeners, the poller's
+ * tables. Carved from the arena, it is read-only to an unprivileged process
+ * like the rest of the kernel's state, at no cost of its own (the arena is
+ * flipped anyway). Blocks are carved
  * upward from the front, so the pages in use stay few and close together,
  * and a freed block waits on its class's free list, linked through itself.
  */
@@ -267,6 +268,48 @@ void kzone_free(struct kzone *z, char *block, uint32_t cap)
         unsigned c = kzone_class(cap);
         memcpy(block, &z->free[c], sizeof z->free[c]);
         z->free[c] = (uint32_t)((size_t)(block - z->base) >> KZONE_MIN_SHIFT) + 1;
+}
+
+/* The kz_ functions put a 16-byte header before the block: its size. */
+#define KZ_HEAD 16u
+
+void *kz_calloc(struct kzone *z, size_t n)
+{
+        uint32_t cap;
+        if (n > ((size_t)1 << (KZONE_MIN_SHIFT + KZONE_CLASSES - 1)) - KZ_HEAD)
+                return NULL;
+        char *b = kzone_alloc(z, (uint32_t)n + KZ_HEAD, &cap);
+        if (!b)
+                return NULL;
+        memcpy(b, &cap, sizeof cap);
+        memset(b + KZ_HEAD, 0, cap - KZ_HEAD);
+        return b + KZ_HEAD;
+}
+
+void kz_free(struct kzone *z, void *ptr)
+{
+        uint32_t cap;
+        if (!ptr)
+                return;
+        char *b = (char *)ptr - KZ_HEAD;
+        memcpy(&cap, b, sizeof cap);
+        kzone_free(z, b, cap);
+}
+
+/* What does not fit moves to a larger block; the new part is zeroed. */
+void *kz_realloc(struct kzone *z, void *ptr, size_t n)
+{
+        uint32_t cap = 0;
+        if (ptr)
+                memcpy(&cap, (char *)ptr - KZ_HEAD, sizeof cap);
+        if (ptr && n <= cap - KZ_HEAD)
+                return ptr;
+        char *m = kz_calloc(z, n);
+        if (m && ptr) {
+                memcpy(m, ptr, cap - KZ_HEAD);
+                kz_free(z, ptr);
+        }
+        return m;
 }
 
 void heap_init(struct vk_proc *p, size_t size)

@@ -76,6 +76,13 @@ char *isolate_arena_map(size_t *len, int *huge)
         return a;
 }
 
+/* What an unprivileged dispatch flips: the arena up to the end of the mail
+ * zone's committed part (the rest is PROT_NONE anyway). */
+static size_t arena_span(const struct vk_kernel *k)
+{
+        return (size_t)(k->zone.base + k->zone.committed - k->arena);
+}
+
 int isolate_init(struct vk_kernel *k)
 {
         k->pkey = -1;
@@ -86,7 +93,12 @@ int isolate_init(struct vk_kernel *k)
         int key = pkey_alloc(0, 0);
         if (key < 0)
                 return 0; /* no PKU on this CPU or kernel: mprotect it is */
-        if (pkey_mprotect(k->arena, k->arena_len, PROT_READ | PROT_WRITE, key) < 0) {
+        /* The zone's uncommitted tail stays PROT_NONE, under the key too, so
+         * that committing it later (plain mprotect) keeps the key. */
+        size_t span = arena_span(k);
+        if (pkey_mprotect(k->arena, span, PROT_READ | PROT_WRITE, key) < 0 ||
+            pkey_mprotect(k->arena + span, k->arena_len - span, PROT_NONE, key) < 0) {
+                pkey_mprotect(k->arena, span, PROT_READ | PROT_WRITE, 0);
                 pkey_free(key);
                 return 0;
         }
@@ -142,13 +154,6 @@ void isolate_forget(struct vk_kernel *k, struct kproc *kp)
 {
         if (k->open == kp)
                 k->open = NULL;
-}
-
-/* What an unprivileged dispatch flips: the arena up to the end of the mail
- * zone's committed part (the rest is PROT_NONE anyway). */
-static size_t arena_span(const struct vk_kernel *k)
-{
-        return (size_t)(k->mail.base + k->mail.committed - k->arena);
 }
 
 void isolate_enter(struct vk_kernel *k, struct kproc *kp)

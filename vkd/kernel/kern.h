@@ -137,13 +137,14 @@ struct poller_event {
 };
 
 struct poller;
+struct kzone;
 
 /* One backend per file, chosen at run time. */
 struct poller_backend {
         const char *name;
         int oneshot; /* an armed interest is dropped once it is reported */
         /* Returns 0 and *ret, or -errno. */
-        int (*open)(struct poller **ret);
+        int (*open)(struct poller **ret, struct kzone *z); /* its memory from z */
         void (*close)(struct poller *pl);
         /* Its own descriptor, or -1. */
         int (*fileno)(const struct poller *pl);
@@ -188,11 +189,11 @@ struct heap_store {
         uint32_t free[HEAP_STORE_CLASSES]; /* per size class: grain + 1 of a free chunk */
 };
 
-/* The mail zone: blocks of kernel memory for staged messages, carved from
- * the arena so they are write-protected with it. Power-of-two classes from
- * 4 KiB up to MSG_STAGE_MAX. */
+/* The kernel zone: blocks of kernel memory of variable size (staged
+ * messages, listeners, the poller's tables), carved from the arena so they
+ * are write-protected with it. Power-of-two classes from 4 KiB up. */
 #define KZONE_MIN_SHIFT 12
-#define KZONE_CLASSES 11 /* 4 KiB << 10 = 4 MiB */
+#define KZONE_CLASSES 15 /* 4 KiB << 14 = 64 MiB: a poll table for 2^20 descriptors */
 #define KZONE_COMMIT ((size_t)2 << 20) /* made accessible in steps of a huge page */
 struct kzone {
         char *base;
@@ -220,7 +221,7 @@ struct vk_kernel {
         struct poller *pl;
         struct heap_pool pool;
         struct heap_store store;
-        struct kzone mail; /* in the arena, after the tables */
+        struct kzone zone; /* in the arena, after the tables */
         struct kproc *procs;  /* indexed by pool slot */
         struct kproc *runq_head, *runq_tail;
         struct kproc *idle_head, *idle_tail; /* rings drained, oldest first */
@@ -263,13 +264,16 @@ uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len, ui
 void heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t len,
                      uint64_t *protects);
 void heap_store_seal(struct heap_store *st, uint64_t *protects);
-/* The mail zone over [base, base + len), made PROT_NONE until used. Alloc
- * returns a block of at least n
- * bytes (n <= MSG_STAGE_MAX) and its size in *cap, or NULL when the zone is
- * full; free gives it back. */
+/* The kernel zone over [base, base + len), made PROT_NONE until used. Alloc
+ * returns a block of at least n bytes and its size in *cap, or NULL when the
+ * zone is full (or n is past the largest class); free gives it back. */
 void kzone_init(struct kzone *z, char *base, size_t len);
 char *kzone_alloc(struct kzone *z, uint32_t n, uint32_t *cap);
 void kzone_free(struct kzone *z, char *block, uint32_t cap);
+/* malloc-like, over the zone: the block's size is kept before it. */
+void *kz_calloc(struct kzone *z, size_t n);
+void *kz_realloc(struct kzone *z, void *ptr, size_t n);
+void kz_free(struct kzone *z, void *ptr);
 /* Lays out an empty process heap at base. */
 void heap_init(struct vk_proc *p, size_t size);
 /* Reserves len bytes (page-aligned) from the ring area; NULL when full. */

@@ -13,21 +13,23 @@
 #include "kern.h"
 
 struct poller {
+        struct kzone *z; /* where it lives: kernel memory */
         int epfd;
         int nmask;
         uint8_t *mask; /* POLLER_IN|OUT registered per descriptor */
         struct epoll_event evs[256];
 };
 
-static int ep_open(struct poller **ret)
+static int ep_open(struct poller **ret, struct kzone *z)
 {
-        struct poller *pl = calloc(1, sizeof *pl);
+        struct poller *pl = kz_calloc(z, sizeof *pl);
         if (!pl)
                 return -ENOMEM;
+        pl->z = z;
         pl->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (pl->epfd < 0) {
                 int r = -errno;
-                free(pl);
+                kz_free(z, pl);
                 return r;
         }
         *ret = pl;
@@ -37,8 +39,8 @@ static int ep_open(struct poller **ret)
 static void ep_close(struct poller *pl)
 {
         close(pl->epfd);
-        free(pl->mask);
-        free(pl);
+        kz_free(pl->z, pl->mask);
+        kz_free(pl->z, pl);
 }
 
 static int ep_fileno(const struct poller *pl)
@@ -56,7 +58,7 @@ static int ep_arm(struct poller *pl, int fd, uint32_t events)
                 int n = pl->nmask ? pl->nmask : 1024;
                 while (n <= fd)
                         n *= 2;
-                uint8_t *m = realloc(pl->mask, (size_t)n);
+                uint8_t *m = kz_realloc(pl->z, pl->mask, (size_t)n);
                 if (!m)
                         return -ENOMEM;
                 memset(m + pl->nmask, 0, (size_t)(n - pl->nmask));

@@ -13,21 +13,23 @@
 #include "kern.h"
 
 struct poller {
+        struct kzone *z; /* where it lives: kernel memory */
         int kq;
         int nmask;
         uint8_t *mask;
         struct kevent evs[256];
 };
 
-static int kq_open(struct poller **ret)
+static int kq_open(struct poller **ret, struct kzone *z)
 {
-        struct poller *pl = calloc(1, sizeof *pl);
+        struct poller *pl = kz_calloc(z, sizeof *pl);
         if (!pl)
                 return -ENOMEM;
+        pl->z = z;
         pl->kq = kqueue();
         if (pl->kq < 0) {
                 int r = -errno;
-                free(pl);
+                kz_free(z, pl);
                 return r;
         }
         *ret = pl;
@@ -37,8 +39,8 @@ static int kq_open(struct poller **ret)
 static void kq_close(struct poller *pl)
 {
         close(pl->kq);
-        free(pl->mask);
-        free(pl);
+        kz_free(pl->z, pl->mask);
+        kz_free(pl->z, pl);
 }
 
 static int kq_fileno(const struct poller *pl)
@@ -58,7 +60,7 @@ static int kq_arm(struct poller *pl, int fd, uint32_t events)
                 int sz = pl->nmask ? pl->nmask : 1024;
                 while (sz <= fd)
                         sz *= 2;
-                uint8_t *m = realloc(pl->mask, (size_t)sz);
+                uint8_t *m = kz_realloc(pl->z, pl->mask, (size_t)sz);
                 if (!m)
                         return -ENOMEM;
                 memset(m + pl->nmask, 0, (size_t)(sz - pl->nmask));

@@ -15,26 +15,28 @@
 #endif
 
 struct poller {
+        struct kzone *z; /* where it lives: kernel memory */
         struct pollfd *pfds;
         int n, cap;
         int *slot; /* descriptor -> index + 1 in pfds, 0 if not watched */
         int nslot;
 };
 
-static int pp_open(struct poller **ret)
+static int pp_open(struct poller **ret, struct kzone *z)
 {
-        struct poller *pl = calloc(1, sizeof *pl);
+        struct poller *pl = kz_calloc(z, sizeof *pl);
         if (!pl)
                 return -ENOMEM;
+        pl->z = z;
         *ret = pl;
         return 0;
 }
 
 static void pp_close(struct poller *pl)
 {
-        free(pl->pfds);
-        free(pl->slot);
-        free(pl);
+        kz_free(pl->z, pl->pfds);
+        kz_free(pl->z, pl->slot);
+        kz_free(pl->z, pl);
 }
 
 static void pp_drop(struct poller *pl, int i)
@@ -60,7 +62,7 @@ static int pp_arm(struct poller *pl, int fd, uint32_t events)
                 int n = pl->nslot ? pl->nslot : 1024;
                 while (n <= fd)
                         n *= 2;
-                int *s = realloc(pl->slot, (size_t)n * sizeof *s);
+                int *s = kz_realloc(pl->z, pl->slot, (size_t)n * sizeof *s);
                 if (!s)
                         return -ENOMEM;
                 memset(s + pl->nslot, 0, (size_t)(n - pl->nslot) * sizeof *s);
@@ -73,7 +75,7 @@ static int pp_arm(struct poller *pl, int fd, uint32_t events)
         }
         if (pl->n == pl->cap) {
                 int cap = pl->cap ? 2 * pl->cap : 256;
-                struct pollfd *p = realloc(pl->pfds, (size_t)cap * sizeof *p);
+                struct pollfd *p = kz_realloc(pl->z, pl->pfds, (size_t)cap * sizeof *p);
                 if (!p)
                         return -ENOMEM;
                 pl->pfds = p;

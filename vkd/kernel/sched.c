@@ -318,7 +318,7 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
         idle_remove(k, kp);
         wake_up(k, kp, NULL); /* still hibernating: its stored front goes */
         if (kp->mail)
-                kzone_free(&k->mail, kp->mail, kp->mail_cap);
+                kzone_free(&k->zone, kp->mail, kp->mail_cap);
         kp->mail = NULL;
         kp->mail_len = kp->mail_cap = 0;
         k->stats.exited++;
@@ -575,7 +575,7 @@ static int mail_stage(struct vk_kernel *k, struct kproc *kp, const struct msg_he
         }
         if (kp->mail_len + need > kp->mail_cap) {
                 uint32_t cap;
-                char *m = kzone_alloc(&k->mail, kp->mail_len + need, &cap);
+                char *m = kzone_alloc(&k->zone, kp->mail_len + need, &cap);
                 if (!m) {
                         k->stats.msgs_dropped++;
                         if (from_ring)
@@ -584,7 +584,7 @@ static int mail_stage(struct vk_kernel *k, struct kproc *kp, const struct msg_he
                 }
                 if (kp->mail) {
                         memcpy(m, kp->mail, kp->mail_len);
-                        kzone_free(&k->mail, kp->mail, kp->mail_cap);
+                        kzone_free(&k->zone, kp->mail, kp->mail_cap);
                 }
                 kp->mail = m;
                 kp->mail_cap = cap;
@@ -760,13 +760,15 @@ int vk_kernel_listen(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *
 int vk_kernel_listen_with(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg,
                           size_t arglen, enum vk_isolation isolation)
 {
-        struct kserver *s = calloc(1, sizeof *s);
+        /* In kernel memory: a listener's function and argument are what
+         * every new connection runs. */
+        struct kserver *s = kz_calloc(&k->zone, sizeof *s);
         if (!s)
                 return -ENOMEM;
         if (arglen) {
-                s->arg = malloc(arglen);
+                s->arg = kz_calloc(&k->zone, arglen);
                 if (!s->arg) {
-                        free(s);
+                        kz_free(&k->zone, s);
                         return -ENOMEM;
                 }
                 memcpy(s->arg, arg, arglen);
@@ -775,8 +777,8 @@ int vk_kernel_listen_with(struct vk_kernel *k, int fd, vk_thread_fn *fn, const v
         if (r == 0)
                 r = k->pb->arm(k->pl, fd, POLLER_IN | POLLER_EXCLUSIVE);
         if (r < 0) {
-                free(s->arg);
-                free(s);
+                kz_free(&k->zone, s->arg);
+                kz_free(&k->zone, s);
                 return r;
         }
         s->fd = fd;
@@ -823,8 +825,8 @@ static void servers_close(struct vk_kernel *k)
                 k->servers = s->next;
                 k->pb->forget(k->pl, s->fd, 0);
                 memset(&k->fds[s->fd], 0, sizeof k->fds[s->fd]);
-                free(s->arg);
-                free(s);
+                kz_free(&k->zone, s->arg);
+                kz_free(&k->zone, s);
         }
 }
 
@@ -1031,9 +1033,9 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         size_t off_free = arena_take(&len, cfg.max_procs * sizeof(uint32_t));
         size_t off_procs = arena_take(&len, cfg.max_procs * sizeof(struct kproc));
         size_t off_fds = arena_take(&len, (size_t)max_fds * sizeof(struct kfd));
-        /* Staged messages: a 4 KiB block per process plus 64 MiB for bursts,
-         * reserved, not committed. */
-        size_t mail_len = (size_t)cfg.max_procs * 4096 + ((size_t)64 << 20);
+        /* The kernel zone: staged messages (a 4 KiB block per process, and
+         * bursts), listeners, the poller's tables; reserved, not committed. */
+        size_t mail_len = (size_t)cfg.max_procs * 4096 + ((size_t)128 << 20);
         size_t off_mail = arena_take(&len, mail_len + KZONE_COMMIT);
         off_mail = (off_mail + KZONE_COMMIT - 1) & ~(KZONE_COMMIT - 1);
         int huge = cfg.isolation == VK_ISOLATION_UNPRIVILEGED;
@@ -1052,6 +1054,7 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         k->fds = (struct kfd *)(arena + off_fds);
         k->nfds = (int)max_fds;
         k->timers = (struct kproc **)(arena + off_timers);
+        kzone_init(&k->zone, arena + off_mail, mail_len);
         k->timers_cap = cfg.max_procs;
         k->wake_pipe[0] = k->wake_pipe[1] = -1;
         k->pkey = -1;
@@ -1060,7 +1063,7 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
                 r = heap_store_init(&k->store, cfg.max_procs);
         if (r < 0)
                 goto fail;
-        r = pb->open(&k->pl);
+        r = pb->open(&k->pl, &k->zone);
         if (r < 0)
                 goto fail;
         if (pipe2(k->wake_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
@@ -1077,7 +1080,6 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         r = isolate_init(k);
         if (r < 0)
                 goto fail;
-        kzone_init(&k->mail, arena + off_mail, mail_len); /* after the keys: keeps its own */
         r = fault_init(k);
         if (r < 0) {
                 fault_fini(k);

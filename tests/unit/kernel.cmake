@@ -11,3 +11,13 @@ foreach(suite coro heap ring sched poller socket)
                 target_compile_definitions(check_${suite} PRIVATE _GNU_SOURCE)
         endif()
 endforeach()
+
+# The kqueue backend is built only on BSD and macOS; here it is compiled
+# against a stand-in <sys/event.h> (tests/unit/kqueue/) so that a change to
+# the poller interface cannot leave it broken unseen.
+add_test(NAME kqueue_builds
+        COMMAND ${CMAKE_C_COMPILER} -std=gnu11 -Wall -Wextra -Werror -fsyntax-only
+                -DVKD_KQUEUE_BUILD_TEST -isystem ${CMAKE_CURRENT_SOURCE_DIR}/kqueue
+                -I${PROJECT_SOURCE_DIR}/vkd/kernel -I${PROJECT_SOURCE_DIR}/vkd/include
+                ${PROJECT_SOURCE_DIR}/vkd/kernel/poll_kqueue.c)
+set_tests_properties(kqueue_builds PROPERTIES LABELS unit)

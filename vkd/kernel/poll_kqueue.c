@@ -2,7 +2,8 @@
  * Poller backend on BSD/macOS kqueue: EV_CLEAR gives edge-triggered reports
  * like epoll's, so a descriptor is registered once for both directions.
  */
-#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || \
+        defined(VKD_KQUEUE_BUILD_TEST)
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -76,7 +76,7 @@ char *isolate_arena_map(size_t *len, int *huge)
         return a;
 }
 
-/* What an unprivileged dispatch flips: the arena up to the end of the mail
+/* What an unprivileged dispatch flips: the arena up to the end of the kernel
  * zone's committed part (the rest is PROT_NONE anyway). */
 static size_t arena_span(const struct vk_kernel *k)
 {

@@ -87,7 +87,7 @@ struct kproc {
         uint8_t isolation;   /* enum vk_isolation */
         uint8_t prot_none;   /* the slot's pages are PROT_NONE now (kept across reuse) */
         uint32_t gen;        /* bumped per occupant: pid = gen << 24 | slot */
-        char *mail;          /* messages staged for it (a block of the mail zone) */
+        char *mail;          /* messages staged for it (a block of the kernel zone) */
         uint32_t mail_len, mail_cap;
         uint32_t saved_len;  /* hibernating: bytes of heap kept in the store */
         uint32_t saved;      /* hibernating: their heap_store reference, 0 none */

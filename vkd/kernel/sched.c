@@ -1025,7 +1025,7 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
             rl.rlim_max < max_fds)
                 max_fds = rl.rlim_max < 1024 ? 1024 : rl.rlim_max;
         /* Small tables first, then the descriptor table (sized by the
-         * descriptor limit, up to 40 MiB), then the mail zone, carved from
+         * descriptor limit, up to 40 MiB), then the kernel zone, carved from
          * its front: what a worker touches stays in few huge pages. */
         size_t len = 0;
         size_t off_k = arena_take(&len, sizeof(struct vk_kernel));

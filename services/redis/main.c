@@ -21,5 +21,7 @@ int main(int argc, char **argv)
         args[2] = "262144";
         for (int i = 1; i < argc; i++)
                 args[i + 2] = argv[i];
-        return vk_standalone_main(argc + 2, args, &vk_module);
+        int r = vk_standalone_main(argc + 2, args, &vk_module);
+        free(args);
+        return r;
 }

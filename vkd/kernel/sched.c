@@ -633,8 +633,9 @@ static void mail_in(struct kproc *kp)
         if (!kp->mail_len || !in)
                 return;
         while (at < kp->mail_len) {
-                const struct msg_head *h = (const struct msg_head *)(kp->mail + at);
-                uint32_t need = (uint32_t)sizeof *h + (h->len == MSG_BOUNCE ? 0 : h->len);
+                struct msg_head h; /* messages are packed: headers are unaligned */
+                memcpy(&h, kp->mail + at, sizeof h);
+                uint32_t need = (uint32_t)sizeof h + (h.len == MSG_BOUNCE ? 0 : h.len);
                 if (ring_space(in) < need)
                         break;
                 ring_write(in, kp->mail + at, need);

@@ -1258,15 +1258,23 @@ static void collect_key(struct dent *e, void *arg)
         k->n++;
 }
 
+/* The replies collect_key gathered go after the array header. */
+static void collect_reply(struct ctx *x, struct collect *k)
+{
+        if (k->keys.len) { /* no keys: no buffer either (memcpy from NULL) */
+                rbuf_reserve(x->o, k->keys.len);
+                memcpy(x->o->p + x->o->len, k->keys.p, k->keys.len);
+                x->o->len += k->keys.len;
+        }
+        rbuf_free(&k->keys);
+}
+
 static void cmd_keys(struct ctx *x)
 {
         struct collect k = {.x = x, .pattern = &x->argv[1]};
         dict_each(&x->db->keys, collect_key, &k);
         r_array(x, k.n);
-        rbuf_reserve(x->o, k.keys.len);
-        memcpy(x->o->p + x->o->len, k.keys.p, k.keys.len);
-        x->o->len += k.keys.len;
-        rbuf_free(&k.keys);
+        collect_reply(x, &k);
 }
 
 static void cmd_scan(struct ctx *x)
@@ -1311,10 +1319,7 @@ static void cmd_scan(struct ctx *x)
         r_array(x, 2);
         r_bulk_ll(x, (long long)cursor);
         r_array(x, k.n);
-        rbuf_reserve(x->o, k.keys.len);
-        memcpy(x->o->p + x->o->len, k.keys.p, k.keys.len);
-        x->o->len += k.keys.len;
-        rbuf_free(&k.keys);
+        collect_reply(x, &k);
 }
 
 static void cmd_rename(struct ctx *x)

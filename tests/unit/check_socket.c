@@ -155,6 +155,12 @@ END_TEST
 
 static int opened, refused_open;
 
+/* On purpose: SIGSEGV. UBSan (sanitizer builds) would stop it first. */
+__attribute__((no_sanitize("undefined"))) static void store_to_null(void)
+{
+        *(volatile int *)0 = 1;
+}
+
 /* Opens socketpair ends until the process refuses one, then faults: the
  * teardown must close every one of them. */
 static void hoarder(struct vk_thread *that)
@@ -172,7 +178,7 @@ static void hoarder(struct vk_thread *that)
                 else
                         refused_open++;
         }
-        *(volatile int *)0 = 1; /* a fault: the heap is no longer trusted */
+        store_to_null(); /* a fault: the heap is no longer trusted */
         vk_end();
 }
 

@@ -765,18 +765,6 @@ static long smaps_huge_kb(const void *addr)
         return kb;
 }
 
-static int thp_never(void)
-{
-        char buf[128] = "";
-        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
-        if (!f)
-                return 1;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        return strstr(buf, "[never]") != NULL;
-}
-
 /* An unprivileged kernel without protection keys puts its arena on
  * transparent huge pages where the system has them (one page-table entry to
  * flip per 2 MiB); the others, and VKD_HUGE_PAGES=0, keep 4 KiB pages. */
@@ -794,7 +782,7 @@ START_TEST(test_arena_huge_pages)
         ck_assert_msg(kb >= 0, "no mapping holds the arena %p", (void *)k->arena);
         if (!strcmp(how, "pkeys"))
                 ; /* no flips to make cheap: either way is right */
-        else if (_i == VK_ISOLATION_UNPRIVILEGED && !thp_never()) {
+        else if (_i == VK_ISOLATION_UNPRIVILEGED && isolate_thp_available()) {
                 ck_assert_str_eq(how, "mprotect-huge");
                 ck_assert_uint_eq((uintptr_t)k->arena % (2u << 20), 0);
                 ck_assert_msg(kb >= 2048, "arena: AnonHugePages %ld kB", kb);

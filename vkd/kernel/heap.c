@@ -149,15 +149,29 @@ void heap_store_free(struct heap_store *st)
         memset(st, 0, sizeof *st);
 }
 
-/* Makes [0, end) accessible. */
-static void store_open(struct heap_store *st, size_t end, uint64_t *protects)
+/* Makes base[*open, end) accessible, *open growing in multiples of step up
+ * to limit: 1 after an mprotect call, 0 with nothing to do, -1 if it failed.
+ * The hibernation store and the kernel zone both open a prefix this way. */
+static int open_prefix(char *base, size_t *open, size_t end, size_t step, size_t limit)
 {
-        end = (end + page_size() - 1) & ~(page_size() - 1);
-        if (end <= st->opened)
-                return;
-        mprotect(st->base + st->opened, end - st->opened, PROT_READ | PROT_WRITE);
-        st->opened = end;
-        (*protects)++;
+        if (end <= *open)
+                return 0;
+        end = (end + step - 1) & ~(step - 1);
+        if (end > limit)
+                end = limit;
+        if (mprotect(base + *open, end - *open, PROT_READ | PROT_WRITE) < 0)
+                return -1;
+        *open = end;
+        return 1;
+}
+
+/* Makes [0, end) of the store accessible; -1 if it could not. */
+static int store_open(struct heap_store *st, size_t end, uint64_t *protects)
+{
+        int r = open_prefix(st->base, &st->opened, end, page_size(), st->len);
+        if (r > 0)
+                (*protects)++;
+        return r;
 }
 
 void heap_store_seal(struct heap_store *st, uint64_t *protects)
@@ -178,16 +192,18 @@ uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len, ui
 {
         uint32_t c = store_class(len);
         size_t size = (size_t)(c + 1) * HEAP_STORE_GRAIN, off;
-        store_open(st, st->used, protects);
+        if (store_open(st, st->used, protects) < 0)
+                return 0;
         if (st->free[c]) {
                 off = (size_t)(st->free[c] - 1) * HEAP_STORE_GRAIN;
                 memcpy(&st->free[c], st->base + off, sizeof st->free[c]);
         } else {
                 if (size > st->len - st->used)
                         return 0;
+                if (store_open(st, st->used + size, protects) < 0)
+                        return 0;
                 off = st->used;
                 st->used += size;
-                store_open(st, st->used, protects);
         }
         memcpy(st->base + off, src, len);
         return (uint32_t)(off / HEAP_STORE_GRAIN) + 1;
@@ -246,18 +262,10 @@ char *kzone_alloc(struct kzone *z, uint32_t n, uint32_t *cap)
         } else {
                 if (size > z->len - z->used)
                         return NULL;
-                size_t end = z->used + size;
-                if (end > z->committed) {
-                        size_t to = (end + KZONE_COMMIT - 1) & ~(KZONE_COMMIT - 1);
-                        if (to > z->len)
-                                to = z->len;
-                        if (mprotect(z->base + z->committed, to - z->committed,
-                                     PROT_READ | PROT_WRITE) < 0)
-                                return NULL;
-                        z->committed = to;
-                }
+                if (open_prefix(z->base, &z->committed, z->used + size, KZONE_COMMIT, z->len) < 0)
+                        return NULL;
                 b = z->base + z->used;
-                z->used = end;
+                z->used += size;
         }
         *cap = (uint32_t)size;
         return b;
@@ -273,7 +281,7 @@ void kzone_free(struct kzone *z, char *block, uint32_t cap)
 /* The kz_ functions put a 16-byte header before the block: its size. */
 #define KZ_HEAD 16u
 
-void *kz_calloc(struct kzone *z, size_t n)
+static void *kz_alloc(struct kzone *z, size_t n)
 {
         uint32_t cap;
         if (n > ((size_t)1 << (KZONE_MIN_SHIFT + KZONE_CLASSES - 1)) - KZ_HEAD)
@@ -282,31 +290,42 @@ void *kz_calloc(struct kzone *z, size_t n)
         if (!b)
                 return NULL;
         memcpy(b, &cap, sizeof cap);
-        memset(b + KZ_HEAD, 0, cap - KZ_HEAD);
         return b + KZ_HEAD;
+}
+
+void *kz_calloc(struct kzone *z, size_t n)
+{
+        void *m = kz_alloc(z, n);
+        if (m)
+                memset(m, 0, n);
+        return m;
+}
+
+size_t kz_size(const void *ptr)
+{
+        uint32_t cap;
+        if (!ptr)
+                return 0;
+        memcpy(&cap, (const char *)ptr - KZ_HEAD, sizeof cap);
+        return cap - KZ_HEAD;
 }
 
 void kz_free(struct kzone *z, void *ptr)
 {
-        uint32_t cap;
-        if (!ptr)
-                return;
-        char *b = (char *)ptr - KZ_HEAD;
-        memcpy(&cap, b, sizeof cap);
-        kzone_free(z, b, cap);
+        if (ptr)
+                kzone_free(z, (char *)ptr - KZ_HEAD, (uint32_t)(kz_size(ptr) + KZ_HEAD));
 }
 
-/* What does not fit moves to a larger block; the new part is zeroed. */
+/* What does not fit moves to a larger block (whose new part is undefined,
+ * as with realloc). */
 void *kz_realloc(struct kzone *z, void *ptr, size_t n)
 {
-        uint32_t cap = 0;
-        if (ptr)
-                memcpy(&cap, (char *)ptr - KZ_HEAD, sizeof cap);
-        if (ptr && n <= cap - KZ_HEAD)
+        size_t have = kz_size(ptr);
+        if (ptr && n <= have)
                 return ptr;
-        char *m = kz_calloc(z, n);
+        char *m = kz_alloc(z, n);
         if (m && ptr) {
-                memcpy(m, ptr, cap - KZ_HEAD);
+                memcpy(m, ptr, have);
                 kz_free(z, ptr);
         }
         return m;

@@ -31,7 +31,7 @@
  * layout, see vk_kernel_new), so only unprivileged kernels ask for it.
  * VKD_HUGE_PAGES=0 turns it off (to measure the difference).
  */
-static int thp_available(void)
+int isolate_thp_available(void)
 {
 #ifdef MADV_HUGEPAGE
         const char *env = getenv("VKD_HUGE_PAGES");
@@ -54,7 +54,7 @@ char *isolate_arena_map(size_t *len, int *huge)
 {
         size_t page = (size_t)sysconf(_SC_PAGESIZE);
         if (*huge)
-                *huge = thp_available();
+                *huge = isolate_thp_available();
         size_t align = *huge ? ARENA_HUGE : page;
         size_t n = (*len + align - 1) & ~(align - 1);
         /* Over-allocate by one alignment unit, then trim to an aligned start. */

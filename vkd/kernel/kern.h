@@ -88,7 +88,7 @@ struct kproc {
         uint8_t prot_none;   /* the slot's pages are PROT_NONE now (kept across reuse) */
         uint32_t gen;        /* bumped per occupant: pid = gen << 24 | slot */
         char *mail;          /* messages staged for it (a block of the kernel zone) */
-        uint32_t mail_len, mail_cap;
+        uint32_t mail_len;   /* bytes staged; the block holds kz_size(mail) */
         uint32_t saved_len;  /* hibernating: bytes of heap kept in the store */
         uint32_t saved;      /* hibernating: their heap_store reference, 0 none */
         struct kproc *next_run;
@@ -270,10 +270,12 @@ void heap_store_seal(struct heap_store *st, uint64_t *protects);
 void kzone_init(struct kzone *z, char *base, size_t len);
 char *kzone_alloc(struct kzone *z, uint32_t n, uint32_t *cap);
 void kzone_free(struct kzone *z, char *block, uint32_t cap);
-/* malloc-like, over the zone: the block's size is kept before it. */
+/* malloc-like, over the zone: the block's size is kept before it; kz_size
+ * is how much of it may be used (0 for NULL). */
 void *kz_calloc(struct kzone *z, size_t n);
 void *kz_realloc(struct kzone *z, void *ptr, size_t n);
 void kz_free(struct kzone *z, void *ptr);
+size_t kz_size(const void *ptr);
 /* Lays out an empty process heap at base. */
 void heap_init(struct vk_proc *p, size_t size);
 /* Reserves len bytes (page-aligned) from the ring area; NULL when full. */
@@ -320,6 +322,8 @@ ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x);
  * transparent huge pages if the system has them (*huge says if it asked).
  * NULL and errno on failure. */
 char *isolate_arena_map(size_t *len, int *huge);
+/* Transparent huge pages are on here (and VKD_HUGE_PAGES is not 0). */
+int isolate_thp_available(void);
 int isolate_init(struct vk_kernel *k);
 /* Before kp's dispatch: its heap accessible, the one open before protected. */
 void isolate_switch(struct vk_kernel *k, struct kproc *kp);

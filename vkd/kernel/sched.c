@@ -317,10 +317,9 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
         timer_remove(k, kp);
         idle_remove(k, kp);
         wake_up(k, kp, NULL); /* still hibernating: its stored front goes */
-        if (kp->mail)
-                kzone_free(&k->zone, kp->mail, kp->mail_cap);
+        kz_free(&k->zone, kp->mail);
         kp->mail = NULL;
-        kp->mail_len = kp->mail_cap = 0;
+        kp->mail_len = 0;
         k->stats.exited++;
         if (err.code == ENOMEM)
                 k->stats.nomem++;
@@ -573,21 +572,15 @@ static int mail_stage(struct vk_kernel *k, struct kproc *kp, const struct msg_he
                         ring_consume(from_ring, body);
                 return -ENOBUFS;
         }
-        if (kp->mail_len + need > kp->mail_cap) {
-                uint32_t cap;
-                char *m = kzone_alloc(&k->zone, kp->mail_len + need, &cap);
+        if (kp->mail_len + need > kz_size(kp->mail)) {
+                char *m = kz_realloc(&k->zone, kp->mail, kp->mail_len + need);
                 if (!m) {
                         k->stats.msgs_dropped++;
                         if (from_ring)
                                 ring_consume(from_ring, body);
                         return -ENOBUFS;
                 }
-                if (kp->mail) {
-                        memcpy(m, kp->mail, kp->mail_len);
-                        kzone_free(&k->zone, kp->mail, kp->mail_cap);
-                }
                 kp->mail = m;
-                kp->mail_cap = cap;
         }
         memcpy(kp->mail + kp->mail_len, h, sizeof *h);
         if (body)

@@ -8,7 +8,12 @@
 # request (dispatches, protection changes). Then the cost of one process
 # switch: isolation_bench --switch (ns and protection system calls per
 # dispatch, medians of R) and bench_kernel's thread-switch and process
-# figures, under each mode. Last, system calls per request, counted by perf on
+# figures, under each mode. Then the floor: isolation_bench --primitive, the
+# two mprotect calls of an isolated switch with nothing of vkd around them
+# (1, 3 and 10 resident pages a heap), and per mode the best ratio the
+# pipelined run could reach if a dispatch cost only its process switch:
+# ns/req privileged against that plus the switch's extra ns over privileged
+# divided by the requests per dispatch. Last, system calls per request, counted by perf on
 # the server during one short extra run per mode (when perf may count
 # tracepoints here). Servers bind 127.0.0.1 only; with two or more CPUs the
 # server and the client are pinned to different ones. Every step is bounded
@@ -110,7 +115,8 @@ serve() {
 }
 
 modes=(privileged isolated unprivileged unprivileged-4k)
-declare -A rps per_disp prot_req ns_switch prot_switch
+declare -A rps per_disp prot_req ns_switch prot_switch ns_prim
+prim_pages=(1 3 10)
 protection=
 
 echo "$prog: $reps repetitions; echo, pipelined: $conns conns x depth $depth x $size B" \
@@ -137,6 +143,12 @@ for ((rep = 1; rep <= reps; rep++)); do
                         --isolation "$(iso "$mode")")
                 ns_switch[$mode]+="$(field ns_per_dispatch "$line") "
                 prot_switch[$mode]+="$(field protects_per_dispatch "$line") "
+        done
+        for pages in "${prim_pages[@]}"; do
+                line=$("${client_pin[@]}" "$isolation_bench" --primitive "$switches" \
+                        --pages "$pages")
+                ns_prim[$pages]+="$(field ns_per_switch "$line") "
+                ns_prim[syscall]+="$(field ns_per_syscall "$line") "
         done
 done
 
@@ -172,6 +184,28 @@ for mode in "${modes[@]}"; do
         printf '%-16s %12.1f %18.1f %22.2f\n' "$mode" "$ns" \
                 "$(awk -v n="$ns" -v b="$sbase" 'BEGIN { print n - b }')" \
                 "$(median ${prot_switch[$mode]})"
+done
+
+printf '\nthe floor: an isolated switch'"'"'s two mprotect calls alone (isolation_bench'
+printf ' --primitive %d, 64 heaps of 64 KiB), medians of %d runs;' "$switches" "$reps"
+# shellcheck disable=SC2086
+printf ' a bare system call: %.1f ns\n' "$(median ${ns_prim[syscall]})"
+printf '%-16s %12s\n' resident_pages ns/switch
+for pages in "${prim_pages[@]}"; do
+        # shellcheck disable=SC2086
+        printf '%-16s %12.1f\n' "$pages" "$(median ${ns_prim[$pages]})"
+done
+printf '\nbest ratio at this depth if a dispatch cost only its process switch\n'
+printf '%-16s %8s %10s\n' isolation ratio bound
+# shellcheck disable=SC2086
+base_ns=$(awk -v b="$base" 'BEGIN { print b ? 1e9 / b : 0 }')
+for mode in "${modes[@]}"; do
+        # shellcheck disable=SC2086
+        printf '%-16s %8.3f %10.3f\n' "$mode" \
+                "$(awk -v m="${med[$mode]}" -v b="$base" 'BEGIN { print b ? m / b : 0 }')" \
+                "$(awk -v n="$base_ns" -v s="$(median ${ns_switch[$mode]})" -v p="$sbase" \
+                        -v d="$(median ${per_disp[$mode]})" \
+                        'BEGIN { print d ? n / (n + (s - p) / d) : 0 }')"
 done
 
 printf '\nbench_kernel (switch: two threads of one process yield %d times each;' "$switches"

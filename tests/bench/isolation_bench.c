@@ -5,6 +5,7 @@
  *     isolation_bench --connect HOST:PORT [--conns 100] [--depth 16] [--size 64]
  *                     [--seconds 5] [--warmup 1]
  *     isolation_bench --switch N [--procs 64] [--isolation MODE]
+ *     isolation_bench --primitive N [--procs 64] [--pages 1] [--heap-size 65536]
  *
  * --connect: pipelined load on an echo server. Each of --conns connections
  * keeps --depth requests of --size bytes in flight (it sends a new one as soon
@@ -20,6 +21,13 @@
  * processes. Prints the nanoseconds and the protection changes (system calls,
  * when the kernel protects with mprotect) per dispatch.
  *
+ * --primitive: the protection an isolated switch needs, with nothing of vkd
+ * around it: --procs heap-sized mappings, each its own (a guard page apart, as
+ * the kernel's heap pool lays them out) with --pages pages resident, and N
+ * switches that close one (PROT_NONE) and open the next (read-write) and
+ * touch its pages. Prints the nanoseconds per switch, and per bare system
+ * call (getppid) for scale: the floor any mprotect-based switch pays here.
+ *
  * Exit 0 on success, 1 on failure (named on stderr), 2 on bad usage.
  */
 #include "bench.h"
@@ -32,7 +40,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <vk/vk.h>
 
@@ -244,6 +255,53 @@ static int run_switch(long iters, unsigned procs, enum vk_isolation mode, const 
         return 0;
 }
 
+/* The protection primitive alone. */
+
+static int run_primitive(long iters, unsigned procs, unsigned pages, size_t heap)
+{
+        size_t page = (size_t)sysconf(_SC_PAGESIZE), stride = heap + page;
+        char *base = mmap(NULL, stride * procs, PROT_NONE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+        if (base == MAP_FAILED || heap % page || pages * page > heap) {
+                fprintf(stderr, "isolation_bench: cannot map %u heaps of %zu bytes\n", procs, heap);
+                return 1;
+        }
+        for (unsigned i = 0; i < procs; i++) {
+                char *h = base + i * stride;
+                munmap(h + heap, page); /* the guard: no two heaps share a mapping */
+                mprotect(h, heap, PROT_READ | PROT_WRITE);
+                for (unsigned p = 0; p < pages; p++)
+                        h[p * page] = 1;
+                mprotect(h, heap, PROT_NONE);
+        }
+        unsigned open = 0;
+        mprotect(base, heap, PROT_READ | PROT_WRITE);
+        int64_t t0 = bench_now_ns();
+        for (long n = 0; n < iters; n++) {
+                unsigned next = (open + 1) % procs;
+                char *h = base + next * stride;
+                if (mprotect(base + open * stride, heap, PROT_NONE) < 0 ||
+                    mprotect(h, heap, PROT_READ | PROT_WRITE) < 0) {
+                        fprintf(stderr, "isolation_bench: mprotect: %s\n", strerror(errno));
+                        return 1;
+                }
+                for (unsigned p = 0; p < pages; p++)
+                        h[p * page]++;
+                open = next;
+        }
+        int64_t t1 = bench_now_ns();
+        for (long n = 0; n < iters; n++)
+                syscall(SYS_getppid);
+        int64_t t2 = bench_now_ns();
+        printf("isolation_bench: mode=primitive procs=%u pages=%u heap=%zu"
+               " ns_per_switch=%.1f calls_per_switch=2 ns_per_syscall=%.1f\n",
+               procs, pages, heap, (double)(t1 - t0) / (double)iters,
+               (double)(t2 - t1) / (double)iters);
+        munmap(base, stride * procs);
+        return 0;
+}
+
 /* ------------------------------------------------------------------ */
 
 static void usage(void)
@@ -252,7 +310,8 @@ static void usage(void)
                 "usage: isolation_bench --connect HOST:PORT [--conns N] [--depth N] [--size N]\n"
                 "                       [--seconds N] [--warmup N]\n"
                 "       isolation_bench --switch N [--procs N]\n"
-                "                       [--isolation isolated|unprivileged|privileged]\n");
+                "                       [--isolation isolated|unprivileged|privileged]\n"
+                "       isolation_bench --primitive N [--procs N] [--pages N] [--heap-size BYTES]\n");
 }
 
 int main(int argc, char **argv)
@@ -267,11 +326,14 @@ int main(int argc, char **argv)
                 {"switch", required_argument, NULL, 's'},
                 {"procs", required_argument, NULL, 'p'},
                 {"isolation", required_argument, NULL, 'i'},
+                {"primitive", required_argument, NULL, 'P'},
+                {"pages", required_argument, NULL, 'g'},
+                {"heap-size", required_argument, NULL, 'H'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };
         uint64_t conns = 100, depth = 16, size = 64, seconds = 5, warmup = 1, iters = 0, procs = 64,
-                 nofile;
+                 prims = 0, pages = 1, heap = 65536, nofile;
         const char *target = NULL, *isolation = "isolated";
         enum vk_isolation mode = VK_ISOLATION_ISOLATED;
         int opt, r = 0;
@@ -302,6 +364,15 @@ int main(int argc, char **argv)
                 case 'p':
                         r = bench_parse_u64(optarg, 1, 4096, &procs);
                         break;
+                case 'P':
+                        r = bench_parse_u64(optarg, 1, 1000000000, &prims);
+                        break;
+                case 'g':
+                        r = bench_parse_u64(optarg, 0, 4096, &pages);
+                        break;
+                case 'H':
+                        r = bench_parse_u64(optarg, 4096, 1 << 26, &heap);
+                        break;
                 case 'i':
                         isolation = optarg;
                         r = vk_isolation_parse(optarg);
@@ -323,10 +394,12 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
-        if (optind != argc || !target == !iters) {
+        if (optind != argc || !!target + !!iters + !!prims != 1) {
                 usage();
                 return 2;
         }
+        if (prims)
+                return run_primitive((long)prims, (unsigned)procs, (unsigned)pages, (size_t)heap);
         if (iters)
                 return run_switch((long)iters, (unsigned)procs, mode, isolation);
 

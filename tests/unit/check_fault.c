@@ -350,6 +350,18 @@ static void victim(struct vk_thread *that)
         vk_end();
 }
 
+/* Publishes the address of a secret in its frame and ends at once. */
+static void dead_victim(struct vk_thread *that)
+{
+        struct {
+                char secret[sizeof secret];
+        } *self;
+        vk_begin();
+        memcpy(self->secret, secret, sizeof secret);
+        victim_addr = self->secret;
+        vk_end();
+}
+
 /* Reads the victim's secret by address while the victim is not running. */
 static void reader(struct vk_thread *that)
 {
@@ -673,6 +685,22 @@ START_TEST(test_read_other_heap)
 {
         struct outcome o;
         run((enum vk_isolation)_i, 0, victim, reader, &o);
+        if (_i == VK_ISOLATION_PRIVILEGED) {
+                assert_not_contained(&o);
+                ck_assert_mem_eq(read_back, secret, sizeof secret);
+                return;
+        }
+        assert_fault(&o, "SIGSEGV", 1);
+        ck_assert_msg(memcmp(read_back, secret, sizeof secret), "the secret leaked");
+}
+END_TEST
+
+/* The heap of a process that ended (the last one open) is closed before
+ * another process runs: its last bytes fault like a live one's. */
+START_TEST(test_read_ended_heap)
+{
+        struct outcome o;
+        run((enum vk_isolation)_i, 0, dead_victim, reader, &o);
         if (_i == VK_ISOLATION_PRIVILEGED) {
                 assert_not_contained(&o);
                 ck_assert_mem_eq(read_back, secret, sizeof secret);
@@ -1074,6 +1102,7 @@ static Suite *fault_suite(void)
         tcase_add_loop_test(tc, test_bus_error, 0, all);
         tcase_add_loop_test(tc, test_heap_overrun, 0, all);
         tcase_add_loop_test(tc, test_read_other_heap, 0, all);
+        tcase_add_loop_test(tc, test_read_ended_heap, 0, all);
         tcase_add_loop_test(tc, test_kernel_write, 0, 2 * all); /* kernel struct, then zone */
         tcase_add_test(tc, test_kernel_write_small_pages);
         tcase_add_loop_test(tc, test_hibernated_heap, 0, all);

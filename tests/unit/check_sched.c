@@ -7,7 +7,10 @@
  * vk_kernel_free), vk_kernel_stop() from a thread and before run() letting
  * run() return once the processes ended, and the accept loop of
  * vk_kernel_listen() keeping to max_procs while the connections beyond it
- * wait in the backlog. Only socketpairs, pipes and loopback TCP.
+ * wait in the backlog; spawning writes no heap (no protection change before
+ * the first dispatch, however the argument is kept) and an argument too big
+ * for the heap is refused or ends the process with ENOMEM. Only socketpairs,
+ * pipes and loopback TCP.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -492,6 +495,73 @@ START_TEST(test_listen_respects_max_procs)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Spawning. */
+
+/* Writes the text it was spawned with (its frame's first member). */
+static void says_arg(struct vk_thread *that)
+{
+        struct {
+                char text[128];
+        } *self;
+        vk_begin();
+        vk_puts(self->text);
+        vk_end();
+}
+
+/* The heap is set up by the first dispatch: spawning changes no protection,
+ * and the argument reaches the frame whether kept in the process table
+ * (short) or in the kernel zone (longer). */
+START_TEST(test_spawn_touches_no_heap)
+{
+        static const char *const texts[] = {
+                "short",
+                "a longer argument, past the process table's own room for one, so kept "
+                "in the kernel zone",
+        };
+        int kfd[2], tfd[2];
+        char out[128];
+        struct vk_kernel_stats st;
+        kt_kernel(NULL, 0, 0, 0);
+        for (int i = 0; i < 2; i++) {
+                kt_pair(&kfd[i], &tfd[i]);
+                kt_spawn(says_arg, texts[i], strlen(texts[i]) + 1, kfd[i]);
+        }
+        vk_kernel_stats(kt.k, &st);
+        ck_assert_uint_eq(st.spawned, 2);
+        ck_assert_uint_eq(st.protects, 0);
+        kt_run();
+        vk_kernel_stats(kt.k, &st);
+        ck_assert_uint_gt(st.protects, 0); /* isolated: the dispatches did */
+        for (int i = 0; i < 2; i++) {
+                ck_assert_uint_eq(kt_read_all(tfd[i], out, sizeof out - 1), strlen(texts[i]));
+                ck_assert_str_eq(out, texts[i]);
+        }
+}
+END_TEST
+
+/* An argument larger than a heap is refused at once; one that fits the
+ * slot but not beside the process's rings ends it with ENOMEM, socket closed. */
+START_TEST(test_spawn_arg_too_big)
+{
+        static char big[16384 + 1];
+        int kfd, tfd;
+        char out[4];
+        struct vk_kernel_stats st;
+        kt_kernel(NULL, 16384, 4096, 0);
+        kt_pair(&kfd, &tfd);
+        ck_assert_int_eq(vk_kernel_spawn(kt.k, says_arg, big, sizeof big, -1, -1), -E2BIG);
+        int64_t pid = kt_spawn(says_arg, big, 12000, kfd);
+        kt_run();
+        ck_assert_int_eq(kt_exit_of(pid)->code, ENOMEM);
+        ck_assert_uint_eq(kt_read_all(tfd, out, sizeof out), 0);
+        ck_assert(!kt_fd_open(kfd));
+        vk_kernel_stats(kt.k, &st);
+        ck_assert_uint_eq(st.nomem, 1);
+        ck_assert_uint_eq(st.spawned, 1);
+}
+END_TEST
+
 static Suite *sched_suite(void)
 {
         Suite *s = suite_create("sched");
@@ -512,6 +582,10 @@ static Suite *sched_suite(void)
         tcase_add_test(stop, test_stop_from_thread);
         tcase_add_test(stop, test_stop_before_run);
         tcase_add_test(stop, test_listen_respects_max_procs);
+
+        TCase *spawn = kt_tcase(s, "spawn");
+        tcase_add_test(spawn, test_spawn_touches_no_heap);
+        tcase_add_test(spawn, test_spawn_arg_too_big);
         return s;
 }
 

@@ -120,7 +120,11 @@ static void heap_protect(struct vk_kernel *k, struct kproc *kp, int prot)
  * the host's hooks), and is closed when another process is dispatched, so no
  * process ever runs beside another's open heap. A process dispatched again
  * before any other (the only busy connection, or a batch cut by the budget)
- * pays no system call at all.
+ * pays no system call at all. An ended process's heap is left as it is:
+ * closed if it was, and if it was the open one it stays k->open, so the next
+ * dispatch of another process closes it like any heap switched away from.
+ * No process but the slot's next owner runs beside it, and that one (the
+ * pool is LIFO: usually the next connection) finds it open and pays nothing.
  */
 void isolate_switch(struct vk_kernel *k, struct kproc *kp)
 {
@@ -146,14 +150,6 @@ void isolate_close(struct vk_kernel *k, struct kproc *kp)
 {
         if (kp != k->open && kp->isolation != VK_ISOLATION_PRIVILEGED && !kp->prot_none)
                 heap_protect(k, kp, PROT_NONE);
-}
-
-/* An ended process's heap is left as it is, open or not, for the next
- * process in its slot. */
-void isolate_forget(struct vk_kernel *k, struct kproc *kp)
-{
-        if (k->open == kp)
-                k->open = NULL;
 }
 
 void isolate_enter(struct vk_kernel *k, struct kproc *kp)

@@ -102,6 +102,11 @@ struct kproc {
         uint8_t queued;
         uint8_t timer_fired;
         uint8_t alive;
+        uint8_t unborn;      /* spawned, heap not set up yet: see proc_birth */
+        uint32_t arglen;     /* unborn: its main thread's argument, */
+        char *arg;           /* in argbuf, or a kernel zone block when longer */
+        vk_thread_fn *fn;    /* and function */
+        char argbuf[32];
 };
 
 struct kserver {
@@ -329,7 +334,6 @@ int isolate_init(struct vk_kernel *k);
 void isolate_switch(struct vk_kernel *k, struct kproc *kp);
 void isolate_open(struct vk_kernel *k, struct kproc *kp);   /* a kernel visit: heap accessible */
 void isolate_close(struct vk_kernel *k, struct kproc *kp);  /* ... and protected again */
-void isolate_forget(struct vk_kernel *k, struct kproc *kp); /* kp ended */
 void isolate_enter(struct vk_kernel *k, struct kproc *kp); /* kernel read-only if unprivileged */
 void isolate_leave(struct vk_kernel *k, struct kproc *kp); /* kernel writable again */
 

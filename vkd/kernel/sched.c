@@ -329,8 +329,7 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
         if (err.code)
                 k->stats.failed++;
         kp->alive = 0;
-        kp->p = NULL;
-        isolate_forget(k, kp);
+        kp->p = NULL; /* its heap stays as it is: see isolate_switch */
         heap_pool_put(&k->pool, kp->slot);
         if (k->on_exit)
                 k->on_exit(k->on_exit_ctx, pid, err.code ? &err : NULL);
@@ -349,83 +348,62 @@ static void fd_bind(struct vk_kernel *k, int fd, struct kproc *kp, struct vk_pip
                 f->tx = tx;
 }
 
+/*
+ * Spawning writes only kernel memory: the slot, the descriptors, the run
+ * queue. The heap is set up by the process's first dispatch (proc_birth),
+ * when the switch has opened it anyway, so a spawn costs no protection change
+ * and the last occupant's heap, if still open, is closed by that switch
+ * before anything else can run beside it.
+ */
 static int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,
                           int fd_in, int fd_out, enum vk_isolation isolation)
 {
         uint32_t slot;
         int r;
-        char *base = NULL;
+        char *base = NULL, *argcopy = NULL;
+        int has_io = fd_in >= 0 && fd_out >= 0;
+        if (arglen > k->pool.slot_size) {
+                r = -E2BIG;
+                goto fail;
+        }
         if (k->stats.active >= k->cfg.max_procs || !(base = heap_pool_get(&k->pool, &slot))) {
                 r = -EAGAIN;
                 goto fail;
         }
         struct kproc *kp = &k->procs[slot];
-        kp->p = (struct vk_proc *)base;
-        kp->isolation = (uint8_t)isolation;
-        isolate_open(k, kp);
-        int has_io = fd_in >= 0 && fd_out >= 0;
-        if (has_io) {
-                r = fds_reserve(k, fd_in > fd_out ? fd_in : fd_out);
-                if (r < 0)
-                        goto fail_slot;
-        }
-        struct vk_proc *p = (struct vk_proc *)base;
-        heap_init(p, k->pool.slot_size);
-        p->kernel = k;
-        p->ring_size = (uint32_t)k->cfg.ring_size;
-        p->pid = ((uint64_t)(k->procs[slot].gen + 1) << 24) | slot;
-        struct vk_socket *s = NULL;
-        if (has_io) {
-                s = vk_malloc(p, sizeof *s);
-                if (!s || pipe_init_fd(p, &s->rx, fd_in, 0, k->cfg.ring_size) < 0 ||
-                    pipe_init_fd(p, &s->tx, fd_out, 1, k->cfg.ring_size) < 0) {
-                        r = -ENOMEM;
-                        goto fail_slot;
-                }
-                s->next = NULL;
-                s->bound = 1;
-                s->connecting = 0;
-                s->alias = -1;
-                p->sockets = s;
-        }
-        struct vk_thread *t = thread_new(p, fn, arg, arglen);
-        if (!t) {
+        if (has_io && (r = fds_reserve(k, fd_in > fd_out ? fd_in : fd_out)) < 0)
+                goto fail_slot;
+        if (arglen > sizeof kp->argbuf && !(argcopy = kz_realloc(&k->zone, NULL, arglen))) {
                 r = -ENOMEM;
                 goto fail_slot;
         }
-        t->is_main = 1;
-        t->in = s ? &s->rx : NULL;
-        t->out = s ? &s->tx : NULL;
-        p->main = t;
-        thread_ready(t);
-
         uint8_t prot_none = kp->prot_none;
         uint32_t gen = kp->gen + 1;
         memset(kp, 0, sizeof *kp);
         kp->prot_none = prot_none;
         kp->gen = gen;
-        kp->p = p;
+        kp->p = (struct vk_proc *)base;
         kp->slot = slot;
         kp->isolation = (uint8_t)isolation;
         kp->fd_in = fd_in;
         kp->fd_out = fd_out;
-        kp->ring_off = p->low;
         kp->alive = 1;
+        kp->unborn = 1;
         kp->pending = -1;
-        if (!has_io) {
-                /* a process without stdio, e.g. one per service instance */
-        } else if (fd_in == fd_out) {
-                fd_bind(k, fd_in, kp, &s->rx, &s->tx);
-        } else {
-                fd_bind(k, fd_in, kp, &s->rx, NULL);
-                fd_bind(k, fd_out, kp, NULL, &s->tx);
+        kp->fn = fn;
+        kp->arg = argcopy ? argcopy : kp->argbuf;
+        kp->arglen = (uint32_t)arglen;
+        if (arglen)
+                memcpy(kp->arg, arg, arglen);
+        if (has_io) {
+                fd_bind(k, fd_in, kp, NULL, NULL);
+                if (fd_out != fd_in)
+                        fd_bind(k, fd_out, kp, NULL, NULL);
         }
         k->stats.spawned++;
         k->stats.active++;
         runq_push(k, kp);
-        int64_t pid = (int64_t)p->pid;
-        isolate_close(k, kp);
-        return pid;
+        return (int64_t)(((uint64_t)gen << 24) | slot);
 
 fail_slot:
         heap_pool_put(&k->pool, slot);
@@ -435,6 +413,58 @@ fail:
         if (fd_out >= 0 && fd_out != fd_in)
                 close(fd_out);
         return r;
+}
+
+static void proc_forget_arg(struct vk_kernel *k, struct kproc *kp)
+{
+        if (kp->arg != kp->argbuf)
+                kz_free(&k->zone, kp->arg);
+        kp->arg = NULL;
+}
+
+/* Sets up a spawned process's heap, open: its header, its stdio socket and
+ * main thread. A heap too small for them ends the process with ENOMEM. */
+static void proc_birth(struct vk_kernel *k, struct kproc *kp)
+{
+        struct vk_proc *p = kp->p;
+        struct vk_socket *s = NULL;
+        struct vk_thread *t;
+        kp->unborn = 0;
+        heap_init(p, k->pool.slot_size);
+        p->kernel = k;
+        p->ring_size = (uint32_t)k->cfg.ring_size;
+        p->pid = ((uint64_t)kp->gen << 24) | kp->slot;
+        if (kp->fd_in >= 0 && kp->fd_out >= 0) {
+                s = vk_malloc(p, sizeof *s);
+                if (!s || pipe_init_fd(p, &s->rx, kp->fd_in, 0, k->cfg.ring_size) < 0 ||
+                    pipe_init_fd(p, &s->tx, kp->fd_out, 1, k->cfg.ring_size) < 0)
+                        goto nomem;
+                s->next = NULL;
+                s->bound = 1;
+                s->connecting = 0;
+                s->alias = -1;
+                p->sockets = s;
+                k->fds[kp->fd_in].rx = &s->rx;
+                k->fds[kp->fd_out].tx = &s->tx;
+        }
+        kp->ring_off = p->low;
+        t = thread_new(p, kp->fn, kp->arg, kp->arglen);
+        proc_forget_arg(k, kp);
+        if (!t)
+                goto nomem;
+        t->is_main = 1;
+        t->in = s ? &s->rx : NULL;
+        t->out = s ? &s->tx : NULL;
+        p->main = t;
+        thread_ready(t);
+        return;
+nomem:
+        proc_forget_arg(k, kp);
+        p->exiting = 1;
+        p->exit_err.code = ENOMEM;
+        static const char why[] = "no room in its heap for its sockets and main thread";
+        _Static_assert(sizeof why <= sizeof p->exit_err.msg, "message too long");
+        memcpy(p->exit_err.msg, why, sizeof why);
 }
 
 int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,
@@ -671,6 +701,8 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         k->now = now_ns();
         idle_remove(k, kp);
         isolate_switch(k, kp);
+        if (kp->unborn)
+                proc_birth(k, kp);
         wake_up(k, kp, kp->p);
         mail_in(kp);
         while (kp->pending >= 0) {
@@ -896,8 +928,11 @@ static void stop_service(struct vk_kernel *k)
         if (!kp)
                 return;
         isolate_open(k, kp);
+        if (kp->unborn)
+                proc_birth(k, kp);
         wake_up(k, kp, kp->p);
-        vk_raise_at(kp->p->main, ECANCELED, "the worker is stopping");
+        if (kp->p->main)
+                vk_raise_at(kp->p->main, ECANCELED, "the worker is stopping");
         if (kp->p->runq_head)
                 runq_push(k, kp);
         isolate_close(k, kp);
@@ -1100,6 +1135,8 @@ struct vk_kernel *vk_kernel_free(struct vk_kernel *k)
                 if (!kp->alive)
                         continue;
                 isolate_open(k, kp);
+                if (kp->unborn)
+                        proc_birth(k, kp);
                 wake_up(k, kp, kp->p);
                 proc_exit(k, kp, NULL);
         }

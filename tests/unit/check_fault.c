@@ -987,6 +987,51 @@ START_TEST(test_stop_from_signal_handler)
 }
 END_TEST
 
+/* Sleeps long enough for the timer below to fire while the kernel waits. */
+static void napper(struct vk_thread *that)
+{
+        struct {
+                char unused;
+        } *self;
+        vk_begin();
+        vk_sleep(300);
+        vk_end();
+}
+
+/* The usual SIGTERM: it comes while the kernel waits in its poller, outside
+ * any dispatch. The handler's vk_kernel_stop() reads the kernel's arena with
+ * the rights a signal handler gets, which deny a protection key's memory
+ * (tests/pkeys runs this with keys). */
+START_TEST(test_stop_from_signal_handler_idle)
+{
+        struct vk_kernel_config cfg = {.isolation = VK_ISOLATION_ISOLATED};
+        struct sigaction sa = {.sa_handler = on_usr1};
+        struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1};
+        struct itimerspec when = {.it_value = {.tv_nsec = 20 * 1000 * 1000}};
+        struct vk_kernel_stats st;
+        timer_t timer;
+
+        stop_returned = 0;
+        ck_assert_int_eq(vk_kernel_new(&cfg, &stop_kernel), 0);
+        vk_kernel_on_exit(stop_kernel, on_exit_hook, NULL);
+        sigemptyset(&sa.sa_mask);
+        ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+        int64_t pid = vk_kernel_spawn(stop_kernel, napper, NULL, 0, -1, -1);
+        ck_assert_int_gt(pid, 0);
+        ck_assert_int_eq(timer_create(CLOCK_MONOTONIC, &sev, &timer), 0);
+        ck_assert_int_eq(timer_settime(timer, 0, &when, NULL), 0);
+        alarm(10);
+        ck_assert_int_eq(vk_kernel_run(stop_kernel), 0);
+        alarm(0);
+        timer_delete(timer);
+        vk_kernel_stats(stop_kernel, &st);
+        ck_assert_msg(stop_returned, "the stop handler did not run to its end");
+        ck_assert_int_eq(exit_of((uint64_t)pid)->code, 0);
+        ck_assert_uint_eq(st.faults, 0);
+        vk_kernel_free(stop_kernel);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Faults in kernel code are fatal.
  * ------------------------------------------------------------------------ */
@@ -1114,6 +1159,7 @@ static Suite *fault_suite(void)
         tcase_add_loop_test(tc, test_double_free, 0, all);
         tcase_add_loop_test(tc, test_corrupt_header, 0, all);
         tcase_add_loop_test(tc, test_stop_from_signal_handler, 0, all);
+        tcase_add_test(tc, test_stop_from_signal_handler_idle);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("fatal");

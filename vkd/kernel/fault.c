@@ -30,6 +30,7 @@ __thread struct fault_info fault_last;
 __thread volatile unsigned long fault_dispatch_seq;
 __thread struct vk_thread *volatile fault_thread;
 __thread volatile int fault_in_dispatch;
+__thread unsigned fault_pkeys;
 
 static __thread unsigned long seen_seq;
 static __thread unsigned ticks, budget_ticks;
@@ -71,6 +72,35 @@ static size_t put_dec(char *buf, size_t at, size_t cap, unsigned v)
                 tmp[--n] = (char)('0' + v % 10);
         while (v /= 10);
         return put_str(buf, at, cap, tmp + n);
+}
+
+/* Full rights to this thread's arenas, for kernel code reached from a
+ * signal handler: handlers run with the default PKRU, which denies every key
+ * but 0, and siglongjmp does not restore it. Returns the rights it replaced,
+ * two bits a key (the PKRU layout), for fault_rights_restore(). */
+unsigned long fault_rights_open(void)
+{
+        unsigned long saved = 0;
+#if defined(__linux__) && defined(PKEY_DISABLE_WRITE)
+        for (unsigned keys = fault_pkeys; keys; keys &= keys - 1) {
+                int key = __builtin_ctz(keys);
+                saved |= (unsigned long)(pkey_get(key) & 3) << (2 * key);
+                pkey_set(key, 0);
+        }
+#endif
+        return saved;
+}
+
+void fault_rights_restore(unsigned long saved)
+{
+#if defined(__linux__) && defined(PKEY_DISABLE_WRITE)
+        for (unsigned keys = fault_pkeys; keys; keys &= keys - 1) {
+                int key = __builtin_ctz(keys);
+                pkey_set(key, (unsigned)(saved >> (2 * key)) & 3);
+        }
+#else
+        (void)saved;
+#endif
 }
 
 static const char *signal_name(int sig)
@@ -119,6 +149,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         at = put_hex(m, at, cap, (uintptr_t)si->si_addr);
         at = put_str(m, at, cap, " in thread ");
         put_hex(m, at, cap, (uintptr_t)fault_thread);
+        fault_rights_open();
         siglongjmp(fault_jmp, 1);
 }
 
@@ -141,6 +172,7 @@ static void on_tick(int sig, siginfo_t *si, void *uc)
         at = put_dec(m, at, cap, budget_ticks * FAULT_TICK_MS);
         at = put_str(m, at, cap, " ms exceeded in thread ");
         put_hex(m, at, cap, (uintptr_t)fault_thread);
+        fault_rights_open();
         siglongjmp(fault_jmp, 1);
 }
 

@@ -103,6 +103,8 @@ int isolate_init(struct vk_kernel *k)
                 return 0;
         }
         k->pkey = key;
+        if (key < 32)
+                fault_pkeys |= 1u << key;
 #endif
         return 0;
 }

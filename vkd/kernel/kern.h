@@ -351,6 +351,12 @@ extern __thread struct fault_info fault_last;
 extern __thread volatile unsigned long fault_dispatch_seq;
 extern __thread struct vk_thread *volatile fault_thread;
 extern __thread volatile int fault_in_dispatch;
+/* The protection keys of this thread's kernels (bit n: key n). A signal
+ * handler runs with the system's default rights, which deny them: kernel code
+ * a handler reaches opens them first (fault_rights_open). */
+extern __thread unsigned fault_pkeys;
+unsigned long fault_rights_open(void);
+void fault_rights_restore(unsigned long saved);
 
 /* sched.c */
 static inline struct vk_kernel *proc_kernel(const struct vk_proc *p)

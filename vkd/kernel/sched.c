@@ -987,9 +987,12 @@ int vk_kernel_run(struct vk_kernel *k)
 void vk_kernel_stop(struct vk_kernel *k)
 {
         int saved = errno;
+        /* From a signal handler the arena's key denies even reading it. */
+        unsigned long rights = fault_rights_open();
         if (write(k->wake_pipe[1], "", 1) < 0) {
                 /* full pipe: a wake-up is already pending */
         }
+        fault_rights_restore(rights);
         errno = saved;
 }
 
@@ -1150,8 +1153,11 @@ struct vk_kernel *vk_kernel_free(struct vk_kernel *k)
         if (k->wake_pipe[1] >= 0)
                 close(k->wake_pipe[1]);
 #if defined(__linux__) && defined(PKEY_DISABLE_WRITE)
-        if (k->pkey >= 0)
+        if (k->pkey >= 0) {
+                if (k->pkey < 32)
+                        fault_pkeys &= ~(1u << k->pkey);
                 pkey_free(k->pkey);
+        }
 #endif
         heap_pool_free(&k->pool);
         heap_store_free(&k->store);

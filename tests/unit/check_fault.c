@@ -711,6 +711,79 @@ START_TEST(test_read_ended_heap)
 }
 END_TEST
 
+/* For the reuse case: a connection that took a secret from its peer (into
+ * its input ring), echoed it (output ring) and kept a copy in its frame; and
+ * the next process given the same slot, which looks for it everywhere in its
+ * heap. */
+static char *volatile holder_heap, *volatile finder_heap;
+static volatile int finder_found;
+
+static void holder(struct vk_thread *that)
+{
+        struct {
+                ssize_t n;
+                char line[sizeof secret + 1];
+        } *self;
+        vk_begin();
+        holder_heap = (char *)that->proc;
+        vk_readline(self->n, self->line, sizeof self->line);
+        vk_write(self->line, (size_t)self->n);
+        vk_flush();
+        vk_end();
+}
+
+static void finder(struct vk_thread *that)
+{
+        struct {
+                char unused;
+        } *self;
+        vk_begin();
+        finder_heap = (char *)that->proc;
+        for (uint32_t at = 0; at + sizeof secret - 1 <= that->proc->size; at++)
+                if (!memcmp(finder_heap + at, secret, sizeof secret - 1)) {
+                        finder_found = 1;
+                        break;
+                }
+        vk_end();
+}
+
+/* A heap slot's next occupant finds none of its last one's bytes, in the
+ * isolated modes. Privileged heaps are left as they were: there the finder
+ * sees the secret, which shows it would have found it. */
+START_TEST(test_reused_heap_wiped)
+{
+        struct vk_kernel_config cfg = {.isolation = (enum vk_isolation)_i};
+        struct vk_kernel *k;
+        int sv[2];
+        char back[sizeof secret];
+
+        holder_heap = finder_heap = NULL;
+        finder_found = 0;
+        ck_assert_int_eq(vk_kernel_new(&cfg, &k), 0);
+        vk_kernel_on_exit(k, on_exit_hook, NULL);
+        socketpair_nb(sv);
+        ck_assert_int_eq(write(sv[1], secret, sizeof secret - 1), (ssize_t)sizeof secret - 1);
+        ck_assert_int_eq(write(sv[1], "\n", 1), 1);
+        int64_t hpid = spawn_on(k, holder, sv[0]);
+        ck_assert_int_eq(vk_kernel_run(k), 0);
+        ck_assert_int_eq(exit_of((uint64_t)hpid)->code, 0);
+        ck_assert_int_eq(read(sv[1], back, sizeof back), (ssize_t)sizeof secret);
+        ck_assert_mem_eq(back, secret, sizeof secret - 1);
+        close(sv[1]);
+
+        int64_t fpid = vk_kernel_spawn(k, finder, NULL, 0, -1, -1);
+        ck_assert_int_gt(fpid, 0);
+        ck_assert_int_eq(vk_kernel_run(k), 0);
+        ck_assert_int_eq(exit_of((uint64_t)fpid)->code, 0);
+        ck_assert_ptr_eq(finder_heap, holder_heap); /* the same slot */
+        if (_i == VK_ISOLATION_PRIVILEGED)
+                ck_assert_msg(finder_found, "privileged: the secret was not left behind");
+        else
+                ck_assert_msg(!finder_found, "the last occupant's secret is still in the heap");
+        vk_kernel_free(k);
+}
+END_TEST
+
 /* Kernel memory is read-only only while an unprivileged process runs: there
  * a write to it faults; the other modes leave it writable and it succeeds. */
 static void assert_kernel_write(const struct outcome *o, int mode)
@@ -1148,6 +1221,7 @@ static Suite *fault_suite(void)
         tcase_add_loop_test(tc, test_heap_overrun, 0, all);
         tcase_add_loop_test(tc, test_read_other_heap, 0, all);
         tcase_add_loop_test(tc, test_read_ended_heap, 0, all);
+        tcase_add_loop_test(tc, test_reused_heap_wiped, 0, all);
         tcase_add_loop_test(tc, test_kernel_write, 0, 2 * all); /* kernel struct, then zone */
         tcase_add_test(tc, test_kernel_write_small_pages);
         tcase_add_loop_test(tc, test_hibernated_heap, 0, all);

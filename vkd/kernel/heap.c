@@ -363,6 +363,8 @@ void *vk_malloc(struct vk_proc *p, size_t n)
         b->magic = HEAP_MAGIC;
         p->last = p->top;
         p->top += need;
+        if (p->top > p->top_max)
+                p->top_max = p->top;
         return b + 1;
 }
 
@@ -384,4 +386,33 @@ void vk_free(struct vk_proc *p, void *ptr)
                 p->last = top->prev ? p->last - top->prev : 0;
                 top->magic = 0;
         }
+}
+
+static void scrub_ring(char *base, const char *end, const struct vk_ring *r)
+{
+        if (r->buf >= base && r->buf < end && r->hwm <= (size_t)(end - r->buf))
+                memset(r->buf, 0, r->hwm);
+}
+
+/*
+ * What an ended process wrote, wiped before its slot is reused, so that a
+ * connection reading memory it never wrote (a parser running past its input,
+ * say) finds zeros, not another connection's bytes. Only what was used: the
+ * allocator's highest top (frames, socket and thread records, mailboxes) and
+ * each socket ring up to the furthest byte it ever held, a few kilobytes for
+ * a typical connection. The heap's own records say where: after a clean end
+ * they are the kernel's to trust (a fault's heap is given back whole
+ * instead); each pointer is still checked to stay in the slot.
+ */
+void heap_scrub(struct vk_proc *p, size_t slot)
+{
+        char *base = (char *)p, *end = base + slot;
+        unsigned n = 0;
+        for (struct vk_socket *s = p->sockets; s && n <= VK_SOCKETS_MAX; s = s->next, n++) {
+                if ((char *)s < base || (char *)(s + 1) > end)
+                        break;
+                scrub_ring(base, end, &s->rx.ring);
+                scrub_ring(base, end, &s->tx.ring);
+        }
+        memset(base, 0, p->top_max < slot ? p->top_max : slot);
 }

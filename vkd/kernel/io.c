@@ -566,7 +566,7 @@ static struct vk_ring *mailbox(struct vk_proc *p)
                 return NULL;
         r->buf = (char *)(r + 1);
         r->size = (uint32_t)size;
-        r->head = r->tail = 0;
+        r->head = r->tail = r->hwm = 0;
         return r;
 }
 

@@ -37,6 +37,7 @@ struct vk_proc {
         /* stack-like allocator over [start, low) */
         uint32_t size;    /* whole heap */
         uint32_t top;     /* first free byte */
+        uint32_t top_max; /* the highest top has been: what a reuse wipes */
         uint32_t last;    /* offset of the last block, 0 if none */
         uint32_t low;     /* start of the ring area, which grows down from size */
         struct vk_thread *runq_head, *runq_tail;
@@ -258,6 +259,7 @@ char *heap_pool_slot(const struct heap_pool *hp, uint32_t slot); /* its address 
 void heap_pool_put(struct heap_pool *hp, uint32_t slot);
 /* Gives the memory of all but `keep` returned slots back to the OS. */
 void heap_pool_trim(struct heap_pool *hp, uint32_t keep);
+void heap_scrub(struct vk_proc *p, size_t slot); /* wipes what an ended process wrote */
 /* The hibernation store, for nprocs processes' fronts at most. Put and take
  * open it as they need (counting mprotect calls in *protects); seal closes
  * it again. Put copies len (1..HEAP_STORE_MAX) bytes in and returns a

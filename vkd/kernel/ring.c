@@ -7,6 +7,11 @@
 
 #include "kern.h"
 
+#if UINTPTR_MAX > 0xffffffffu
+/* hwm took what was padding: modules built before it see the same layout. */
+_Static_assert(sizeof(struct vk_ring) == 24, "struct vk_ring grew: the module ABI changed");
+#endif
+
 /* The len bytes from counter `from` on, as one or two segments. */
 static int segments(const struct vk_ring *r, uint32_t from, uint32_t len, struct iovec iov[2])
 {
@@ -46,7 +51,10 @@ void ring_consume(struct vk_ring *r, uint32_t n)
 
 void ring_produce(struct vk_ring *r, uint32_t n)
 {
+        uint32_t end = (r->tail & (r->size - 1)) + n;
         r->tail += n;
+        if (end > r->hwm)
+                r->hwm = end < r->size ? end : r->size;
 }
 
 uint32_t ring_read(struct vk_ring *r, void *dst, uint32_t n)

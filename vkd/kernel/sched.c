@@ -194,6 +194,10 @@ static void hibernate(struct vk_kernel *k, struct kproc *kp)
         char *base = (char *)kp->p;
         uint32_t top, ref = 0;
         isolate_open(k, kp);
+        /* Its rings are empty and their pages go back: nothing in them for
+         * the scrub at its end (heap_scrub) to wipe, or to fault in again. */
+        for (struct vk_socket *s = kp->p->sockets; s; s = s->next)
+                s->rx.ring.hwm = s->tx.ring.hwm = 0;
         top = kp->p->top;
         if (top <= HEAP_STORE_MAX)
                 ref = heap_store_put(&k->store, base, top, &k->stats.protects);
@@ -329,7 +333,15 @@ static void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_
         if (err.code)
                 k->stats.failed++;
         kp->alive = 0;
-        kp->p = NULL; /* its heap stays as it is: see isolate_switch */
+        kp->p = NULL; /* its heap stays open or closed: see isolate_switch */
+        /* Wiped for the next occupant, unless privileged (trusted, and
+         * readable by any other process anyway). */
+        if (kp->isolation != VK_ISOLATION_PRIVILEGED) {
+                if (fault)
+                        madvise(p, k->pool.slot_size, MADV_DONTNEED);
+                else
+                        heap_scrub(p, k->pool.slot_size);
+        }
         heap_pool_put(&k->pool, kp->slot);
         if (k->on_exit)
                 k->on_exit(k->on_exit_ctx, pid, err.code ? &err : NULL);

@@ -66,6 +66,8 @@ struct vk_ring {
         uint32_t size;
         uint32_t head; /* next byte to read */
         uint32_t tail; /* next byte to write */
+        uint32_t hwm;  /* the kernel's: bytes from buf ever written, what a
+                        * reused heap must have wiped (in what was padding) */
 };
 
 /* One direction of a byte stream: backed by a descriptor, or an in-heap

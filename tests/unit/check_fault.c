@@ -679,13 +679,13 @@ START_TEST(test_heap_overrun)
 }
 END_TEST
 
-/* Isolated and unprivileged: another process's heap is PROT_NONE while it
- * does not run. Privileged: no protection, the read succeeds. */
-START_TEST(test_read_other_heap)
+/* Runs the reader against a victim's secret: isolated and unprivileged, the
+ * read faults; privileged, nothing is protected and it succeeds. */
+static void check_read_secret(int mode, vk_thread_fn *victim_fn)
 {
         struct outcome o;
-        run((enum vk_isolation)_i, 0, victim, reader, &o);
-        if (_i == VK_ISOLATION_PRIVILEGED) {
+        run((enum vk_isolation)mode, 0, victim_fn, reader, &o);
+        if (mode == VK_ISOLATION_PRIVILEGED) {
                 assert_not_contained(&o);
                 ck_assert_mem_eq(read_back, secret, sizeof secret);
                 return;
@@ -693,21 +693,19 @@ START_TEST(test_read_other_heap)
         assert_fault(&o, "SIGSEGV", 1);
         ck_assert_msg(memcmp(read_back, secret, sizeof secret), "the secret leaked");
 }
+
+/* Another process's heap is PROT_NONE while it does not run. */
+START_TEST(test_read_other_heap)
+{
+        check_read_secret(_i, victim);
+}
 END_TEST
 
 /* The heap of a process that ended (the last one open) is closed before
  * another process runs: its last bytes fault like a live one's. */
 START_TEST(test_read_ended_heap)
 {
-        struct outcome o;
-        run((enum vk_isolation)_i, 0, dead_victim, reader, &o);
-        if (_i == VK_ISOLATION_PRIVILEGED) {
-                assert_not_contained(&o);
-                ck_assert_mem_eq(read_back, secret, sizeof secret);
-                return;
-        }
-        assert_fault(&o, "SIGSEGV", 1);
-        ck_assert_msg(memcmp(read_back, secret, sizeof secret), "the secret leaked");
+        check_read_secret(_i, dead_victim);
 }
 END_TEST
 

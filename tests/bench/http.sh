@@ -4,13 +4,13 @@
 # module, hello handler) privileged, isolated and unprivileged. One server pinned to CPU 0,
 # wrk (one thread) pinned to CPU 1. For each of R repetitions, each server
 # fresh:
-#   (a) 100 connections, 16 requests pipelined per write: requests/s;
+#   (a) 100 connections, 16 requests (-p DEPTH) pipelined per write: requests/s;
 #   (b) 1000 connections, no pipelining: requests/s, and the server's CPU
 #       seconds (utime+stime from /proc) per 100k requests.
 # Then the medians and the ratios to nginx and to the floor. Servers bind
 # 127.0.0.1 only; each wrk run is bounded by -d.
 #
-# usage: http.sh [-r REPS] [-d SECONDS]     (BUILD_DIR: the build, default build/)
+# usage: http.sh [-r REPS] [-d SECONDS] [-p DEPTH]   (BUILD_DIR: the build, default build/)
 # Needs: wrk, nginx (apt-get install wrk nginx-light).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,10 +20,12 @@ source "$here/lib.sh"
 build=${BUILD_DIR:-$root/build}
 reps=5
 secs=5
-while getopts "r:d:" o; do
+depth=16
+while getopts "r:d:p:" o; do
         case $o in
         r) reps=$OPTARG ;;
         d) secs=$OPTARG ;;
+        p) depth=$OPTARG ;;
         *) exit 2 ;;
         esac
 done
@@ -33,10 +35,11 @@ done
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-cat >"$work/pipeline.lua" <<'LUA'
+[[ $depth =~ ^[1-9][0-9]*$ ]] || { echo "http.sh: -p wants a number" >&2; exit 2; }
+cat >"$work/pipeline.lua" <<LUA
 init = function(args)
         local r = {}
-        for i = 1, 16 do r[i] = wrk.format(nil, "/") end
+        for i = 1, $depth do r[i] = wrk.format(nil, "/") end
         req = table.concat(r)
 end
 request = function() return req end
@@ -122,7 +125,8 @@ for r in $(seq "$reps"); do
         done
 done
 
-printf "\n%-10s %14s %14s %16s\n" server "pipelined/s" "1000conns/s" "CPU-s/100k req"
+printf "\npipelined: %d requests a write on 100 connections\n" "$depth"
+printf "%-10s %14s %14s %16s\n" server "pipelined/s" "1000conns/s" "CPU-s/100k req"
 for s in "${servers[@]}"; do
         printf "%-10s %14.0f %14.0f %16.3f\n" "$s" "$(median_file "$work/$s.pipe")" \
                 "$(median_file "$work/$s.conc")" "$(median_file "$work/$s.cpu")"

@@ -25,52 +25,105 @@
 /* Fairness and aggregation. */
 
 #define ROUNDS 200
+#define SLICE_ROUNDS 1000 /* rounds of SPIN_US each: past any one slice */
+#define SPIN_US 5
 
-static char order[2 * ROUNDS + 1];
+static char order[SLICE_ROUNDS * 2 + 1];
 static size_t norder;
 
+/* Logs its name, optionally busy for SPIN_US (by the clock, so a slower
+ * machine never makes a round shorter), and yields, `rounds` times. */
 static void busy_yielder(struct vk_thread *that)
 {
         struct {
                 char name;
+                char spin;
+                int rounds;
                 int i;
         } *self;
         vk_begin();
-        for (self->i = 0; self->i < ROUNDS; self->i++) {
+        for (self->i = 0; self->i < self->rounds; self->i++) {
                 order[norder++] = self->name;
+                if (self->spin) {
+                        uint64_t t0 = kt_now_ns();
+                        while (kt_now_ns() - t0 < SPIN_US * 1000ull)
+                                ;
+                }
                 vk_yield();
         }
         vk_end();
 }
 
-START_TEST(test_fairness)
+/* Runs A and B, busy yielders of `rounds` rounds, in a kernel of cfg; returns
+ * the longest run of one name in the order they ran, and how many runs. */
+static size_t run_yielders(struct vk_kernel_config *cfg, int rounds, int spin, size_t *runs)
 {
-        int k1, t1, k2, t2;
-        char a = 'A', b = 'B';
-        kt_kernel(NULL, 0, 0, 0);
-        kt_pair(&k1, &t1);
-        kt_pair(&k2, &t2);
-        kt_spawn(busy_yielder, &a, 1, k1);
-        kt_spawn(busy_yielder, &b, 1, k2);
+        struct {
+                char name;
+                char spin;
+                int rounds;
+        } arg[2] = {{'A', (char)spin, rounds}, {'B', (char)spin, rounds}};
+        int kfd[2], tfd[2];
+        norder = 0;
+        memset(order, 0, sizeof order);
+        kt_kernel_with(cfg);
+        for (int i = 0; i < 2; i++) {
+                kt_pair(&kfd[i], &tfd[i]);
+                kt_spawn(busy_yielder, &arg[i], sizeof arg[i], kfd[i]);
+        }
         kt_run();
-        ck_assert_uint_eq(norder, 2 * ROUNDS);
-        size_t run = 1, longest = 1, runs = 1;
+        ck_assert_uint_eq(norder, 2 * (size_t)rounds);
+        size_t run = 1, longest = 1;
+        *runs = 1;
         for (size_t i = 1; i < norder; i++) {
                 if (order[i] == order[i - 1]) {
                         run++;
                 } else {
-                        runs++;
+                        (*runs)++;
                         run = 1;
                 }
                 if (run > longest)
                         longest = run;
         }
+        return longest;
+}
+
+/* Privileged: a process yields the CPU after a budget of resumptions. */
+START_TEST(test_fairness)
+{
+        struct vk_kernel_config cfg = {.isolation = VK_ISOLATION_PRIVILEGED};
+        size_t runs, longest = run_yielders(&cfg, ROUNDS, 0, &runs);
         ck_assert_msg(longest <= BUDGET, "a process ran %zu times in a row: %s", longest, order);
         /* Aggregated (not one resumption per switch) yet interleaved. */
         ck_assert_uint_ge(longest, 8);
         ck_assert_uint_ge(runs, 2 * ROUNDS / BUDGET);
         /* B got its first turn before A was done. */
         ck_assert(strchr(order, 'B') < strrchr(order, 'A'));
+}
+END_TEST
+
+/* Protected: a process keeps the CPU while its slice lasts, so its
+ * protection changes are paid once for all its ready work. */
+START_TEST(test_slice_aggregates)
+{
+        struct vk_kernel_config cfg = {.isolation = VK_ISOLATION_ISOLATED,
+                                       .slice_us = 10 * 1000 * 1000};
+        size_t runs, longest = run_yielders(&cfg, ROUNDS, 0, &runs);
+        ck_assert_msg(longest == ROUNDS, "A ran %zu of its %d rounds in one go: %s", longest,
+                      ROUNDS, order);
+        ck_assert_uint_eq(runs, 2);
+}
+END_TEST
+
+/* ... and not longer: at the first budget's end after the slice, it yields. */
+START_TEST(test_slice_ends)
+{
+        struct vk_kernel_config cfg = {.isolation = VK_ISOLATION_ISOLATED, .slice_us = 1000};
+        size_t runs, longest = run_yielders(&cfg, SLICE_ROUNDS, 1, &runs);
+        ck_assert_uint_ge(longest, BUDGET);
+        ck_assert_msg(longest < SLICE_ROUNDS, "A ran all its rounds in one slice");
+        ck_assert(strchr(order, 'B') < strrchr(order, 'A'));
+        ck_assert_uint_ge(runs, 3);
 }
 END_TEST
 
@@ -567,6 +620,8 @@ static Suite *sched_suite(void)
         Suite *s = suite_create("sched");
         TCase *run = kt_tcase(s, "run");
         tcase_add_test(run, test_fairness);
+        tcase_add_test(run, test_slice_aggregates);
+        tcase_add_test(run, test_slice_ends);
         tcase_add_test(run, test_dispatch_aggregation);
         tcase_add_test(run, test_dispatch_aggregation_after_poll);
 

@@ -112,16 +112,23 @@ static inline const struct kt_exit *kt_exit_of(int64_t pid)
         return NULL;
 }
 
-/* A kernel with the exit hook recording into kt; 0 takes the default. */
+/* A kernel of the given configuration with the exit hook recording into kt. */
+static inline struct vk_kernel *kt_kernel_with(const struct vk_kernel_config *cfg)
+{
+        int r = vk_kernel_new(cfg, &kt.k);
+        ck_assert_msg(r == 0, "vk_kernel_new(%s): %s", cfg->poller ? cfg->poller : "default",
+                      strerror(-r));
+        vk_kernel_on_exit(kt.k, kt_on_exit, NULL);
+        return kt.k;
+}
+
+/* The same, for the common settings; 0 takes the default. */
 static inline struct vk_kernel *kt_kernel(const char *poller, size_t heap, size_t ring,
                                           unsigned max_procs)
 {
         struct vk_kernel_config cfg = {
                 .heap_size = heap, .ring_size = ring, .max_procs = max_procs, .poller = poller};
-        int r = vk_kernel_new(&cfg, &kt.k);
-        ck_assert_msg(r == 0, "vk_kernel_new(%s): %s", poller ? poller : "default", strerror(-r));
-        vk_kernel_on_exit(kt.k, kt_on_exit, NULL);
-        return kt.k;
+        return kt_kernel_with(&cfg);
 }
 
 static inline void kt_nonblock(int fd)

@@ -21,6 +21,7 @@
 #define VK_PIPE_OUTPUT 0x200 /* the write side of a socket (else the read side) */
 
 #define KERN_NS_PER_MS 1000000ull
+#define KERN_NS_PER_US 1000ull
 
 /* ------------------------------------------------------------------ */
 /* Heap side. */

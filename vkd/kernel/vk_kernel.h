@@ -36,6 +36,12 @@ struct vk_kernel_config {
         /* A process whose rings stayed empty and whose threads all waited
          * this long hibernates: its heap's pages are given back; 0: 1000. */
         unsigned hibernate_ms;
+        /* How long a protected (isolated or unprivileged) process with ready
+         * threads keeps the CPU once dispatched, checked every 64 thread
+         * resumptions, so its protection changes are paid once for that
+         * much work; privileged ones, whose switch is free, yield after 64.
+         * 0: 200 us. */
+        unsigned slice_us;
 };
 
 #define VK_CPU_BUDGET_OFF (~0u)

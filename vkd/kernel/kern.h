@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "vk_kernel.h"
 
@@ -361,7 +362,58 @@ extern __thread unsigned fault_pkeys;
 unsigned long fault_rights_open(void);
 void fault_rights_restore(unsigned long saved);
 
+/* The monotonic clock in nanoseconds. */
+static inline uint64_t kern_now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* sched.c */
+/* Queues kp to be dispatched (once: a queued process stays where it is). */
+void proc_ready(struct vk_kernel *k, struct kproc *kp);
+
+/* proc.c */
+/* 0 if fd fits the descriptor table, else -EMFILE. */
+int kfd_reserve(struct vk_kernel *k, int fd);
+/* Forgets fd in the poller and the table, and closes it (-1: nothing). */
+void kfd_close(struct vk_kernel *k, int fd);
+void kfd_bind(struct vk_kernel *k, int fd, struct kproc *kp, struct vk_pipe *rx,
+              struct vk_pipe *tx);
+int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,
+                   int fd_in, int fd_out, enum vk_isolation isolation);
+void proc_birth(struct vk_kernel *k, struct kproc *kp);
+/* Ends a process: `fault` says why a fault or runaway ended it, else NULL. */
+void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *fault);
+void proc_bind_sockets(struct vk_kernel *k, struct kproc *kp);
+/* The live process with this id, or NULL. */
+struct kproc *proc_lookup(struct vk_kernel *k, uint64_t pid);
+
+/* timer.c */
+void timer_remove(struct vk_kernel *k, struct kproc *kp);
+/* After a dispatch in which deadlines changed. */
+void timers_update(struct vk_kernel *k, struct kproc *kp);
+/* Queues every process whose entry is due. */
+void timers_expire(struct vk_kernel *k);
+
+/* idle.c */
+/* With the heap open: copies a hibernated front back to dst (NULL: the
+ * process ends, only the stored copy goes). */
+void idle_wake(struct vk_kernel *k, struct kproc *kp, void *dst);
+void idle_remove(struct vk_kernel *k, struct kproc *kp);
+void idle_note(struct vk_kernel *k, struct kproc *kp);
+/* Before the worker sleeps: hibernates what idled long enough. */
+void idle_trim(struct vk_kernel *k);
+
+/* mail.c */
+void mail_out(struct vk_kernel *k, struct kproc *kp); /* after a dispatch */
+void mail_in(struct kproc *kp);                       /* before one */
+
+/* listen.c */
+void listen_accept(struct vk_kernel *k);
+void listen_close_all(struct vk_kernel *k);
+
 static inline struct vk_kernel *proc_kernel(const struct vk_proc *p)
 {
         return p->kernel;

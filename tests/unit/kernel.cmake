@@ -3,7 +3,7 @@
 # reach internals such as rings, heap layout and pool counters; the poller
 # suite runs peers on threads.
 find_package(Threads REQUIRED)
-foreach(suite coro heap ring sched poller socket)
+foreach(suite coro heap ring sched poller socket trust)
         vkd_add_check(NAME check_${suite}
                 SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/check_${suite}.c
                 LIBS vkd_kernel Threads::Threads)

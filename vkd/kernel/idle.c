@@ -26,7 +26,13 @@ static void hibernate(struct vk_kernel *k, struct kproc *kp)
         isolate_open(k, kp);
         /* Its rings are empty and their pages go back: nothing in them for
          * the scrub at its end (heap_scrub) to wipe, or to fault in again. */
-        for (struct vk_socket *s = kp->p->sockets; s; s = s->next)
+        /* The list was checked after the process last ran (idle_note) and
+         * nothing ran in it since; the walk stays bounded and inside anyway. */
+        unsigned n = 0;
+        for (struct vk_socket *s = kp->p->sockets;
+             s && n++ <= VK_SOCKETS_MAX && (char *)s >= base &&
+             (char *)(s + 1) <= base + k->pool.slot_size;
+             s = s->next)
                 s->rx.ring.hwm = s->tx.ring.hwm = 0;
         top = kp->p->top;
         if (top <= HEAP_STORE_MAX)
@@ -71,9 +77,12 @@ void idle_remove(struct vk_kernel *k, struct kproc *kp)
 
 static int rings_empty(const struct vk_proc *p)
 {
-        for (const struct vk_socket *s = p->sockets; s; s = s->next)
+        unsigned n = 0;
+        for (const struct vk_socket *s = trust_socket(p->sockets); s; s = trust_socket(s->next)) {
+                TRUST_WALK(n, VK_SOCKETS_MAX + 1, "list of sockets");
                 if (ring_len(&s->rx.ring) || ring_len(&s->tx.ring))
                         return 0;
+        }
         return 1;
 }
 

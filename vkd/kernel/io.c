@@ -50,7 +50,7 @@ void pipe_want(struct vk_proc *p, struct vk_pipe *x)
  * wrote leaves first: no wait holds back output. */
 static ssize_t wait_here(struct vk_thread *that)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         flush_before_wait(that);
         that->state = VK_THREAD_BLOCKED;
         if ((that->timeout_ns || that->deadline_at) && !that->deadline) {
@@ -71,7 +71,7 @@ static ssize_t block(struct vk_thread *that, struct vk_pipe *x, int writer)
                 x->reader = that;
         that->blocked_on = x;
         if (x->fd >= 0)
-                pipe_want(that->proc, x);
+                pipe_want(kern_proc(that), x);
         return wait_here(that);
 }
 
@@ -172,10 +172,10 @@ static void consumed(struct vk_pipe *x, uint32_t n)
  * kernel when the descriptor becomes writable. */
 void flush_before_wait(struct vk_thread *that)
 {
-        struct vk_pipe *out = that->out;
+        struct vk_pipe *out = trust_pipe(that->out);
         if (out && out->fd >= 0 && ring_len(&out->ring) &&
-            pipe_drain(that->proc, out) == -EAGAIN)
-                pipe_want(that->proc, out);
+            pipe_drain(kern_proc(that), out) == -EAGAIN)
+                pipe_want(kern_proc(that), out);
 }
 
 /* Waits until more than `have` bytes are readable, or no more can come (a
@@ -191,7 +191,7 @@ static ssize_t fill_past(struct vk_thread *that, struct vk_pipe *x, size_t have)
                         return -x->err;
                 if (x->fd < 0)
                         return block(that, x, 0);
-                ssize_t r = pipe_fill(that->proc, x);
+                ssize_t r = pipe_fill(kern_proc(that), x);
                 if (r == -EAGAIN)
                         return block(that, x, 0);
                 if (r < 0)
@@ -209,7 +209,7 @@ static ssize_t input(struct vk_thread *that, struct vk_pipe *x)
 
 ssize_t vk__read(struct vk_thread *that, void *buf, size_t len, int how)
 {
-        struct vk_pipe *x = that->in;
+        struct vk_pipe *x = trust_pipe(that->in);
         if (!x)
                 return -EBADF;
         while (that->op_done < len) {
@@ -238,7 +238,7 @@ ssize_t vk__read(struct vk_thread *that, void *buf, size_t len, int how)
 
 ssize_t vk__pollread(struct vk_thread *that)
 {
-        struct vk_pipe *x = that->in;
+        struct vk_pipe *x = trust_pipe(that->in);
         if (!x)
                 return -EBADF;
         ssize_t r = input(that, x);
@@ -247,7 +247,7 @@ ssize_t vk__pollread(struct vk_thread *that)
 
 ssize_t vk__readhup(struct vk_thread *that)
 {
-        struct vk_pipe *x = that->in;
+        struct vk_pipe *x = trust_pipe(that->in);
         if (!x)
                 return -EBADF;
         if (x->fd >= 0)
@@ -267,7 +267,7 @@ ssize_t vk__readhup(struct vk_thread *that)
 
 int vk_at_hup(const struct vk_thread *that)
 {
-        const struct vk_pipe *x = that->in;
+        const struct vk_pipe *x = trust_pipe(that->in);
         if (!x)
                 return 1;
         return !readable(x) && (x->flags & (VK_PIPE_HUP | VK_PIPE_EOF));
@@ -275,7 +275,7 @@ int vk_at_hup(const struct vk_thread *that)
 
 int vk_at_eof(const struct vk_thread *that)
 {
-        const struct vk_pipe *x = that->in;
+        const struct vk_pipe *x = trust_pipe(that->in);
         if (!x)
                 return 1;
         return !ring_len(&x->ring) && (x->flags & VK_PIPE_EOF);
@@ -290,7 +290,7 @@ static ssize_t output_error(const struct vk_pipe *x)
 
 ssize_t vk__write(struct vk_thread *that, const void *buf, size_t len)
 {
-        struct vk_pipe *x = that->out;
+        struct vk_pipe *x = trust_pipe(that->out);
         if (!x)
                 return -EBADF;
         for (;;) {
@@ -309,7 +309,7 @@ ssize_t vk__write(struct vk_thread *that, const void *buf, size_t len)
                         return (ssize_t)len;
                 if (x->fd < 0)
                         return block(that, x, 1);
-                ssize_t r = pipe_drain(that->proc, x);
+                ssize_t r = pipe_drain(kern_proc(that), x);
                 if (r == -EAGAIN)
                         return block(that, x, 1);
                 if (r < 0)
@@ -327,7 +327,7 @@ ssize_t vk__printf(struct vk_thread *that, const char *fmt, ...)
         if (n < 0)
                 return -EINVAL;
         if ((size_t)n >= sizeof small) {
-                s = vk_malloc(that->proc, (size_t)n + 1);
+                s = vk_malloc(kern_proc(that), (size_t)n + 1);
                 if (!s)
                         return -ENOMEM;
                 va_start(ap, fmt);
@@ -338,22 +338,22 @@ ssize_t vk__printf(struct vk_thread *that, const char *fmt, ...)
          * on from that->op_done: the arguments are frame fields. */
         ssize_t r = vk__write(that, s, (size_t)n);
         if (s != small)
-                vk_free(that->proc, s);
+                vk_free(kern_proc(that), s);
         return r;
 }
 
 int vk__out_pending(const struct vk_thread *that)
 {
-        const struct vk_pipe *x = that->out;
+        const struct vk_pipe *x = trust_pipe(that->out);
         return x && x->fd >= 0 && ring_len(&x->ring) && !x->err;
 }
 
 ssize_t vk__flush(struct vk_thread *that)
 {
-        struct vk_pipe *x = that->out;
+        struct vk_pipe *x = trust_pipe(that->out);
         if (!x || x->fd < 0)
                 return 0;
-        ssize_t r = pipe_drain(that->proc, x);
+        ssize_t r = pipe_drain(kern_proc(that), x);
         if (r == -EAGAIN)
                 return block(that, x, 1);
         return r;
@@ -361,7 +361,7 @@ ssize_t vk__flush(struct vk_thread *that)
 
 ssize_t vk__hup(struct vk_thread *that)
 {
-        struct vk_pipe *x = that->out;
+        struct vk_pipe *x = trust_pipe(that->out);
         if (!x)
                 return -EBADF;
         if (x->fd >= 0)
@@ -379,7 +379,7 @@ ssize_t vk__hup(struct vk_thread *that)
 
 ssize_t vk__forward(struct vk_thread *that, size_t len)
 {
-        struct vk_pipe *in = that->in, *out = that->out;
+        struct vk_pipe *in = trust_pipe(that->in), *out = trust_pipe(that->out);
         if (!in || !out)
                 return -EBADF;
         while (!len || that->op_done < len) {
@@ -402,7 +402,7 @@ ssize_t vk__forward(struct vk_thread *that, size_t len)
                 }
                 if (out->fd < 0)
                         return block(that, out, 1);
-                r = pipe_drain(that->proc, out);
+                r = pipe_drain(kern_proc(that), out);
                 if (r == -EAGAIN)
                         return block(that, out, 1);
                 if (r < 0)
@@ -413,7 +413,7 @@ ssize_t vk__forward(struct vk_thread *that, size_t len)
 
 ssize_t vk__close_write(struct vk_thread *that)
 {
-        struct vk_pipe *x = that->out;
+        struct vk_pipe *x = trust_pipe(that->out);
         if (!x)
                 return -EBADF;
         if (x->flags & VK_PIPE_CLOSED)
@@ -433,7 +433,7 @@ ssize_t vk__close_write(struct vk_thread *that)
 
 void vk_close_read(struct vk_thread *that)
 {
-        struct vk_pipe *x = that->in;
+        struct vk_pipe *x = trust_pipe(that->in);
         if (!x)
                 return;
         ring_consume(&x->ring, ring_len(&x->ring));
@@ -449,7 +449,7 @@ void vk_close_read(struct vk_thread *that)
 
 ssize_t vk__peek(struct vk_thread *that, const char **ptr, size_t have)
 {
-        struct vk_pipe *x = that->in;
+        struct vk_pipe *x = trust_pipe(that->in);
         if (!x)
                 return -EBADF;
         ssize_t r = fill_past(that, x, have);
@@ -462,7 +462,7 @@ ssize_t vk__peek(struct vk_thread *that, const char **ptr, size_t have)
 
 void vk_consume(struct vk_thread *that, size_t n)
 {
-        struct vk_pipe *x = that->in;
+        struct vk_pipe *x = trust_pipe(that->in);
         uint32_t avail = readable(x);
         if (n > avail)
                 n = avail;
@@ -472,14 +472,14 @@ void vk_consume(struct vk_thread *that, size_t n)
 
 ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len)
 {
-        struct vk_pipe *x = that->out;
+        struct vk_pipe *x = trust_pipe(that->out);
         if (!x || x->fd < 0)
                 return -EBADF;
         ssize_t e = output_error(x);
         if (e)
                 return e;
         /* What was written before goes first. */
-        ssize_t r = pipe_drain(that->proc, x);
+        ssize_t r = pipe_drain(kern_proc(that), x);
         if (r == -EAGAIN)
                 return block(that, x, 1);
         if (r < 0)
@@ -491,7 +491,7 @@ ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len)
                 ssize_t w = sendfile(x->fd, fd, &at, len - that->op_done);
                 if (w > 0) {
                         that->op_done += (size_t)w;
-                        that->proc->bytes_out += (uint64_t)w;
+                        kern_proc(that)->bytes_out += (uint64_t)w;
                         continue;
                 }
                 if (w == 0)
@@ -509,7 +509,7 @@ ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len)
 
 void vk_truncate_input(struct vk_thread *that, size_t keep)
 {
-        struct vk_pipe *x = that->in;
+        struct vk_pipe *x = trust_pipe(that->in);
         uint32_t len = ring_len(&x->ring);
         if (keep >= len)
                 return;
@@ -522,7 +522,7 @@ void vk_truncate_input(struct vk_thread *that, size_t keep)
 
 int vk_own_fd(struct vk_thread *that, int fd)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         for (int i = 0; i < VK_OWNED_FDS; i++) {
                 if (!p->owned[i]) {
                         p->owned[i] = fd + 1;
@@ -534,7 +534,7 @@ int vk_own_fd(struct vk_thread *that, int fd)
 
 void vk_close_fd(struct vk_thread *that, int fd)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         for (int i = 0; i < VK_OWNED_FDS; i++) {
                 if (p->owned[i] == fd + 1) {
                         p->owned[i] = 0;
@@ -550,12 +550,12 @@ void vk_close_fd(struct vk_thread *that, int fd)
 
 uint64_t vk_pid(const struct vk_thread *that)
 {
-        return that->proc->pid;
+        return kern_proc(that)->pid;
 }
 
 uint64_t vk_service_pid(const struct vk_thread *that)
 {
-        return proc_kernel(that->proc)->service_pid;
+        return proc_kernel(kern_proc(that))->service_pid;
 }
 
 static struct vk_ring *mailbox(struct vk_proc *p)
@@ -572,9 +572,10 @@ static struct vk_ring *mailbox(struct vk_proc *p)
 
 ssize_t vk__send(struct vk_thread *that, uint64_t to, const void *buf, size_t len)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         if (!p->outbox && !(p->outbox = mailbox(p)))
                 return -ENOMEM;
+        trust_mailbox(p->outbox);
         struct msg_head h = {.len = (uint32_t)len, .peer = to};
         if (len > p->outbox->size - sizeof h || len >= MSG_BOUNCE)
                 return -EMSGSIZE;
@@ -590,10 +591,11 @@ ssize_t vk__send(struct vk_thread *that, uint64_t to, const void *buf, size_t le
 
 ssize_t vk__receive(struct vk_thread *that, uint64_t *from, void *buf, size_t cap)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         struct msg_head h;
         if (!p->inbox && !(p->inbox = mailbox(p)))
                 return -ENOMEM;
+        trust_mailbox(p->inbox);
         if (!ring_len(p->inbox)) {
                 p->receiver = that;
                 that->msg_wait = 1;
@@ -603,6 +605,8 @@ ssize_t vk__receive(struct vk_thread *that, uint64_t *from, void *buf, size_t ca
         *from = h.peer;
         if (h.len == MSG_BOUNCE)
                 return -ESRCH;
+        if (h.len > ring_len(p->inbox))
+                trust_fail("message length");
         uint32_t n = h.len < cap ? h.len : (uint32_t)cap;
         ring_read(p->inbox, buf, n);
         if (h.len > n)
@@ -612,7 +616,7 @@ ssize_t vk__receive(struct vk_thread *that, uint64_t *from, void *buf, size_t ca
 
 int vk_has_message(const struct vk_thread *that)
 {
-        const struct vk_proc *p = that->proc;
+        const struct vk_proc *p = kern_proc(that);
         return p->inbox && ring_len(p->inbox);
 }
 
@@ -623,7 +627,7 @@ int vk_has_message(const struct vk_thread *that)
 /* ring_size 0: a listener, which moves no bytes. */
 static struct vk_socket *socket_open(struct vk_thread *that, int fd, uint32_t ring_size)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         struct vk_socket *s = p->extra_sockets < VK_SOCKETS_MAX ? vk_malloc(p, sizeof *s) : NULL;
         if (!s) {
                 close(fd);
@@ -645,8 +649,11 @@ static struct vk_socket *socket_open(struct vk_thread *that, int fd, uint32_t ri
         s->alias = -1;
         /* after the first socket, which the process was spawned with */
         struct vk_socket **at = &p->sockets;
-        while (*at)
+        unsigned n = 0;
+        while (trust_socket(*at)) {
+                TRUST_WALK(n, VK_SOCKETS_MAX + 1, "list of sockets");
                 at = &(*at)->next;
+        }
         s->next = NULL;
         *at = s;
         p->new_sockets = 1;
@@ -655,13 +662,13 @@ static struct vk_socket *socket_open(struct vk_thread *that, int fd, uint32_t ri
 
 struct vk_socket *vk_socket_open(struct vk_thread *that, int fd)
 {
-        return socket_open(that, fd, that->proc->ring_size);
+        return socket_open(that, fd, kern_proc(that)->ring_size);
 }
 
 void vk_use(struct vk_thread *that, struct vk_socket *sock)
 {
         if (!sock)
-                sock = that->proc->sockets;
+                sock = kern_proc(that)->sockets;
         that->in = sock ? &sock->rx : NULL;
         that->out = sock ? &sock->tx : NULL;
 }
@@ -669,7 +676,7 @@ void vk_use(struct vk_thread *that, struct vk_socket *sock)
 ssize_t vk__connect(struct vk_thread *that, struct vk_socket **sock, const struct sockaddr *addr,
                     unsigned addrlen)
 {
-        struct vk_socket *s = *sock;
+        struct vk_socket *s = trust_socket(*sock);
         if (that->op_done == 0) {
                 int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
                 if (fd < 0)
@@ -703,13 +710,16 @@ ssize_t vk__connect(struct vk_thread *that, struct vk_socket **sock, const struc
 
 ssize_t vk__accept(struct vk_thread *that, int listen_fd)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         /* The listener is watched through a socket of its own, opened on the
          * first call and kept: its read side's readiness is the backlog's. */
         struct vk_socket *s;
-        for (s = p->sockets; s; s = s->next)
+        unsigned n = 0;
+        for (s = trust_socket(p->sockets); s; s = trust_socket(s->next)) {
+                TRUST_WALK(n, VK_SOCKETS_MAX + 1, "list of sockets");
                 if (s->alias == listen_fd)
                         break;
+        }
         if (!s) {
                 int dup = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
                 if (dup < 0)

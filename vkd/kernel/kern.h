@@ -344,6 +344,9 @@ void isolate_leave(struct vk_kernel *k, struct kproc *kp); /* kernel writable ag
 /* fault.c: hardware faults and runaway loops inside a dispatch. */
 struct fault_info {
         int code;  /* EFAULT, ETIME */
+        uint8_t corrupt;  /* a trust check failed (no address) */
+        uintptr_t addr;   /* the faulting address, 0 none */
+        uintptr_t pc;     /* the faulting instruction, 0 unknown */
         char msg[64];
 };
 int fault_init(struct vk_kernel *k);
@@ -414,9 +417,54 @@ void mail_in(struct kproc *kp);                       /* before one */
 void listen_accept(struct vk_kernel *k);
 void listen_close_all(struct vk_kernel *k);
 
+/* trust.c: the trust boundary (see there). */
+struct kern_for {
+        struct vk_kernel *k;
+        struct kproc *kp; /* NULL: no process (a unit test's bare heap): trust */
+        uintptr_t lo;     /* its heap: [lo, lo + len) */
+        size_t len;
+};
+extern __thread struct kern_for kern_for;
+/* Acts for kp from here: set only where a fault_jmp target ends kp. */
+void kern_act_for(struct vk_kernel *k, struct kproc *kp);
+static inline void kern_act_done(void)
+{
+        kern_for.kp = NULL;
+}
+/* Ends the process the kernel acts for as a contained fault. */
+__attribute__((noreturn)) void trust_fail(const char *what);
+static inline int trust_holds(const void *ptr, size_t n)
+{
+        uintptr_t off = (uintptr_t)ptr - kern_for.lo;
+        return !kern_for.kp || (off <= kern_for.len && n <= kern_for.len - off);
+}
+/* Each returns its argument (NULL passes) or ends the process. */
+struct vk_thread *trust_thread(struct vk_thread *t);
+struct vk_pipe *trust_pipe(struct vk_pipe *x);
+struct vk_ring *trust_ring(struct vk_ring *r);
+struct vk_socket *trust_socket(struct vk_socket *s);
+struct vk_proc *trust_proc(struct vk_proc *p);
+void trust_mailbox(struct vk_ring *r);
+/* fd is -1 or the process's (strict), or nobody's (not strict). */
+int trust_fd(int fd, int strict);
+/* The most records of this size a heap holds: a list walk longer than this
+ * has a cycle. */
+unsigned trust_walk_max(size_t record);
+#define TRUST_WALK(n, max, what)                                                                  \
+        do {                                                                                      \
+                if (++(n) > (max))                                                                \
+                        trust_fail(what);                                                         \
+        } while (0)
+
+/* The process a thread belongs to and its kernel: the kernel's own records
+ * while it acts for one, never the heap's copies. */
+static inline struct vk_proc *kern_proc(const struct vk_thread *t)
+{
+        return kern_for.kp ? (struct vk_proc *)kern_for.lo : t->proc;
+}
 static inline struct vk_kernel *proc_kernel(const struct vk_proc *p)
 {
-        return p->kernel;
+        return kern_for.kp ? kern_for.k : p->kernel;
 }
 
 #endif

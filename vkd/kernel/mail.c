@@ -44,11 +44,16 @@ void mail_out(struct vk_kernel *k, struct kproc *kp)
 {
         struct vk_proc *p = kp->p;
         struct vk_ring *out = p->outbox;
-        if (!out || !ring_len(out))
+        if (!out)
+                return;
+        trust_mailbox(out);
+        if (!ring_len(out))
                 return;
         while (ring_len(out) >= sizeof(struct msg_head)) {
                 struct msg_head h;
                 ring_read(out, &h, sizeof h);
+                if (h.len > ring_len(out))
+                        trust_fail("message length");
                 struct kproc *dst = proc_lookup(k, h.peer);
                 if (!dst) {
                         /* gone: the sender learns it from its inbox */
@@ -75,6 +80,7 @@ void mail_in(struct kproc *kp)
         uint32_t at = 0;
         if (!kp->mail_len || !in)
                 return;
+        trust_mailbox(in);
         while (at < kp->mail_len) {
                 struct msg_head h; /* messages are packed: headers are unaligned */
                 memcpy(&h, kp->mail + at, sizeof h);

@@ -51,6 +51,7 @@ void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *f
                         k->stats.cpu_kills++;
         } else {
                 err = p->exit_err;
+                err.msg[sizeof err.msg - 1] = 0; /* the heap's copy: terminated here */
         }
         if (kp->fd_out != kp->fd_in)
                 kfd_close(k, kp->fd_out);
@@ -239,16 +240,22 @@ int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, 
 void proc_bind_sockets(struct vk_kernel *k, struct kproc *kp)
 {
         struct vk_proc *p = kp->p;
+        unsigned n = 0;
         p->new_sockets = 0;
-        for (struct vk_socket *s = p->sockets; s; s = s->next) {
+        for (struct vk_socket *s = trust_socket(p->sockets); s; s = trust_socket(s->next)) {
+                TRUST_WALK(n, VK_SOCKETS_MAX + 1, "list of sockets");
                 if (s->bound)
                         continue;
                 s->bound = 1;
                 int fd = s->rx.fd, i = 0;
+                /* What the process opened is nobody's yet (trust_socket checked
+                 * that it is not the kernel's, a listener or another
+                 * process's); one of its own named again is a corrupt record. */
+                if (fd < 0 || s->tx.fd != fd || k->fds[fd].proc)
+                        trust_fail("descriptor of a new socket");
                 while (i < VK_SOCKETS_MAX && kp->extra[i])
                         i++;
-                if (i == VK_SOCKETS_MAX || kfd_reserve(k, fd) < 0 || k->fds[fd].proc ||
-                    k->fds[fd].server || k->fds[fd].kernel) {
+                if (i == VK_SOCKETS_MAX) {
                         for (int j = 0; j < VK_SOCKETS_MAX; j++)
                                 if (p->unbound[j] == fd + 1)
                                         p->unbound[j] = 0;

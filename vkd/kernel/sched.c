@@ -56,7 +56,7 @@ static struct kproc *proc_next(struct vk_kernel *k)
 }
 static void deliver(struct vk_kernel *k, struct vk_proc *p, struct kfd *f, uint32_t ev)
 {
-        struct vk_pipe *x = f->rx;
+        struct vk_pipe *x = trust_pipe(f->rx);
         if (x && (ev & (POLLER_IN | POLLER_HUP | POLLER_ERR))) {
                 x->flags |= VK_PIPE_READY;
                 if (ev & (POLLER_HUP | POLLER_ERR))
@@ -67,7 +67,7 @@ static void deliver(struct vk_kernel *k, struct vk_proc *p, struct kfd *f, uint3
                 if (x->reader)
                         thread_ready(x->reader);
         }
-        x = f->tx;
+        x = trust_pipe(f->tx);
         if (x && (ev & (POLLER_OUT | POLLER_HUP | POLLER_ERR))) {
                 x->flags |= VK_PIPE_READY;
                 if (k->pb->oneshot)
@@ -86,12 +86,15 @@ static void deliver(struct vk_kernel *k, struct vk_proc *p, struct kfd *f, uint3
 static void arm_dirty(struct vk_kernel *k, struct vk_proc *p)
 {
         struct vk_pipe *x;
-        while ((x = p->dirty)) {
+        unsigned n = 0;
+        while ((x = trust_pipe(p->dirty))) {
+                /* each pollable pipe once: two per socket */
+                TRUST_WALK(n, 2 * (VK_SOCKETS_MAX + 1), "list of pipes to arm");
                 p->dirty = x->next_dirty;
                 x->flags &= (uint16_t)~VK_PIPE_DIRTY;
                 if (x->flags & VK_PIPE_ARMED || x->fd < 0)
                         continue;
-                struct kfd *f = &k->fds[x->fd];
+                struct kfd *f = &k->fds[trust_fd(x->fd, 1)];
                 uint32_t ev = 0;
                 /* An edge-triggered poller is armed once for both directions;
                  * a one-shot one only for what is awaited. */
@@ -138,6 +141,7 @@ static void harvest(struct vk_kernel *k, struct vk_proc *p)
 static void dispatch(struct vk_kernel *k, struct kproc *kp)
 {
         struct vk_proc *p = kp->p;
+        volatile int running = 0; /* in its threads: unprivileged, the arena is read-only */
         k->stats.dispatches++;
         /* Deadlines the threads set are relative to this: a clock left from
          * the last poll would shorten them by every dispatch run since. */
@@ -147,6 +151,21 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         if (kp->unborn)
                 proc_birth(k, kp);
         idle_wake(k, kp, kp->p);
+        /*
+         * From here the kernel reads what the process may have written: a
+         * hardware fault or a runaway loop in its threads, and a corrupt
+         * record the kernel finds before, during or after them (trust.c),
+         * come back here and end this process alone.
+         */
+        kern_act_for(k, kp);
+        fault_dispatch_seq++;
+        if (sigsetjmp(fault_jmp, 0)) {
+                if (running)
+                        isolate_leave(k, kp);
+                proc_exit(k, kp, &fault_last);
+                kern_act_done();
+                return;
+        }
         mail_in(kp);
         while (kp->pending >= 0) {
                 struct kfd *f = &k->fds[kp->pending];
@@ -161,26 +180,26 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
                 kp->timer_fired = 0;
                 /* Due threads wake in deadline order, not in list order: pick
                  * the earliest each time (waking clears its deadline). */
+                unsigned max = trust_walk_max(sizeof(struct vk_thread));
                 for (;;) {
                         struct vk_thread *due = NULL;
-                        for (struct vk_thread *t = p->threads; t; t = t->next)
+                        unsigned n = 0;
+                        for (struct vk_thread *t = trust_thread(p->threads); t;
+                             t = trust_thread(t->next)) {
+                                TRUST_WALK(n, max, "list of threads");
                                 if (t->deadline && t->deadline <= k->now &&
                                     t->state == VK_THREAD_BLOCKED &&
                                     (!due || t->deadline < due->deadline))
                                         due = t;
+                        }
                         if (!due)
                                 break;
                         thread_timeout(due);
                 }
                 p->timers_dirty = 1;
         }
-        fault_dispatch_seq++;
-        if (sigsetjmp(fault_jmp, 0)) {
-                isolate_leave(k, kp);
-                proc_exit(k, kp, &fault_last);
-                return;
-        }
         isolate_enter(k, kp);
+        running = 1;
         fault_in_dispatch = 1;
         /*
          * Dispatch aggregation: the process runs its ready threads back to
@@ -197,7 +216,7 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
                                 break;
                         budget = SCHED_BUDGET;
                 }
-                struct vk_thread *t = p->runq_head;
+                struct vk_thread *t = trust_thread(p->runq_head);
                 if (!t)
                         break;
                 p->runq_head = t->next_ready;
@@ -211,24 +230,27 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         }
         fault_in_dispatch = 0;
         isolate_leave(k, kp);
+        running = 0;
         harvest(k, p);
         mail_out(k, kp); /* what a process sent as it ended still goes */
         if (p->new_sockets)
                 proc_bind_sockets(k, kp);
         if (p->exiting) {
                 proc_exit(k, kp, NULL);
+                kern_act_done();
                 return;
         }
         arm_dirty(k, p);
         if (p->timers_dirty)
                 timers_update(k, kp);
         /* Mail that arrived for a thread that only now waits for it. */
-        if (kp->mail_len && p->receiver && p->inbox && ring_space(p->inbox))
+        if (kp->mail_len && p->receiver && p->inbox)
                 mail_in(kp);
         if (p->runq_head)
                 proc_ready(k, kp);
         else
                 idle_note(k, kp);
+        kern_act_done();
 }
 
 /* ------------------------------------------------------------------ */
@@ -306,10 +328,19 @@ static void stop_service(struct vk_kernel *k)
         if (kp->unborn)
                 proc_birth(k, kp);
         idle_wake(k, kp, kp->p);
-        if (kp->p->main)
-                vk_raise_at(kp->p->main, ECANCELED, "the worker is stopping");
+        kern_act_for(k, kp);
+        if (sigsetjmp(fault_jmp, 0)) {
+                proc_exit(k, kp, &fault_last);
+                kern_act_done();
+                isolate_close(k, kp);
+                return;
+        }
+        struct vk_thread *main = trust_thread(kp->p->main);
+        if (main)
+                vk_raise_at(main, ECANCELED, "the worker is stopping");
         if (kp->p->runq_head)
                 proc_ready(k, kp);
+        kern_act_done();
         isolate_close(k, kp);
 }
 

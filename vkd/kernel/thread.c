@@ -38,13 +38,14 @@ struct vk_thread *thread_new(struct vk_proc *p, vk_thread_fn *fn, const void *ar
 
 static void thread_free(struct vk_thread *t)
 {
-        struct vk_proc *p = t->proc;
-        if (t->prev)
-                t->prev->next = t->next;
+        struct vk_proc *p = kern_proc(t);
+        struct vk_thread *prev = trust_thread(t->prev), *next = trust_thread(t->next);
+        if (prev)
+                prev->next = next;
         else
-                p->threads = t->next;
-        if (t->next)
-                t->next->prev = t->prev;
+                p->threads = next;
+        if (next)
+                next->prev = prev;
         /* Free in reverse order of allocation so the stack can pop. */
         vk_free(p, t->self);
         vk_free(p, t->arg);
@@ -57,7 +58,7 @@ static void runq_push(struct vk_proc *p, struct vk_thread *t)
                 return;
         t->queued = 1;
         t->next_ready = NULL;
-        if (p->runq_tail)
+        if (trust_thread(p->runq_tail))
                 p->runq_tail->next_ready = t;
         else
                 p->runq_head = t;
@@ -66,7 +67,7 @@ static void runq_push(struct vk_proc *p, struct vk_thread *t)
 
 static void unblock(struct vk_thread *t)
 {
-        struct vk_pipe *x = t->blocked_on;
+        struct vk_pipe *x = trust_pipe(t->blocked_on);
         if (x) {
                 if (x->reader == t)
                         x->reader = NULL;
@@ -77,7 +78,7 @@ static void unblock(struct vk_thread *t)
         t->deadline = 0;
         t->sleeping = 0;
         if (t->msg_wait) {
-                struct vk_proc *p = t->proc;
+                struct vk_proc *p = kern_proc(t);
                 if (p->receiver == t)
                         p->receiver = NULL;
                 if (p->sender == t)
@@ -88,17 +89,18 @@ static void unblock(struct vk_thread *t)
 
 void thread_ready(struct vk_thread *t)
 {
+        trust_thread(t);
         if (t->state == VK_THREAD_DONE)
                 return;
         unblock(t);
         t->state = VK_THREAD_READY;
-        runq_push(t->proc, t);
+        runq_push(kern_proc(t), t);
 }
 
 void vk__requeue(struct vk_thread *that)
 {
         that->state = VK_THREAD_READY;
-        runq_push(that->proc, that);
+        runq_push(kern_proc(that), that);
 }
 
 void thread_timeout(struct vk_thread *t)
@@ -111,7 +113,7 @@ void thread_timeout(struct vk_thread *t)
 
 void *vk__frame(struct vk_thread *that, size_t size)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         void *self = vk_malloc(p, size ? size : 1);
         if (!self) {
                 vk__set_error(that, ENOMEM, 0,
@@ -122,6 +124,8 @@ void *vk__frame(struct vk_thread *that, size_t size)
         }
         memset(self, 0, size);
         if (that->arg) {
+                if (!trust_holds(that->arg, that->arglen < size ? that->arglen : size))
+                        trust_fail("thread argument");
                 /* The frame now holds the arguments; the copy is released (it
                  * pops from the stack together with the frame). */
                 memcpy(self, that->arg, that->arglen < size ? that->arglen : size);
@@ -155,13 +159,18 @@ size_t vk__strlen(const char *s)
 
 void vk_raise_at(struct vk_thread *t, int code, const char *msg)
 {
+        unsigned n = 0, max = trust_walk_max(sizeof *t);
+        trust_thread(t);
         if (t->state == VK_THREAD_DONE)
                 return;
         /* t stops waiting in vk_join(): a child that ends later must pass its
          * error up the parent chain, not to a joiner that moved on (or ended). */
-        for (struct vk_thread *c = t->proc->threads; c; c = c->next)
+        for (struct vk_thread *c = trust_thread(kern_proc(t)->threads); c;
+             c = trust_thread(c->next)) {
+                TRUST_WALK(n, max, "list of threads");
                 if (c->joiner == t)
                         c->joiner = NULL;
+        }
         vk__set_error(t, code, 0, "%s", msg);
         t->lower_pc = t->pc;
         t->pc = VK_PC_FINALLY;
@@ -170,11 +179,12 @@ void vk_raise_at(struct vk_thread *t, int code, const char *msg)
 
 void vk__thread_end(struct vk_thread *that)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         that->state = VK_THREAD_DONE;
         unblock(that);
         if (that->owns_in) {
                 /* The writer of a responder's input learns it is gone. */
+                trust_pipe(that->in);
                 that->in->flags |= VK_PIPE_CLOSED;
                 if (that->in->writer)
                         thread_ready(that->in->writer);
@@ -192,9 +202,12 @@ void vk__thread_end(struct vk_thread *that)
         if (that->err.code) {
                 /* Nobody awaits this thread: its parent gets the error, or the
                  * process ends with it. An error is never dropped. */
-                struct vk_thread *up = that->parent;
-                while (up && up->state == VK_THREAD_DONE)
-                        up = up->parent;
+                unsigned n = 0, max = trust_walk_max(sizeof *that);
+                struct vk_thread *up = trust_thread(that->parent);
+                while (up && up->state == VK_THREAD_DONE) {
+                        TRUST_WALK(n, max, "parent of a thread");
+                        up = trust_thread(up->parent);
+                }
                 if (up) {
                         vk_raise_at(up, that->err.code, that->err.msg);
                 } else {
@@ -207,7 +220,7 @@ void vk__thread_end(struct vk_thread *that)
 struct vk_thread *vk__spawn(struct vk_thread *that, vk_thread_fn *fn, const void *arg,
                             size_t arglen, int responder)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         struct vk_thread *t = thread_new(p, fn, arg, arglen);
         if (!t)
                 return NULL;
@@ -237,6 +250,7 @@ struct vk_thread *vk__spawn(struct vk_thread *that, vk_thread_fn *fn, const void
 
 void vk_play(struct vk_thread *t)
 {
+        trust_thread(t);
         if (t->state == VK_THREAD_PAUSED)
                 thread_ready(t);
 }
@@ -248,6 +262,7 @@ int vk_is_done(const struct vk_thread *t)
 
 ssize_t vk__join(struct vk_thread *that, struct vk_thread *t)
 {
+        trust_thread(t);
         if (t->state != VK_THREAD_DONE) {
                 /* No flush here: the child runs next and shares the output, so
                  * it leaves when the child waits (flushing per join sent every
@@ -269,12 +284,12 @@ void vk_set_timeout(struct vk_thread *that, uint64_t ms)
 
 void vk_set_deadline(struct vk_thread *that, uint64_t ms)
 {
-        that->deadline_at = ms ? proc_kernel(that->proc)->now + ms * KERN_NS_PER_MS : 0;
+        that->deadline_at = ms ? proc_kernel(kern_proc(that))->now + ms * KERN_NS_PER_MS : 0;
 }
 
 void vk__sleep(struct vk_thread *that, uint64_t ms)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         flush_before_wait(that);
         that->state = VK_THREAD_BLOCKED;
         that->sleeping = 1;
@@ -293,7 +308,7 @@ uint64_t vk_now(const struct vk_thread *that)
 
 void vk_request_done(struct vk_thread *that, uint64_t started)
 {
-        struct vk_proc *p = that->proc;
+        struct vk_proc *p = kern_proc(that);
         uint64_t us = (vk_now(that) - started) / 1000;
         unsigned b = 0;
         while (us && b < VK_LATENCY_BUCKETS - 1) {

@@ -79,10 +79,13 @@ void timers_update(struct vk_kernel *k, struct kproc *kp)
 {
         struct vk_proc *p = kp->p;
         uint64_t min = UINT64_MAX;
+        unsigned n = 0, max = trust_walk_max(sizeof(struct vk_thread));
         p->timers_dirty = 0;
-        for (struct vk_thread *t = p->threads; t; t = t->next)
+        for (struct vk_thread *t = trust_thread(p->threads); t; t = trust_thread(t->next)) {
+                TRUST_WALK(n, max, "list of threads");
                 if (t->deadline && t->state == VK_THREAD_BLOCKED && t->deadline < min)
                         min = t->deadline;
+        }
         if (min == UINT64_MAX)
                 return;
         if (!kp->timer_idx || min < kp->timer_when)

@@ -17,3 +17,13 @@ else()
         message(WARNING "tests/integration/faults.cmake: no echo_stress target; "
                 "the faults_* tests are not registered")
 endif()
+
+# scribble: random stray writes into live connections' own heaps between
+# dispatches while good pairs ping-pong beside them, in every isolation mode;
+# the kernel must never fault (tests/fuzz/scribble.c). 21 s here; an hour by
+# hand: build/tests/integration/scribble 3600.
+add_executable(scribble ${PROJECT_SOURCE_DIR}/tests/fuzz/scribble.c)
+target_link_libraries(scribble PRIVATE vkd_kernel)
+target_compile_definitions(scribble PRIVATE _GNU_SOURCE)
+add_test(NAME fuzz_scribble COMMAND scribble 21)
+set_tests_properties(fuzz_scribble PROPERTIES LABELS fuzz TIMEOUT 90)

@@ -97,6 +97,8 @@ struct kproc {
         struct kproc *next_run;
         int pending;         /* first descriptor with undelivered events, -1 none */
         uint64_t timer_when; /* 0: not in the timer heap */
+        uint64_t thread_when; /* a thread's deadline the entry is for, 0: only the idle limit */
+        uint64_t last_run;    /* when it was last dispatched */
         uint32_t timer_idx;  /* 1-based position in the timer heap */
         uint32_t slot;       /* heap pool slot */
         uint32_t ring_off;   /* where its socket rings start in the heap */
@@ -231,6 +233,8 @@ struct vk_kernel {
         struct heap_store store;
         struct kzone zone; /* in the arena, after the tables */
         struct kproc *procs;  /* indexed by pool slot */
+        uint64_t idle_limit_ns; /* cfg.idle_limit_ms */
+        uint64_t seal_key;      /* thread_seal()'s, random per kernel */
         struct kproc *runq_head, *runq_tail;
         struct kproc *idle_head, *idle_tail; /* rings drained, oldest first */
         struct kfd *fds;
@@ -319,6 +323,15 @@ struct vk_thread *thread_new(struct vk_proc *p, vk_thread_fn *fn, const void *ar
 void thread_ready(struct vk_thread *t);
 void thread_timeout(struct vk_thread *t);
 
+/* A thread's function, sealed to the thread: a stray write over fn (a
+ * partial one makes it another address of the same code) no longer
+ * matches, and the kernel refuses to call it. */
+static inline uint64_t thread_seal(const struct vk_kernel *k, const struct vk_thread *t)
+{
+        return (((uint64_t)(uintptr_t)t->fn ^ (uint64_t)(uintptr_t)t) * 0x9e3779b97f4a7c15ull) ^
+               k->seal_key;
+}
+
 /* io.c */
 void pipe_want(struct vk_proc *p, struct vk_pipe *x);
 /* Lazy flush of the thread's output before it waits (never blocks). */
@@ -365,6 +378,12 @@ extern __thread unsigned fault_pkeys;
 unsigned long fault_rights_open(void);
 void fault_rights_restore(unsigned long saved);
 
+/* A process's id, from kernel memory only. */
+static inline uint64_t kproc_pid(const struct kproc *kp)
+{
+        return ((uint64_t)kp->gen << 24) | kp->slot;
+}
+
 /* The monotonic clock in nanoseconds. */
 static inline uint64_t kern_now_ns(void)
 {
@@ -390,6 +409,8 @@ void proc_birth(struct vk_kernel *k, struct kproc *kp);
 /* Ends a process: `fault` says why a fault or runaway ended it, else NULL. */
 void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *fault);
 void proc_bind_sockets(struct vk_kernel *k, struct kproc *kp);
+/* Ends a process the kernel's idle limit caught (ETIMEDOUT). */
+void proc_reap(struct vk_kernel *k, struct kproc *kp);
 /* The live process with this id, or NULL. */
 struct kproc *proc_lookup(struct vk_kernel *k, uint64_t pid);
 
@@ -397,8 +418,9 @@ struct kproc *proc_lookup(struct vk_kernel *k, uint64_t pid);
 void timer_remove(struct vk_kernel *k, struct kproc *kp);
 /* After a dispatch in which deadlines changed. */
 void timers_update(struct vk_kernel *k, struct kproc *kp);
-/* Queues every process whose entry is due. */
+/* Queues every process whose entry is due; ends those idle past the limit. */
 void timers_expire(struct vk_kernel *k);
+void timers_limit(struct vk_kernel *k, struct kproc *kp);
 
 /* idle.c */
 /* With the heap open: copies a hibernated front back to dst (NULL: the

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "kern.h"
@@ -99,6 +100,9 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         k->arena_huge = (uint8_t)huge;
         k->cfg = cfg;
         k->idle_ns = (uint64_t)cfg.hibernate_ms * KERN_NS_PER_MS;
+        k->idle_limit_ns = (uint64_t)cfg.idle_limit_ms * KERN_NS_PER_MS;
+        if (getrandom(&k->seal_key, sizeof k->seal_key, GRND_NONBLOCK) != sizeof k->seal_key)
+                k->seal_key = kern_now_ns() ^ (uint64_t)(uintptr_t)k;
         k->pb = pb;
         k->procs = (struct kproc *)(arena + off_procs);
         k->fds = (struct kfd *)(arena + off_fds);

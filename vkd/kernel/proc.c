@@ -3,6 +3,7 @@
  * out a heap (proc_birth), binding sockets a process opened, lookup by pid,
  * and the end of a process, which closes what it held and wipes its heap.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -47,7 +48,7 @@ void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *f
                 memcpy(err.msg, fault->msg, sizeof err.msg);
                 if (fault->code == EFAULT)
                         k->stats.faults++;
-                else
+                else if (fault->code == ETIME)
                         k->stats.cpu_kills++;
         } else {
                 err = p->exit_err;
@@ -290,3 +291,12 @@ struct kproc *proc_lookup(struct vk_kernel *k, uint64_t pid)
 }
 
 /* Appends a message to kp's staging buffer; 0, or -ENOBUFS (dropped). */
+
+void proc_reap(struct vk_kernel *k, struct kproc *kp)
+{
+        struct fault_info why = {.code = ETIMEDOUT};
+        snprintf(why.msg, sizeof why.msg, "not scheduled for %u ms: ended by the kernel",
+                 k->cfg.idle_limit_ms);
+        isolate_open(k, kp); /* its records are read (and checked) as it ends */
+        proc_exit(k, kp, &why);
+}

@@ -146,6 +146,7 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         /* Deadlines the threads set are relative to this: a clock left from
          * the last poll would shorten them by every dispatch run since. */
         k->now = kern_now_ns();
+        kp->last_run = k->now;
         idle_remove(k, kp);
         isolate_switch(k, kp);
         if (kp->unborn)
@@ -225,6 +226,8 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
                 t->queued = 0;
                 if (t->state != VK_THREAD_READY)
                         continue;
+                if (t->fn_seal != thread_seal(k, t))
+                        trust_fail("thread function");
                 fault_thread = t;
                 t->fn(t);
         }
@@ -243,6 +246,7 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         arm_dirty(k, p);
         if (p->timers_dirty)
                 timers_update(k, kp);
+        timers_limit(k, kp);
         /* Mail that arrived for a thread that only now waits for it. */
         if (kp->mail_len && p->receiver && p->inbox)
                 mail_in(kp);

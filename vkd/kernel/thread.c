@@ -28,6 +28,7 @@ struct vk_thread *thread_new(struct vk_proc *p, vk_thread_fn *fn, const void *ar
         }
         t->fn = fn;
         t->proc = p;
+        t->fn_seal = thread_seal(proc_kernel(p), t);
         t->state = VK_THREAD_PAUSED;
         t->next = p->threads;
         if (p->threads)

@@ -88,8 +88,18 @@ void timers_update(struct vk_kernel *k, struct kproc *kp)
         }
         if (min == UINT64_MAX)
                 return;
+        if (!kp->thread_when || min < kp->thread_when)
+                kp->thread_when = min;
         if (!kp->timer_idx || min < kp->timer_when)
                 timer_set(k, kp, min);
+}
+
+/* After a dispatch, with the kernel's idle limit on: the process has an
+ * entry no later than the limit (an earlier one moves it on when it fires). */
+void timers_limit(struct vk_kernel *k, struct kproc *kp)
+{
+        if (k->idle_limit_ns && !kp->timer_idx && kproc_pid(kp) != k->service_pid)
+                timer_set(k, kp, kp->last_run + k->idle_limit_ns);
 }
 
 void timers_expire(struct vk_kernel *k)
@@ -97,7 +107,23 @@ void timers_expire(struct vk_kernel *k)
         while (k->ntimers && k->timers[0]->timer_when <= k->now) {
                 struct kproc *kp = k->timers[0];
                 timer_remove(k, kp);
-                kp->timer_fired = 1;
-                proc_ready(k, kp);
+                if (kp->thread_when && kp->thread_when <= k->now) {
+                        kp->thread_when = 0;
+                        kp->timer_fired = 1;
+                        proc_ready(k, kp);
+                        continue;
+                }
+                /* Only the idle limit is due: kernel records decide, never the heap. */
+                uint64_t limit = kp->last_run + k->idle_limit_ns;
+                if (!k->idle_limit_ns || kproc_pid(kp) == k->service_pid)
+                        continue;
+                if (limit <= k->now && !kp->queued && !kp->unborn) {
+                        proc_reap(k, kp);
+                        continue;
+                }
+                if (limit <= k->now)
+                        limit = k->now + k->idle_limit_ns;
+                timer_set(k, kp, kp->thread_when && kp->thread_when < limit ? kp->thread_when
+                                                                            : limit);
         }
 }

@@ -42,6 +42,11 @@ struct vk_kernel_config {
          * much work; privileged ones, whose switch is free, yield after 64.
          * 0: 200 us. */
         unsigned slice_us;
+        /* A process (but the service's own) that has not been dispatched
+         * for this long is ended with ETIMEDOUT by the kernel, whatever its
+         * heap says: the backstop for a connection that wedged itself (a
+         * stray write over its own deadlines or wake-up records). 0: never. */
+        unsigned idle_limit_ms;
 };
 
 #define VK_CPU_BUDGET_OFF (~0u)

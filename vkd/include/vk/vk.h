@@ -131,6 +131,7 @@ struct vk_thread {
         uint64_t deadline;          /* absolute, while blocked; 0 none */
         size_t op_done;             /* progress of the current multi-step op */
         struct vk_error err;
+        uint64_t fn_seal; /* the kernel's: fn sealed to this thread, checked before each call */
 };
 
 #define VK_PC_FINALLY (-1)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "kern.h"
@@ -119,6 +120,19 @@ static const char *signal_name(int sig)
         }
 }
 
+/* The faulting instruction, from the signal's machine context; 0 unknown. */
+static uintptr_t fault_pc(const void *ucp)
+{
+#if defined(__linux__) && defined(__x86_64__)
+        return (uintptr_t)((const ucontext_t *)ucp)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__linux__) && defined(__aarch64__)
+        return (uintptr_t)((const ucontext_t *)ucp)->uc_mcontext.pc;
+#else
+        (void)ucp;
+        return 0;
+#endif
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
         char *m = fault_last.msg;
@@ -144,6 +158,9 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         }
         fault_in_dispatch = 0;
         fault_last.code = EFAULT;
+        fault_last.corrupt = 0;
+        fault_last.addr = (uintptr_t)si->si_addr;
+        fault_last.pc = fault_pc(uc);
         at = put_str(m, at, cap, signal_name(sig));
         at = put_str(m, at, cap, " at ");
         at = put_hex(m, at, cap, (uintptr_t)si->si_addr);
@@ -166,6 +183,9 @@ static void on_tick(int sig, siginfo_t *si, void *uc)
                 return;
         fault_in_dispatch = 0;
         fault_last.code = ETIME;
+        fault_last.corrupt = 0;
+        fault_last.addr = 0;
+        fault_last.pc = fault_pc(uc);
         char *m = fault_last.msg;
         size_t cap = sizeof fault_last.msg;
         size_t at = put_str(m, 0, cap, "CPU budget of ");

@@ -249,6 +249,7 @@ struct vk_kernel {
         uint8_t service_told; /* it was asked to end (the kernel is stopping) */
         vk_exit_fn *on_exit;
         void *on_exit_ctx;
+        struct vk_exit_detail exit_detail; /* of the process ending, for the hook */
         vk_tick_fn *on_tick;
         void *on_tick_ctx;
         uint64_t tick_ns, next_tick;

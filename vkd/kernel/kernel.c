@@ -201,6 +201,11 @@ void vk_kernel_on_exit(struct vk_kernel *k, vk_exit_fn *fn, void *ctx)
         k->on_exit_ctx = ctx;
 }
 
+const struct vk_exit_detail *vk_kernel_exit_detail(const struct vk_kernel *k)
+{
+        return &k->exit_detail;
+}
+
 const char *vk_kernel_poller(const struct vk_kernel *k)
 {
         return k->pb->name;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "kern.h"
@@ -54,6 +55,24 @@ void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *f
                 err = p->exit_err;
                 err.msg[sizeof err.msg - 1] = 0; /* the heap's copy: terminated here */
         }
+        struct vk_exit_detail *d = &k->exit_detail;
+        memset(d, 0, sizeof *d);
+        d->is_service = pid == k->service_pid;
+        if (fault) {
+                d->cause = fault->code == ETIME        ? VK_EXIT_CPU
+                           : fault->code == ETIMEDOUT ? VK_EXIT_IDLE
+                           : fault->corrupt           ? VK_EXIT_CORRUPT
+                                                      : VK_EXIT_FAULT;
+                d->addr = fault->addr;
+                d->pc = fault->pc;
+        } else if (err.code) {
+                d->cause = err.code == ENOMEM ? VK_EXIT_NOMEM : VK_EXIT_ERROR;
+        }
+        if (err.code && kp->fd_in >= 0) {
+                socklen_t len = sizeof d->peer;
+                if (getpeername(kp->fd_in, (struct sockaddr *)&d->peer, &len) < 0)
+                        d->peer.ss_family = AF_UNSPEC;
+        }
         if (kp->fd_out != kp->fd_in)
                 kfd_close(k, kp->fd_out);
         kfd_close(k, kp->fd_in);
@@ -82,7 +101,8 @@ void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *f
         else if (err.code == ETIMEDOUT)
                 k->stats.timeouts++;
         k->stats.active--;
-        if (err.code)
+        /* The service's process told to end as the worker stops is no failure. */
+        if (err.code && !(d->is_service && k->service_told && err.code == ECANCELED))
                 k->stats.failed++;
         kp->alive = 0;
         kp->p = NULL; /* its heap stays open or closed: see isolate_switch */

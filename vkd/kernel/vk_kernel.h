@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <vk/vk.h>
 
@@ -103,6 +104,26 @@ void vk_kernel_set_service(struct vk_kernel *k, uint64_t pid);
 
 /* Calls fn(ctx, pid, err) whenever a process ends. */
 void vk_kernel_on_exit(struct vk_kernel *k, vk_exit_fn *fn, void *ctx);
+
+/* How a process ended, beyond its error: for the exit hook's log line. */
+enum vk_exit_cause {
+        VK_EXIT_CLEAN = 0,
+        VK_EXIT_ERROR,   /* an uncaught error (vk_raise, a descriptor's error) */
+        VK_EXIT_NOMEM,   /* its heap was full */
+        VK_EXIT_FAULT,   /* a hardware fault: addr, pc */
+        VK_EXIT_CORRUPT, /* the kernel found a record in its heap corrupt */
+        VK_EXIT_CPU,     /* a dispatch overran the CPU budget */
+        VK_EXIT_IDLE,    /* not scheduled for idle_limit_ms: ended by the kernel */
+};
+struct vk_exit_detail {
+        enum vk_exit_cause cause;
+        int is_service;        /* the service's own process (vk_kernel_set_service) */
+        uintptr_t addr, pc;    /* a fault: the address and the instruction, 0 unknown */
+        struct sockaddr_storage peer; /* its connection's peer (abnormal ends only);
+                                       * ss_family AF_UNSPEC: none */
+};
+/* Inside the exit hook only: the detail of the process ending. */
+const struct vk_exit_detail *vk_kernel_exit_detail(const struct vk_kernel *k);
 
 /* The name of the poller in use. */
 const char *vk_kernel_poller(const struct vk_kernel *k);

@@ -7,12 +7,16 @@
 #include "worker.h"
 #include "sysfilter.h"
 
+#include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -60,6 +64,9 @@ static void worker_conn(struct vk_thread *that)
 struct worker_figs {
         struct vk_kernel *k;
         struct fig_slot *slot;
+        /* The service's own process is no connection: not accepted, not active. */
+        int has_service;
+        const uint64_t *service_pid; /* 0 once it ended */
 };
 
 static void worker_publish(void *ctx)
@@ -69,8 +76,8 @@ static void worker_publish(void *ctx)
         struct fig_values v = {0};
 
         vk_kernel_stats(f->k, &st);
-        v.c[FIG_ACCEPTED] = st.spawned;
-        v.c[FIG_ACTIVE] = st.active;
+        v.c[FIG_ACCEPTED] = st.spawned - (f->has_service ? 1 : 0);
+        v.c[FIG_ACTIVE] = st.active - (f->service_pid && *f->service_pid ? 1 : 0);
         v.c[FIG_CLOSED] = st.exited;
         v.c[FIG_REQUESTS] = st.requests;
         v.c[FIG_BYTES_IN] = st.bytes_in;
@@ -82,6 +89,145 @@ static void worker_publish(void *ctx)
         v.c[FIG_TIMEOUTS] = st.timeouts;
         memcpy(v.latency, st.latency, sizeof(v.latency));
         fig_publish(f->slot, &v);
+}
+
+/* ------------------------------------------------------------------ abnormal ends */
+
+/*
+ * Every abnormal end of a process is one log line: a contained fault (with its address and the
+ * module symbol nearest the faulting instruction), a corrupt record the kernel refused, a CPU
+ * budget kill, a full heap, a process the kernel's idle limit ended, an uncaught error (its code,
+ * message and line). Errors a client causes by going away are counted, not logged. A storm is
+ * WORKER_LOG_BURST lines a second and then one line with how many were left out.
+ */
+#define WORKER_LOG_BURST 10
+
+struct worker_exits {
+        const struct conf_service *s;
+        struct vk_kernel *k;
+        struct worker_figs *figs;
+        uint64_t service_pid; /* 0: none, or it ended */
+        uint64_t second;      /* the rate limit's current second */
+        unsigned logged, dropped;
+};
+
+static const char *worker_cause(enum vk_exit_cause c)
+{
+        switch (c) {
+        case VK_EXIT_FAULT:
+                return "fault";
+        case VK_EXIT_CORRUPT:
+                return "corrupt heap";
+        case VK_EXIT_CPU:
+                return "CPU budget";
+        case VK_EXIT_NOMEM:
+                return "heap full";
+        case VK_EXIT_IDLE:
+                return "idle limit";
+        default:
+                return "error";
+        }
+}
+
+static void worker_peer(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+        char host[INET6_ADDRSTRLEN] = "?";
+        if (ss->ss_family == AF_INET) {
+                const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+                inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+                snprintf(buf, len, " from %s:%u", host, ntohs(a->sin_port));
+        } else if (ss->ss_family == AF_INET6) {
+                const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+                inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+                snprintf(buf, len, " from [%s]:%u", host, ntohs(a->sin6_port));
+        } else if (ss->ss_family == AF_UNIX) {
+                snprintf(buf, len, " from a unix socket");
+        } else {
+                buf[0] = 0;
+        }
+}
+
+/* " at 0xADDR, pc 0xPC (object: symbol+0xOFF)" for a fault. */
+static void worker_where(const struct vk_exit_detail *d, char *buf, size_t len)
+{
+        Dl_info di;
+        buf[0] = 0;
+        if (d->cause != VK_EXIT_FAULT && d->cause != VK_EXIT_CPU)
+                return;
+        if (!d->pc || !dladdr((void *)d->pc, &di) || !di.dli_fname) {
+                snprintf(buf, len, " (pc %#lx)", (unsigned long)d->pc);
+                return;
+        }
+        const char *obj = strrchr(di.dli_fname, '/');
+        obj = obj ? obj + 1 : di.dli_fname;
+        if (di.dli_sname)
+                snprintf(buf, len, " (pc %#lx in %s: %s+%#lx)", (unsigned long)d->pc, obj,
+                         di.dli_sname, (unsigned long)(d->pc - (uintptr_t)di.dli_saddr));
+        else
+                snprintf(buf, len, " (pc %#lx in %s+%#lx)", (unsigned long)d->pc, obj,
+                         (unsigned long)(d->pc - (uintptr_t)di.dli_fbase));
+}
+
+/* A new second of the rate limit: what the last one left out is said first. */
+static void worker_exits_second(struct worker_exits *x, uint64_t second)
+{
+        if (second == x->second)
+                return;
+        if (x->dropped)
+                log_warning(x->s->name,
+                            "%u more abnormal process ends in the last second were "
+                            "not logged",
+                            x->dropped);
+        x->second = second;
+        x->logged = x->dropped = 0;
+}
+
+/* From the kernel's loop: the figures, and the count a storm left out. */
+static void worker_tick(void *ctx)
+{
+        struct worker_exits *x = ctx;
+        struct timespec now;
+        if (x->figs->slot)
+                worker_publish(x->figs);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        worker_exits_second(x, (uint64_t)now.tv_sec);
+}
+
+static void worker_on_exit(void *ctx, uint64_t pid, const struct vk_error *err)
+{
+        struct worker_exits *x = ctx;
+        const struct vk_exit_detail *d = vk_kernel_exit_detail(x->k);
+        const char *name = x->s->name;
+        char peer[80], where[256];
+        struct timespec now;
+
+        if (d->is_service && pid == x->service_pid) {
+                x->service_pid = 0;
+                if (err && err->code == ECANCELED)
+                        return; /* told to end: the worker is stopping */
+                log_err(name, "the service's own process ended (%s: %s); restarting the worker",
+                        worker_cause(d->cause), err ? err->msg : "it returned");
+                if (x->figs->slot)
+                        worker_publish(x->figs);
+                _exit(EXIT_FAILURE); /* the supervisor restarts it, with its back-off */
+        }
+        if (!err || (d->cause == VK_EXIT_ERROR &&
+                     (err->code == ECONNRESET || err->code == EPIPE || err->code == ETIMEDOUT)))
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        worker_exits_second(x, (uint64_t)now.tv_sec);
+        if (x->logged++ >= WORKER_LOG_BURST) {
+                x->dropped++;
+                return;
+        }
+        worker_peer(&d->peer, peer, sizeof(peer));
+        worker_where(d, where, sizeof(where));
+        if (d->cause == VK_EXIT_ERROR)
+                log_info(name, "connection%s ended by an uncaught error: %s (errno %d, line %d)",
+                         peer, err->msg, err->code, err->line);
+        else
+                log_warning(name, "connection%s ended: %s: %s%s", peer, worker_cause(d->cause),
+                            err->msg, where);
 }
 
 static enum vk_isolation worker_isolation(enum conf_isolation i)
@@ -190,6 +336,11 @@ void worker_run(const struct worker_args *a)
                 .ring_size = s->ring_size,
                 .max_procs = s->max_connections,
                 .isolation = worker_isolation(s->isolation),
+                /* The kernel's backstop for a connection that wedged itself: twice its idle
+                 * timeout, plus 10 s, without being scheduled. */
+                .idle_limit_ms = s->idle_timeout_usec == CONF_USEC_INFINITY
+                                         ? 0
+                                         : (unsigned)(s->idle_timeout_usec / 1000 * 2 + 10000),
         };
         struct vk_kernel *k;
         r = vk_kernel_new(&kc, &k);
@@ -201,6 +352,10 @@ void worker_run(const struct worker_args *a)
                            strerror(-r));
                 _exit(1);
         }
+        struct worker_figs figs = {.k = k, .slot = a->fig};
+        struct worker_exits exits = {.s = s, .k = k, .figs = &figs};
+        figs.service_pid = &exits.service_pid;
+        vk_kernel_on_exit(k, worker_on_exit, &exits);
         struct worker_conn_arg conn = {
                 .state = m.state,
                 .main = m.desc.main,
@@ -209,7 +364,8 @@ void worker_run(const struct worker_args *a)
         if (m.desc.service) {
                 /* The module's own process (ABI 1.1: a store, say), before the
                  * first connection; connections find it with vk_service_pid(). */
-                int64_t spid = vk_kernel_spawn(k, m.desc.service, &m.state, sizeof(m.state), -1, -1);
+                int64_t spid =
+                        vk_kernel_spawn(k, m.desc.service, &m.state, sizeof(m.state), -1, -1);
                 if (spid < 0) {
                         worker_say(a->status_fd,
                                    "ERROR %s:%u: Module: cannot start the service process: %s",
@@ -217,6 +373,8 @@ void worker_run(const struct worker_args *a)
                         _exit(1);
                 }
                 vk_kernel_set_service(k, (uint64_t)spid);
+                exits.service_pid = (uint64_t)spid;
+                figs.has_service = 1;
         }
         bool idle = s->idle_timeout_usec != CONF_USEC_INFINITY;
         for (size_t i = 0; i < a->n_fds; i++) {
@@ -233,12 +391,12 @@ void worker_run(const struct worker_args *a)
                         _exit(1);
                 }
         }
-        struct worker_figs figs = {.k = k, .slot = a->fig};
+        figs.k = k;
         if (a->fig) {
                 fig_set_module(a->fig, m.desc.name, m.desc.version);
                 worker_publish(&figs);
-                vk_kernel_on_tick(k, worker_publish, &figs, FIG_TICK_MS);
         }
+        vk_kernel_on_tick(k, worker_tick, &exits, FIG_TICK_MS);
         worker_kernel = k;
         /* Last step before the first accept: from here on only the allow-listed system
          * calls (sysfilter.c); a module calling anything else kills this worker. */

@@ -597,7 +597,122 @@ def case_units(env):
         check(want in service, f"vkd.service lacks {want}")
 
 
+
+# ---------------------------------------------------------------- containment
+
+
+def case_containment(env):
+    """A hostile module misbehaves in each way a connection can; each costs its connection only.
+
+    Three services run the hostile test module (test_modules.c), one per isolation mode, one
+    worker each, beside good clients that echo throughout. Every misbehaviour must close only its
+    own connection, leave every worker's pid as it was, and log one line naming the service and
+    the cause; a storm is rate-limited; the service's own process dying restarts its worker, which
+    then serves again; SIGTERM stops the daemon while a connection is in a runaway loop."""
+    import threading
+
+    mods = env.args.test_module_dir
+    modes = ("isolated", "unprivileged", "privileged")
+    ports = {m: free_port() for m in modes}
+    env.write_daemon({"DrainTimeoutSec": "3"})
+    for m in modes:
+        env.write_service(f"h-{m}", {"Module": f"{mods}/testmod_hostile.so",
+                                     "Listen": f"127.0.0.1:{ports[m]}", "Isolation": m,
+                                     "Workers": "1"})
+    d = env.start()
+    env.notify.wait("READY=1")
+    before = sorted(workers_of(d, 3))
+
+    stop = threading.Event()
+    good = {"ok": 0, "bad": []}
+
+    def good_client(m):
+        n = 0
+        while not stop.is_set() and n < 2000:
+            try:
+                echo_roundtrip(("127.0.0.1", ports[m]), b"good %s %d\n" % (m.encode(), n))
+                good["ok"] += 1
+            except (OSError, Fail) as e:
+                good["bad"].append(f"{m}: {e}")
+            n += 1
+
+    threads = [threading.Thread(target=good_client, args=(m,)) for m in modes]
+    for t in threads:
+        t.start()
+
+    def misbehave(m, cmd):
+        s = connect(("127.0.0.1", ports[m]), timeout=10)
+        s.sendall(b"hello\n" + cmd + b"\n")
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        check(got.startswith(b"hello\n"), f"{m}: the line before {cmd!r} was not echoed: {got!r}")
+
+    # (command, what the log line must say)
+    cases = [
+        (b"segv", r"ended: fault: SIGSEGV at 0x10 .*\(pc 0x[0-9a-f]+ in testmod_hostile\.so"),
+        (b"loop", r"ended: CPU budget: CPU budget of \d+ ms exceeded"),
+        (b"nomem", r"ended: heap full: heap full: 16777216 bytes needed"),
+        (b"raise", r"ended by an uncaught error: the hostile module raised this \(errno 71, line"),
+        (b"fd", r"ended: corrupt heap: corrupt descriptor number in its heap"),
+        (b"ring", r"ended: corrupt heap: corrupt ring in its heap"),
+        (b"size", r"ended: corrupt heap: corrupt ring in its heap"),
+        (b"self", r"ended: fault: SIGSEGV at 0x"),
+    ]
+    try:
+        for m in modes:
+            for cmd, pattern in cases:
+                mark = d.mark()
+                misbehave(m, cmd)
+                d.wait_log(rf"vkd\[\d+\]: h-{m}: connection from 127\.0\.0\.1:\d+ {pattern}", mark)
+                log(f"{m}: {cmd.decode()} ended its connection and was logged")
+            check(sorted(children(d.pid)) == before, f"{m}: a worker's pid changed")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    check(not good["bad"], f"good clients failed: {good['bad'][:3]}")
+    check(good["ok"] > 0, "no good round trip")
+    log(f"good clients: {good['ok']} round trips, none failed; worker pids unchanged")
+
+    # A storm: 40 faults in a burst give at most 10 lines a second and a count of the rest.
+    mark = d.mark()
+    for _ in range(40):
+        misbehave("isolated", b"segv")
+    echo_roundtrip(("127.0.0.1", ports["isolated"]))
+    with d.cond:
+        lines = [l for l in d.lines[mark:] if l and "h-isolated: connection from" in l]
+    check(10 <= len(lines) < 40, f"a storm of 40 faults logged {len(lines)} lines")
+    d.wait_log(r"h-isolated: \d+ more abnormal process ends in the last second were not logged",
+               mark)
+
+    # The service's own process dies: its worker says so and is restarted, then serves.
+    mark = d.mark()
+    victim = [p for p in children(d.pid)]
+    misbehave("isolated", b"store")
+    d.wait_log(r"h-isolated: the service's own process ended \(fault: SIGSEGV at 0x18", mark)
+    d.wait_log(r"h-isolated: worker \d \(pid \d+\) exited with status 1; restarting it in", mark)
+    d.wait_log(r"h-isolated: worker \d ready", mark)
+    now = workers_of(d, 3)
+    check(len(set(now) - set(victim)) == 1, "not exactly one worker was restarted")
+    echo_roundtrip(("127.0.0.1", ports["isolated"]), b"served again\n")
+    log("the service process's death restarted its worker, which serves again")
+
+    # SIGTERM while a connection spins: the daemon still stops, exit 0.
+    s = connect(("127.0.0.1", ports["privileged"]), timeout=10)
+    s.sendall(b"loop\n")
+    d.signal(signal.SIGTERM)
+    check(d.wait_exit() == 0, "SIGTERM with a runaway connection: exit status not 0")
+    s.close()
+    log("SIGTERM stopped the daemon while a connection was in a runaway loop")
+
+
 CASES = {
+    "containment": case_containment,
     "standalone": case_standalone,
     "check_config": case_check_config,
     "start_errors": case_start_errors,

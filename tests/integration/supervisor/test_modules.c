@@ -65,7 +65,7 @@ static void exec_conn(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char line[64];
-        } *self;
+        } * self;
         vk_begin();
         for (;;) {
                 vk_readline(self->n, self->line, sizeof self->line);
@@ -81,6 +81,79 @@ static void exec_conn(struct vk_thread *that)
 }
 
 VK_MODULE(.name = "execve", .version = "0", .main = exec_conn);
+#elif defined(TESTMOD_HOSTILE)
+#include <stdint.h>
+/*
+ * Echoes lines; a command line makes the connection misbehave in one way (containment):
+ *   segv  a wild write        loop   a runaway loop       nomem  a frame larger than the heap
+ *   raise an uncaught error   fd     its input's descriptor overwritten, then a read
+ *   ring  its input ring's buffer pointer overwritten    self   its frame pointer overwritten
+ *   size  its output ring's size overwritten, then a write
+ *   store a message that makes the service's own process fault
+ */
+static volatile int *volatile wild = (volatile int *)(uintptr_t)16;
+
+static void hostile_conn(struct vk_thread *that)
+{
+        struct {
+                void *state;
+                ssize_t n;
+                char line[64];
+                char *big;
+        } * self;
+        vk_begin();
+        for (;;) {
+                vk_readline(self->n, self->line, sizeof self->line);
+                if (self->n <= 0)
+                        break;
+                self->line[self->n - 1] = 0;
+                if (!strcmp(self->line, "segv"))
+                        *wild = 1;
+                if (!strcmp(self->line, "loop"))
+                        for (volatile unsigned long i = 1; i; i++)
+                                ;
+                if (!strcmp(self->line, "nomem"))
+                        vk_alloc_or_raise(self->big, 1u << 24);
+                if (!strcmp(self->line, "raise"))
+                        vk_raise(EPROTO, "the hostile module raised this");
+                if (!strcmp(self->line, "fd"))
+                        that->in->fd = 1 << 20;
+                if (!strcmp(self->line, "ring"))
+                        that->in->ring.buf = (char *)(uintptr_t)4096;
+                if (!strcmp(self->line, "size"))
+                        that->out->ring.size = 1u << 31;
+                if (!strcmp(self->line, "self")) {
+                        that->self = (void *)(uintptr_t)32;
+                        vk_yield();
+                }
+                if (!strcmp(self->line, "store"))
+                        vk_send(vk_service_pid(that), "die", 3);
+                self->line[self->n - 1] = '\n';
+                vk_write(self->line, self->n);
+                vk_flush();
+        }
+        vk_end();
+}
+
+/* The service's own process: faults on a message "die". */
+static void hostile_service(struct vk_thread *that)
+{
+        struct {
+                void *state;
+                ssize_t n;
+                uint64_t from;
+                char msg[16];
+        } * self;
+        vk_begin();
+        for (;;) {
+                vk_receive(self->n, self->from, self->msg, sizeof self->msg);
+                if (self->n == 3 && !memcmp(self->msg, "die", 3))
+                        wild[2] = 1;
+        }
+        vk_end();
+}
+
+VK_MODULE(.name = "hostile", .version = "0", .main = hostile_conn, .service = hostile_service);
 #else
 #error "build with one TESTMOD_* macro"
 #endif

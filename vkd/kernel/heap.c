@@ -340,34 +340,34 @@ void heap_init(struct vk_proc *p, size_t size)
         p->low = (uint32_t)size;
 }
 
-/* The allocator's own words, checked before it acts on them: a module may
- * have overwritten the header like any other heap byte. */
-static void heap_check(const struct vk_proc *p)
+/* The allocator's own words may have been overwritten like any other heap
+ * byte: what it hands out, and the headers it writes, must stay inside the
+ * heap (checked against the kernel's record of its size). */
+static inline void heap_check(const struct vk_proc *p, uint32_t end)
 {
-        if (kern_for.kp && (trust_proc((struct vk_proc *)p)->size != kern_for.len ||
-                            p->low > p->size || p->top > p->low || p->last >= p->top ||
-                            (p->last & (HEAP_ALIGN - 1))))
+        if (kern_for.kp && !TRUST_LIKELY((uintptr_t)p == kern_for.lo && end <= kern_for.len &&
+                                         p->last < p->top))
                 trust_fail("heap allocator header");
 }
 
 char *heap_ring_alloc(struct vk_proc *p, size_t len)
 {
-        heap_check(p);
         uint32_t n = align_up((uint32_t)len, (uint32_t)page_size());
         if (n > p->low || p->low - n < p->top)
                 return NULL;
+        heap_check(p, p->low);
         p->low -= n;
         return (char *)p + p->low;
 }
 
 void *vk_malloc(struct vk_proc *p, size_t n)
 {
-        heap_check(p);
         if (n > p->size)
                 return NULL;
         uint32_t need = align_up((uint32_t)n + sizeof(struct heap_block), HEAP_ALIGN);
         if (p->top + need > p->low || p->top + need < p->top)
                 return NULL;
+        heap_check(p, p->top + need);
         struct heap_block *b = (struct heap_block *)((char *)p + p->top);
         b->size = need;
         b->prev = p->last ? ((struct heap_block *)((char *)p + p->last))->size : 0;
@@ -384,10 +384,8 @@ void vk_free(struct vk_proc *p, void *ptr)
 {
         if (!ptr)
                 return;
-        heap_check(p);
+        heap_check(p, p->top);
         struct heap_block *b = (struct heap_block *)ptr - 1;
-        if (!trust_holds(b, sizeof *b))
-                trust_fail("pointer freed");
         if (b->magic != HEAP_MAGIC || b->free)
                 __builtin_trap(); /* a double free or a wild pointer: a fault (SIGILL
                                    * on x86) ends the process, not the worker */
@@ -397,7 +395,7 @@ void vk_free(struct vk_proc *p, void *ptr)
                 struct heap_block *top = (struct heap_block *)((char *)p + p->last);
                 if (!top->free)
                         break;
-                if (top->prev > p->last || (top->prev & (HEAP_ALIGN - 1)))
+                if (top->prev > p->last)
                         trust_fail("heap block");
                 p->top = p->last;
                 p->last = top->prev ? p->last - top->prev : 0;

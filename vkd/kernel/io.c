@@ -86,6 +86,7 @@ static void wake(struct vk_thread *t)
 static ssize_t pipe_fill(struct vk_proc *p, struct vk_pipe *x)
 {
         struct iovec iov[2];
+        trust_pipe(x); /* the buffer and descriptor of a system call */
         if (!(x->flags & VK_PIPE_READY))
                 return -EAGAIN;
         uint32_t space = ring_space(&x->ring);
@@ -120,6 +121,7 @@ static ssize_t pipe_fill(struct vk_proc *p, struct vk_pipe *x)
 ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x)
 {
         struct iovec iov[2];
+        trust_pipe(x); /* the buffer and descriptor of a system call */
         for (;;) {
                 int n = ring_data_iov(&x->ring, iov, UINT32_MAX);
                 if (!n)
@@ -172,7 +174,7 @@ static void consumed(struct vk_pipe *x, uint32_t n)
  * kernel when the descriptor becomes writable. */
 void flush_before_wait(struct vk_thread *that)
 {
-        struct vk_pipe *out = trust_pipe(that->out);
+        struct vk_pipe *out = that->out;
         if (out && out->fd >= 0 && ring_len(&out->ring) &&
             pipe_drain(kern_proc(that), out) == -EAGAIN)
                 pipe_want(kern_proc(that), out);
@@ -209,7 +211,7 @@ static ssize_t input(struct vk_thread *that, struct vk_pipe *x)
 
 ssize_t vk__read(struct vk_thread *that, void *buf, size_t len, int how)
 {
-        struct vk_pipe *x = trust_pipe(that->in);
+        struct vk_pipe *x = that->in;
         if (!x)
                 return -EBADF;
         while (that->op_done < len) {
@@ -238,7 +240,7 @@ ssize_t vk__read(struct vk_thread *that, void *buf, size_t len, int how)
 
 ssize_t vk__pollread(struct vk_thread *that)
 {
-        struct vk_pipe *x = trust_pipe(that->in);
+        struct vk_pipe *x = that->in;
         if (!x)
                 return -EBADF;
         ssize_t r = input(that, x);
@@ -247,7 +249,7 @@ ssize_t vk__pollread(struct vk_thread *that)
 
 ssize_t vk__readhup(struct vk_thread *that)
 {
-        struct vk_pipe *x = trust_pipe(that->in);
+        struct vk_pipe *x = that->in;
         if (!x)
                 return -EBADF;
         if (x->fd >= 0)
@@ -267,7 +269,7 @@ ssize_t vk__readhup(struct vk_thread *that)
 
 int vk_at_hup(const struct vk_thread *that)
 {
-        const struct vk_pipe *x = trust_pipe(that->in);
+        const struct vk_pipe *x = that->in;
         if (!x)
                 return 1;
         return !readable(x) && (x->flags & (VK_PIPE_HUP | VK_PIPE_EOF));
@@ -275,7 +277,7 @@ int vk_at_hup(const struct vk_thread *that)
 
 int vk_at_eof(const struct vk_thread *that)
 {
-        const struct vk_pipe *x = trust_pipe(that->in);
+        const struct vk_pipe *x = that->in;
         if (!x)
                 return 1;
         return !ring_len(&x->ring) && (x->flags & VK_PIPE_EOF);
@@ -290,7 +292,7 @@ static ssize_t output_error(const struct vk_pipe *x)
 
 ssize_t vk__write(struct vk_thread *that, const void *buf, size_t len)
 {
-        struct vk_pipe *x = trust_pipe(that->out);
+        struct vk_pipe *x = that->out;
         if (!x)
                 return -EBADF;
         for (;;) {
@@ -344,13 +346,13 @@ ssize_t vk__printf(struct vk_thread *that, const char *fmt, ...)
 
 int vk__out_pending(const struct vk_thread *that)
 {
-        const struct vk_pipe *x = trust_pipe(that->out);
+        const struct vk_pipe *x = that->out;
         return x && x->fd >= 0 && ring_len(&x->ring) && !x->err;
 }
 
 ssize_t vk__flush(struct vk_thread *that)
 {
-        struct vk_pipe *x = trust_pipe(that->out);
+        struct vk_pipe *x = that->out;
         if (!x || x->fd < 0)
                 return 0;
         ssize_t r = pipe_drain(kern_proc(that), x);
@@ -361,7 +363,7 @@ ssize_t vk__flush(struct vk_thread *that)
 
 ssize_t vk__hup(struct vk_thread *that)
 {
-        struct vk_pipe *x = trust_pipe(that->out);
+        struct vk_pipe *x = that->out;
         if (!x)
                 return -EBADF;
         if (x->fd >= 0)
@@ -379,7 +381,7 @@ ssize_t vk__hup(struct vk_thread *that)
 
 ssize_t vk__forward(struct vk_thread *that, size_t len)
 {
-        struct vk_pipe *in = trust_pipe(that->in), *out = trust_pipe(that->out);
+        struct vk_pipe *in = that->in, *out = that->out;
         if (!in || !out)
                 return -EBADF;
         while (!len || that->op_done < len) {
@@ -413,7 +415,7 @@ ssize_t vk__forward(struct vk_thread *that, size_t len)
 
 ssize_t vk__close_write(struct vk_thread *that)
 {
-        struct vk_pipe *x = trust_pipe(that->out);
+        struct vk_pipe *x = that->out;
         if (!x)
                 return -EBADF;
         if (x->flags & VK_PIPE_CLOSED)
@@ -423,7 +425,7 @@ ssize_t vk__close_write(struct vk_thread *that)
                 return r;
         x->flags |= VK_PIPE_CLOSED;
         if (x->fd >= 0) {
-                shutdown(x->fd, SHUT_WR); /* not a socket: nothing to shut */
+                shutdown(trust_fd(x->fd, 0), SHUT_WR); /* not a socket: nothing to shut */
         } else {
                 x->flags |= VK_PIPE_EOF;
                 wake(x->reader);
@@ -433,14 +435,14 @@ ssize_t vk__close_write(struct vk_thread *that)
 
 void vk_close_read(struct vk_thread *that)
 {
-        struct vk_pipe *x = trust_pipe(that->in);
+        struct vk_pipe *x = that->in;
         if (!x)
                 return;
         ring_consume(&x->ring, ring_len(&x->ring));
         x->flags |= VK_PIPE_EOF;
         x->flags &= ~VK_PIPE_HUP;
         if (x->fd >= 0) {
-                shutdown(x->fd, SHUT_RD);
+                shutdown(trust_fd(x->fd, 0), SHUT_RD);
         } else {
                 x->flags |= VK_PIPE_CLOSED;
                 wake(x->writer);
@@ -449,7 +451,7 @@ void vk_close_read(struct vk_thread *that)
 
 ssize_t vk__peek(struct vk_thread *that, const char **ptr, size_t have)
 {
-        struct vk_pipe *x = trust_pipe(that->in);
+        struct vk_pipe *x = that->in;
         if (!x)
                 return -EBADF;
         ssize_t r = fill_past(that, x, have);
@@ -462,7 +464,7 @@ ssize_t vk__peek(struct vk_thread *that, const char **ptr, size_t have)
 
 void vk_consume(struct vk_thread *that, size_t n)
 {
-        struct vk_pipe *x = trust_pipe(that->in);
+        struct vk_pipe *x = that->in;
         uint32_t avail = readable(x);
         if (n > avail)
                 n = avail;
@@ -472,7 +474,7 @@ void vk_consume(struct vk_thread *that, size_t n)
 
 ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len)
 {
-        struct vk_pipe *x = trust_pipe(that->out);
+        struct vk_pipe *x = that->out;
         if (!x || x->fd < 0)
                 return -EBADF;
         ssize_t e = output_error(x);
@@ -488,7 +490,7 @@ ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len)
                 if (!(x->flags & VK_PIPE_READY))
                         return block(that, x, 1);
                 off_t at = off + (off_t)that->op_done;
-                ssize_t w = sendfile(x->fd, fd, &at, len - that->op_done);
+                ssize_t w = sendfile(trust_fd(x->fd, 0), fd, &at, len - that->op_done);
                 if (w > 0) {
                         that->op_done += (size_t)w;
                         kern_proc(that)->bytes_out += (uint64_t)w;
@@ -509,7 +511,7 @@ ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len)
 
 void vk_truncate_input(struct vk_thread *that, size_t keep)
 {
-        struct vk_pipe *x = trust_pipe(that->in);
+        struct vk_pipe *x = that->in;
         uint32_t len = ring_len(&x->ring);
         if (keep >= len)
                 return;
@@ -699,7 +701,7 @@ ssize_t vk__connect(struct vk_thread *that, struct vk_socket **sock, const struc
         int err = 0;
         socklen_t len = sizeof err;
         s->connecting = 0;
-        if (getsockopt(s->tx.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        if (getsockopt(trust_fd(s->tx.fd, 0), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
                 err = errno;
         if (err) {
                 s->rx.err = s->tx.err = err;
@@ -731,7 +733,7 @@ ssize_t vk__accept(struct vk_thread *that, int listen_fd)
                 s->alias = listen_fd;
         }
         for (;;) {
-                int fd = accept4(s->rx.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int fd = accept4(trust_fd(s->rx.fd, 0), NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd >= 0)
                         return fd;
                 if (errno == EINTR || errno == ECONNABORTED)

@@ -455,24 +455,86 @@ static inline void kern_act_done(void)
         kern_for.kp = NULL;
 }
 /* Ends the process the kernel acts for as a contained fault. */
-__attribute__((noreturn)) void trust_fail(const char *what);
+__attribute__((noreturn, cold)) void trust_fail(const char *what);
 static inline int trust_holds(const void *ptr, size_t n)
 {
         uintptr_t off = (uintptr_t)ptr - kern_for.lo;
         return !kern_for.kp || (off <= kern_for.len && n <= kern_for.len - off);
 }
-/* Each returns its argument (NULL passes) or ends the process. */
-struct vk_thread *trust_thread(struct vk_thread *t);
-struct vk_pipe *trust_pipe(struct vk_pipe *x);
-struct vk_ring *trust_ring(struct vk_ring *r);
-struct vk_socket *trust_socket(struct vk_socket *s);
-struct vk_proc *trust_proc(struct vk_proc *p);
-void trust_mailbox(struct vk_ring *r);
-/* fd is -1 or the process's (strict), or nobody's (not strict). */
-int trust_fd(int fd, int strict);
+/* Each returns its argument (NULL passes) or ends the process. Inline: the
+ * ops check their pipes on every call, and the checks are a few compares. */
+#define TRUST_LIKELY(x) __builtin_expect(!!(x), 1)
+static inline void *trust_rec(const void *ptr, size_t n, const char *what)
+{
+        if (ptr && !TRUST_LIKELY(!((uintptr_t)ptr & 7) && trust_holds(ptr, n)))
+                trust_fail(what);
+        return (void *)ptr;
+}
+static inline struct vk_thread *trust_thread(struct vk_thread *t)
+{
+        return trust_rec(t, sizeof *t, "thread pointer");
+}
+static inline struct vk_ring *trust_ring(struct vk_ring *r)
+{
+        if (!r || !kern_for.kp)
+                return r;
+        uint32_t size = r->size;
+        if (!TRUST_LIKELY(!(size & (size - 1)) && r->tail - r->head <= size &&
+                          (size ? trust_holds(r->buf, size) : r->tail == r->head)))
+                trust_fail("ring");
+        return r;
+}
+/* fd is -1 or the process's (strict), or nobody's (not strict): a socket
+ * the process opened in this dispatch, bound after it. */
+static inline int trust_fd(int fd, int strict)
+{
+        const struct vk_kernel *k = kern_for.k;
+        if (!kern_for.kp || fd == -1)
+                return fd;
+        if (!TRUST_LIKELY(fd >= 0 && fd < k->nfds))
+                trust_fail("descriptor number");
+        const struct kfd *f = &k->fds[fd];
+        if (TRUST_LIKELY(f->proc == kern_for.kp))
+                return fd;
+        if (strict || f->proc || f->server || f->kernel)
+                trust_fail("descriptor number");
+        return fd;
+}
+static inline struct vk_pipe *trust_pipe(struct vk_pipe *x)
+{
+        if (!x || !kern_for.kp)
+                return x;
+        trust_rec(x, sizeof *x, "pipe pointer");
+        trust_ring(&x->ring);
+        trust_fd(x->fd, 0);
+        return x;
+}
+static inline struct vk_socket *trust_socket(struct vk_socket *s)
+{
+        if (!s || !kern_for.kp)
+                return s;
+        trust_rec(s, sizeof *s, "socket pointer");
+        trust_pipe(&s->rx);
+        trust_pipe(&s->tx);
+        return s;
+}
+static inline struct vk_proc *trust_proc(struct vk_proc *p)
+{
+        if (kern_for.kp && !TRUST_LIKELY((uintptr_t)p == kern_for.lo))
+                trust_fail("process pointer");
+        return p;
+}
+static inline void trust_mailbox(struct vk_ring *r)
+{
+        trust_rec(r, sizeof *r, "mailbox pointer");
+        trust_ring(r);
+}
 /* The most records of this size a heap holds: a list walk longer than this
  * has a cycle. */
-unsigned trust_walk_max(size_t record);
+static inline unsigned trust_walk_max(size_t record)
+{
+        return (unsigned)(kern_for.len / record) + 1;
+}
 #define TRUST_WALK(n, max, what)                                                                  \
         do {                                                                                      \
                 if (++(n) > (max))                                                                \

@@ -68,7 +68,7 @@ static void runq_push(struct vk_proc *p, struct vk_thread *t)
 
 static void unblock(struct vk_thread *t)
 {
-        struct vk_pipe *x = trust_pipe(t->blocked_on);
+        struct vk_pipe *x = trust_rec(t->blocked_on, sizeof *x, "pipe pointer");
         if (x) {
                 if (x->reader == t)
                         x->reader = NULL;
@@ -185,7 +185,7 @@ void vk__thread_end(struct vk_thread *that)
         unblock(that);
         if (that->owns_in) {
                 /* The writer of a responder's input learns it is gone. */
-                trust_pipe(that->in);
+                trust_rec(that->in, sizeof *that->in, "pipe pointer");
                 that->in->flags |= VK_PIPE_CLOSED;
                 if (that->in->writer)
                         thread_ready(that->in->writer);

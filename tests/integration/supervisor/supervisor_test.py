@@ -29,7 +29,8 @@ import threading
 import time
 
 from vkdtest import (SKIP, WAIT, Fail, check, children, connect, echo_roundtrip, free_port,
-                     have_ipv6, log, main, proc_status, recv_exactly, stop_daemon,
+                     have_ipv6, log, main, proc_status, recv_exactly, recv_until_closed,
+                     stop_daemon,
                      wait_until)
 
 LOG_LINE = re.compile(r"^<[0-7]>vkd\[\d+\]: \S")
@@ -609,7 +610,6 @@ def case_containment(env):
     own connection, leave every worker's pid as it was, and log one line naming the service and
     the cause; a storm is rate-limited; the service's own process dying restarts its worker, which
     then serves again; SIGTERM stops the daemon while a connection is in a runaway loop."""
-    import threading
 
     mods = env.args.test_module_dir
     modes = ("isolated", "unprivileged", "privileged")
@@ -643,12 +643,7 @@ def case_containment(env):
     def misbehave(m, cmd):
         s = connect(("127.0.0.1", ports[m]), timeout=10)
         s.sendall(b"hello\n" + cmd + b"\n")
-        got = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            got += chunk
+        got = recv_until_closed(s)
         s.close()
         check(got.startswith(b"hello\n"), f"{m}: the line before {cmd!r} was not echoed: {got!r}")
 

@@ -76,6 +76,16 @@ def recv_exactly(s, n):
     return buf
 
 
+def recv_until_closed(s):
+    """Everything s receives until the peer closes (bounded by s's timeout)."""
+    buf = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            return buf
+        buf += chunk
+
+
 def echo_roundtrip(addr, payload=b"hello vkd\n", rounds=1, timeout=10):
     """Sends payload `rounds` times on one connection, expects each back, then closes."""
     with connect(addr, timeout) as s:

@@ -80,15 +80,16 @@ int http__head(struct http_exchange *x, int status, const char *ctype, int64_t l
         int bad = 0;
         x->status = status;
         x->responded = 1;
-        x->out_left = len;
         /* 1xx, 204 and 304 have no body; HEAD sends the headers a GET would. */
         int bodyless = status < 200 || status == 204 || status == 304;
         if (bodyless)
                 x->head_only = 1;
+        /* No body bytes are owed for a head alone, so it keeps the connection. */
+        x->out_left = x->head_only ? 0 : len;
         if (len < 0 && !bodyless) {
                 if (x->req.version_minor >= 1)
                         x->chunked_out = 1;
-                else
+                else if (!x->head_only)
                         x->close = 1; /* HTTP/1.0: the body ends with the connection */
         }
         /* Hand-assembled: this runs once per response and snprintf was the

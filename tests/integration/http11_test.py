@@ -36,6 +36,22 @@ def status_of(resp):
     return int(m.group(1)) if m else None
 
 
+def head_then_get(srv, path, body):
+    """A HEAD answer keeps the connection: pipelined behind it a GET gets its body, and curl
+    reuses the connection for the next request."""
+    where = srv.url + path
+    req = b"HTTP/1.1\r\nHost: x\r\n\r\n"
+    resp, closed = raw(srv, b"HEAD " + path.encode() + b" " + req + b"GET " + path.encode() +
+                       b" " + req, 1.0)
+    check(resp.count(b"HTTP/1.1 200 OK") == 2 and resp.endswith(b"\r\n\r\n" + body) and
+          not closed, f"HEAD {path} then GET, pipelined: two answers, the connection kept",
+          resp[:400])
+    rc, out, err = curl("-I", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{num_connects} ",
+                        where, where)
+    check(rc == 0 and out.split() == [b"1", b"0"],
+          f"HEAD {path}: curl reuses the connection for the next HEAD", out + err)
+
+
 # ---------------------------------------------------------------- hello
 srv = Server("--set", "Handler=hello")
 rc, out, err = curl("-i", srv.url + "/")
@@ -49,6 +65,7 @@ check(out.split() == [b"1", b"0"], "keep-alive: curl reuses one connection for t
 rc, out, err = curl("-I", srv.url + "/")
 check(b"Content-Length: 13" in out and not out.endswith(b"Hello, World!"),
       "HEAD: headers with the GET length, no body", out)
+head_then_get(srv, "/", b"Hello, World!")
 n = 100
 resp, _ = raw(srv, b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n)), 1.0)
 check(resp.count(b"HTTP/1.1 200 OK") == n, f"pipelining: {n} requests in one write, {n} responses",
@@ -144,6 +161,7 @@ check(b"HTTP/1.1 416" in out and b"Content-Range: bytes */200000" in out, "stati
 rc, out, err = curl("-I", srv.url + "/")
 etag = re.search(rb"ETag: (\S+)\r\n", out).group(1)
 lm = re.search(rb"Last-Modified: ([^\r]+)\r\n", out).group(1)
+head_then_get(srv, "/", b"<h1>hi</h1>\n")
 rc, out, err = curl("-i", "-H", b"If-None-Match: " + etag, srv.url + "/")
 check(out.startswith(b"HTTP/1.1 304"), "static: If-None-Match -> 304", out)
 rc, out, err = curl("-i", "-H", b"If-Modified-Since: " + lm, srv.url + "/")

@@ -296,6 +296,12 @@ void http11_conn(struct vk_thread *that)
                 vk_set_deadline(that, 0);
                 vk_set_timeout(that, self->conf->body_ms);
 
+                /* A 2xx answer to CONNECT opens a tunnel with no framing (RFC 9110
+                 * §9.3.6); no handler implements one, so none is asked. */
+                if (self->x->req.method_id == HTTP_METHOD_CONNECT) {
+                        self->status = 501;
+                        vk_raise(EPROTO, "CONNECT is not implemented");
+                }
                 self->x->head_only = self->x->req.method_id == HTTP_METHOD_HEAD;
                 self->x->close = !self->x->req.keep_alive;
                 self->x->out_left = -1;

@@ -101,6 +101,8 @@ bad = {
     "too many headers": (431, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 200 + b"\r\n"),
     "body too large": (413, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n"),
     "no Host in 1.1": (400, b"GET / HTTP/1.1\r\n\r\n"),
+    # RFC 9110 §9.3.6: a 2xx would open a tunnel; no handler implements one
+    "CONNECT": (501, b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"),
 }
 for what, (want, req) in bad.items():
     resp, closed = raw(srv, req + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -172,6 +174,8 @@ for path in ["/link", "/../etc/passwd", "/sub/../../etc/passwd", "/%2e%2e/etc/pa
           f"static: no escape from the root via {path}", out[:200])
 rc, out, err = curl("-i", "-X", "DELETE", srv.url + "/")
 check(out.startswith(b"HTTP/1.1 405") and b"Allow: GET, HEAD" in out, "static: 405 with Allow")
+resp, closed = raw(srv, b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n")
+check(status_of(resp) == 501 and closed, "static: CONNECT -> 501, closed", resp[:200])
 srv.stop()
 
 # ---------------------------------------------------------------- load

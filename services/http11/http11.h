@@ -18,7 +18,8 @@
  * A length of -1 in http_respond() sends the body chunked (HTTP/1.1) or
  * close-delimited (HTTP/1.0); http_end() finishes it. The connection
  * coroutine finishes whatever the handler left open, answers 500 when a
- * handler raised before responding, and discards an unread body.
+ * handler raised before responding, and discards an unread body. CONNECT
+ * never reaches a handler: it is answered 501 (a tunnel is not implemented).
  */
 #ifndef VKD_HTTP11_H
 #define VKD_HTTP11_H

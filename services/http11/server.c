@@ -80,15 +80,16 @@ int http__head(struct http_exchange *x, int status, const char *ctype, int64_t l
         int bad = 0;
         x->status = status;
         x->responded = 1;
-        x->out_left = len;
         /* 1xx, 204 and 304 have no body; HEAD sends the headers a GET would. */
         int bodyless = status < 200 || status == 204 || status == 304;
         if (bodyless)
                 x->head_only = 1;
+        /* No body bytes are owed for a head alone, so it keeps the connection. */
+        x->out_left = x->head_only ? 0 : len;
         if (len < 0 && !bodyless) {
                 if (x->req.version_minor >= 1)
                         x->chunked_out = 1;
-                else
+                else if (!x->head_only)
                         x->close = 1; /* HTTP/1.0: the body ends with the connection */
         }
         /* Hand-assembled: this runs once per response and snprintf was the
@@ -295,6 +296,12 @@ void http11_conn(struct vk_thread *that)
                 vk_set_deadline(that, 0);
                 vk_set_timeout(that, self->conf->body_ms);
 
+                /* A 2xx answer to CONNECT opens a tunnel with no framing (RFC 9110
+                 * §9.3.6); no handler implements one, so none is asked. */
+                if (self->x->req.method_id == HTTP_METHOD_CONNECT) {
+                        self->status = 501;
+                        vk_raise(EPROTO, "CONNECT is not implemented");
+                }
                 self->x->head_only = self->x->req.method_id == HTTP_METHOD_HEAD;
                 self->x->close = !self->x->req.keep_alive;
                 self->x->out_left = -1;

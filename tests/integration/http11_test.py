@@ -36,6 +36,22 @@ def status_of(resp):
     return int(m.group(1)) if m else None
 
 
+def head_then_get(srv, path, body):
+    """A HEAD answer keeps the connection: pipelined behind it a GET gets its body, and curl
+    reuses the connection for the next request."""
+    where = srv.url + path
+    req = b"HTTP/1.1\r\nHost: x\r\n\r\n"
+    resp, closed = raw(srv, b"HEAD " + path.encode() + b" " + req + b"GET " + path.encode() +
+                       b" " + req, 1.0)
+    check(resp.count(b"HTTP/1.1 200 OK") == 2 and resp.endswith(b"\r\n\r\n" + body) and
+          not closed, f"HEAD {path} then GET, pipelined: two answers, the connection kept",
+          resp[:400])
+    rc, out, err = curl("-I", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{num_connects} ",
+                        where, where)
+    check(rc == 0 and out.split() == [b"1", b"0"],
+          f"HEAD {path}: curl reuses the connection for the next HEAD", out + err)
+
+
 # ---------------------------------------------------------------- hello
 srv = Server("--set", "Handler=hello")
 rc, out, err = curl("-i", srv.url + "/")
@@ -49,6 +65,7 @@ check(out.split() == [b"1", b"0"], "keep-alive: curl reuses one connection for t
 rc, out, err = curl("-I", srv.url + "/")
 check(b"Content-Length: 13" in out and not out.endswith(b"Hello, World!"),
       "HEAD: headers with the GET length, no body", out)
+head_then_get(srv, "/", b"Hello, World!")
 n = 100
 resp, _ = raw(srv, b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n)), 1.0)
 check(resp.count(b"HTTP/1.1 200 OK") == n, f"pipelining: {n} requests in one write, {n} responses",
@@ -84,6 +101,8 @@ bad = {
     "too many headers": (431, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 200 + b"\r\n"),
     "body too large": (413, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n"),
     "no Host in 1.1": (400, b"GET / HTTP/1.1\r\n\r\n"),
+    # RFC 9110 §9.3.6: a 2xx would open a tunnel; no handler implements one
+    "CONNECT": (501, b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"),
 }
 for what, (want, req) in bad.items():
     resp, closed = raw(srv, req + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -144,6 +163,7 @@ check(b"HTTP/1.1 416" in out and b"Content-Range: bytes */200000" in out, "stati
 rc, out, err = curl("-I", srv.url + "/")
 etag = re.search(rb"ETag: (\S+)\r\n", out).group(1)
 lm = re.search(rb"Last-Modified: ([^\r]+)\r\n", out).group(1)
+head_then_get(srv, "/", b"<h1>hi</h1>\n")
 rc, out, err = curl("-i", "-H", b"If-None-Match: " + etag, srv.url + "/")
 check(out.startswith(b"HTTP/1.1 304"), "static: If-None-Match -> 304", out)
 rc, out, err = curl("-i", "-H", b"If-Modified-Since: " + lm, srv.url + "/")
@@ -154,6 +174,8 @@ for path in ["/link", "/../etc/passwd", "/sub/../../etc/passwd", "/%2e%2e/etc/pa
           f"static: no escape from the root via {path}", out[:200])
 rc, out, err = curl("-i", "-X", "DELETE", srv.url + "/")
 check(out.startswith(b"HTTP/1.1 405") and b"Allow: GET, HEAD" in out, "static: 405 with Allow")
+resp, closed = raw(srv, b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n")
+check(status_of(resp) == 501 and closed, "static: CONNECT -> 501, closed", resp[:200])
 srv.stop()
 
 # ---------------------------------------------------------------- load

@@ -2,6 +2,7 @@
 (vkd-http, vkd-redis) and the daemon-level scripts: a checker that counts
 and stops at the first failure, a server on 127.0.0.1:0 that is ready when it
 prints its `listening HOST:PORT` line, and a raw-socket exchange."""
+import atexit
 import re
 import signal
 import socket
@@ -29,12 +30,14 @@ class Checks:
 
 class Server:
     """A stand-alone host (argv) with --listen 127.0.0.1:0; ready when it prints its
-    'listening' line, so nothing sleeps."""
+    'listening' line, so nothing sleeps. A failed check exits the run: the server is then
+    killed at exit, so no run leaves one behind."""
 
     def __init__(self, check, *argv):
         self.check = check
         self.p = subprocess.Popen([*argv, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
+        atexit.register(self._kill_if_running)
         line = self.p.stdout.readline()  # blocks until ready or exit
         m = re.match(r"listening (\S+):(\d+)", line)
         if not m:
@@ -42,6 +45,11 @@ class Server:
             raise SystemExit(f"server did not start: {line!r} {self.p.stderr.read()}")
         self.host, self.port = m.group(1), int(m.group(2))
         self.url = f"http://{self.host}:{self.port}"
+
+    def _kill_if_running(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
 
     def stop(self):
         self.p.terminate()

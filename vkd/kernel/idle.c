@@ -35,7 +35,9 @@ static void hibernate(struct vk_kernel *k, struct kproc *kp)
              s = s->next)
                 s->rx.ring.hwm = s->tx.ring.hwm = 0;
         top = kp->p->top;
-        if (top <= HEAP_STORE_MAX)
+        /* The heap's word for its front: one that cannot be (a stray write
+         * over it) keeps the front in place; the process finds out itself. */
+        if (top >= sizeof(struct vk_proc) && top <= HEAP_STORE_MAX)
                 ref = heap_store_put(&k->store, base, top, &k->stats.protects);
         if (ref) {
                 kp->saved = ref;

@@ -45,6 +45,7 @@ enum kind {
         T_SELF_WILD,        /* the frame pointer: an unmapped address */
         T_JOIN_KERNEL,      /* vk_join() of a thread in kernel memory */
         T_FN_WILD,          /* a thread's function: an unmapped address */
+        T_TOP_AFTER,        /* the allocator's top: 0, while it hibernates */
         T_COUNT
 };
 
@@ -55,7 +56,7 @@ static const char *const kind_names[T_COUNT] = {
         "runq-kernel",  "threads-cycle",   "threads-wild",  "outbox-len",    "outbox-buf",
         "inbox-buf",    "sockets-cycle",   "sockets-wild",  "newsock-other", "owned-other",
         "heap-top",     "proc-kernel",     "kernel-wild",   "self-wild",     "join-kernel",
-        "fn-wild",
+        "fn-wild",      "top-after",
 };
 
 /* What the kernel must make of it: a contained fault, or nothing at all. */
@@ -64,6 +65,7 @@ static int expected_code(enum kind kind)
         switch (kind) {
         case T_KERNEL_WILD:
         case T_OWNED_OTHER:
+        case T_TOP_AFTER:
                 return 0;
         default:
                 return EFAULT;
@@ -243,6 +245,8 @@ static void hostile(struct vk_thread *that)
                 vk_send(vk_pid(that), "message", 8);
                 vk_receive(self->n, self->from, self->buf, sizeof self->buf);
         }
+        if (self->a.kind == T_TOP_AFTER)
+                that->proc->top = 0; /* then it idles 30 ms: it hibernates */
         vk_readsome(self->n, self->buf, sizeof self->buf);
         vk_sleep(1);
         vk_end();
@@ -306,8 +310,11 @@ static const char *const mode_names[] = {"isolated", "unprivileged", "privileged
 START_TEST(corrupted_record_ends_only_its_process)
 {
         enum kind kind = (enum kind)(_i / 3);
-        struct vk_kernel_config cfg = {
-                .isolation = modes[_i % 3], .cpu_budget_ms = 1000, .heap_size = 128 * 1024};
+        struct vk_kernel_config cfg = {.isolation = modes[_i % 3],
+                                       .cpu_budget_ms = 1000,
+                                       .heap_size = 128 * 1024,
+                                       /* idle processes hibernate while the feeder waits */
+                                       .hibernate_ms = 1};
         int e1, e2, h1, h2;
         kt_kernel_with(&cfg);
         kt_pair_kk(&e1, &e2);

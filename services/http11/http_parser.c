@@ -570,13 +570,14 @@ static int suspend(struct http_request *req, const char *buf, int phase, size_t 
  * ends there (ask for more, resuming at `pos`) or the head limit does.
  */
 /* clang-format off */
-#define NEED(phase, pos, at)                                                                     \
+#define NEED_OR(phase, pos, at, status)                                                          \
         do {                                                                                     \
                 if ((at) == end)                                                                 \
                         return suspend(req, buf, (phase), (size_t)((pos) - b),                   \
                                        (size_t)(line - b), (size_t)(mark - b));                  \
-                return fail(req, HTTP_E_HEADERS_TOO_LARGE);                                      \
+                return fail(req, (status));                                                      \
         } while (0)
+#define NEED(phase, pos, at) NEED_OR((phase), (pos), (at), HTTP_E_HEADERS_TOO_LARGE)
 
 /* End of the scan of a request line that starts at line: its own limit or the head bound e. */
 static inline const unsigned char *rl_bound(const unsigned char *line, const unsigned char *e,
@@ -587,14 +588,9 @@ static inline const unsigned char *rl_bound(const unsigned char *line, const uns
 
 /* The same within the request line, whose own limit gives 414. */
 #define RL_NEED(phase, pos, at)                                                                  \
-        do {                                                                                     \
-                if ((at) == end)                                                                 \
-                        return suspend(req, buf, (phase), (size_t)((pos) - b),                   \
-                                       (size_t)(line - b), (size_t)(mark - b));                  \
-                if ((size_t)((at) - line) >= lim->max_request_line)                              \
-                        return fail(req, HTTP_E_URI_TOO_LONG);                                   \
-                return fail(req, HTTP_E_HEADERS_TOO_LARGE);                                      \
-        } while (0)
+        NEED_OR((phase), (pos), (at),                                                            \
+                (size_t)((at) - line) >= lim->max_request_line ? HTTP_E_URI_TOO_LONG             \
+                                                               : HTTP_E_HEADERS_TOO_LARGE)
 /* clang-format on */
 
 int http_parse_request(const char *buf, size_t len, struct http_request *req,
@@ -671,8 +667,9 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req,
 
 method:
         p = scan_tchar(p, rl_e);
+        /* RFC 9112 §3: a method longer than any we implement is 501, whichever bound it hit */
         if (p == rl_e)
-                RL_NEED(PH_METHOD, p, p);
+                NEED_OR(PH_METHOD, p, p, HTTP_E_NOT_IMPLEMENTED);
         if (*p != ' ' || p == line)
                 return fail(req, HTTP_E_BAD_REQUEST);
         req->method = (const char *)line;
@@ -786,6 +783,19 @@ version:
                 return fail(req, r);
         st->phase = PH_FRESH;
         return (int)(p - b);
+}
+
+int http_parse_overflow(const struct http_request *req)
+{
+        switch (req->state.phase) {
+        case PH_METHOD:
+                return HTTP_E_NOT_IMPLEMENTED;
+        case PH_TARGET:
+        case PH_VERSION:
+                return HTTP_E_URI_TOO_LONG;
+        default:
+                return HTTP_E_HEADERS_TOO_LARGE;
+        }
 }
 
 const struct http_header *http_header_next(const struct http_request *req, const char *name,

@@ -174,14 +174,23 @@ void http_request_init(struct http_request *req, struct http_header *headers, si
  *       HTTP/1.1, several Host fields, or an invalid Host; more than
  *       HTTP_MAX_EMPTY_LINES empty lines before the request line
  *  413  Content-Length over max_body
- *  414  request line over max_request_line
+ *  414  request line over max_request_line (a method that long: 501)
  *  417  an Expect other than 100-continue
  *  431  head over max_header_bytes, or more field lines than allowed
- *  501  a transfer coding other than chunked before the final chunked
+ *  501  a transfer coding other than chunked before the final chunked; a
+ *       method over max_request_line or max_header_bytes (RFC 9112 §3)
  *  505  well-formed "HTTP/d.d" other than HTTP/1.0 and HTTP/1.1
  */
 int http_parse_request(const char *buf, size_t len, struct http_request *req,
                        const struct http_limits *lim);
+
+/*
+ * For a head that does not fit the caller's buffer: after HTTP_INCOMPLETE on
+ * a full buffer, returns the status that names what overflowed it, as if a
+ * limit had been hit there: -501 inside the method, -414 inside the rest of
+ * the request line, -431 in the header fields.
+ */
+int http_parse_overflow(const struct http_request *req);
 
 /*
  * Returns the first header field named name (a NUL-terminated string, matched

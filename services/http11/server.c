@@ -275,9 +275,10 @@ void http11_conn(struct vk_thread *that)
                         self->have = self->n;
                         vk_peek(self->n, self->p, (size_t)self->have);
                         if (self->n == self->have) {
-                                /* full ring (a head larger than it) or end of stream */
-                                self->r = vk_at_eof(that) || self->n == 0 ? 0
-                                                                          : HTTP_E_HEADERS_TOO_LARGE;
+                                /* end of stream, or a full ring: a head larger than it */
+                                self->r = vk_at_eof(that) || self->n == 0
+                                                  ? 0
+                                                  : http_parse_overflow(&self->x->req);
                                 break;
                         }
                 }

@@ -98,6 +98,7 @@ bad = {
     "bad target": (400, b"GET nope HTTP/1.1\r\nHost: x\r\n\r\n"),
     "HTTP/2.0": (505, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
     "request line too long": (414, b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "method too long": (501, b"A" * 20000 + b" / HTTP/1.1\r\nHost: x\r\n\r\n"),
     "too many headers": (431, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 200 + b"\r\n"),
     "body too large": (413, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n"),
     "no Host in 1.1": (400, b"GET / HTTP/1.1\r\n\r\n"),
@@ -109,6 +110,19 @@ for what, (want, req) in bad.items():
     check(status_of(resp) == want and closed and resp.count(b"HTTP/1.1 ") == 1,
           f"strict: {what} -> {want}, closed, the request smuggled behind it not served",
           resp[:200])
+srv.stop()
+
+# A head larger than the connection's buffer: the status names what overflowed it, even
+# where the limits would have allowed more.
+srv = Server("--set", "Handler=hello", "--set", "MaxRequestLine=1M", "--set",
+             "MaxHeaderBytes=1M")
+big = b"a" * 100000
+for what, want, req in [
+        ("100 KB target", 414, b"GET /" + big + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+        ("100 KB method", 501, b"A" + big + b" / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        ("100 KB header field", 431, b"GET / HTTP/1.1\r\nHost: x\r\nX: " + big + b"\r\n\r\n")]:
+    resp, closed = raw(srv, req)
+    check(status_of(resp) == want and closed, f"{what} over the buffer -> {want}", resp[:200])
 srv.stop()
 
 # ---------------------------------------------------------------- echo

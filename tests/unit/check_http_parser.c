@@ -673,10 +673,44 @@ START_TEST(test_request_line_limit)
         memset(big + 5, 'a', n - 5);
         ck_assert_int_eq(parse_fresh(big, n, &req, h, &lim), -414);
         ck_assert_int_eq(parse_fresh(big, 8192, &req, h, &lim), HTTP_INCOMPLETE);
-        /* a long method too */
+        /* a method longer than the line is one we do not implement (RFC 9112 §3) */
         memset(big, 'A', n);
-        ck_assert_int_eq(parse_fresh(big, n, &req, h, &lim), -414);
+        ck_assert_int_eq(parse_fresh(big, n, &req, h, &lim), -501);
+        /* also when the head's bound comes first */
+        lim.max_request_line = 1 << 20;
+        lim.max_header_bytes = 4096;
+        ck_assert_int_eq(parse_fresh(big, n, &req, h, &lim), -501);
         free(big);
+}
+END_TEST
+
+/*
+ * A head larger than the caller's buffer: the status names the part that did
+ * not fit, whatever the limits would have allowed.
+ */
+START_TEST(test_overflow_status)
+{
+        struct http_limits lim = http_limits_default;
+        struct http_header h[NHDR];
+        struct http_request req;
+        static const struct {
+                const char *head;
+                int status;
+        } cases[] = {
+                {"GETGETGET", -501},
+                {"GET /aaaaaaaa", -414},
+                {"GET /a HTTP/1.", -414},
+                {"GET /a HTTP/1.1\r\nHost: a\r\nCookie: c", -431},
+                {"GET /a HTTP/1.1\r\nHost: a\r\n", -431},
+        };
+
+        lim.max_request_line = lim.max_header_bytes = 1 << 20;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                const char *s = cases[i].head;
+                ck_assert_int_eq(parse_fresh(s, strlen(s), &req, h, &lim), HTTP_INCOMPLETE);
+                ck_assert_msg(http_parse_overflow(&req) == cases[i].status, "%s: %d", s,
+                              http_parse_overflow(&req));
+        }
 }
 END_TEST
 
@@ -1071,6 +1105,7 @@ static Suite *http_parser_suite(void)
         tcase_add_test(tc, test_request_line_limit);
         tcase_add_test(tc, test_header_bytes_limit);
         tcase_add_test(tc, test_header_count_limit);
+        tcase_add_test(tc, test_overflow_status);
         tcase_add_test(tc, test_resume_is_linear);
         suite_add_tcase(s, tc);
 

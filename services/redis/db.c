@@ -966,7 +966,7 @@ static void cmd_append(struct ctx *x)
         if (!e) {
                 e = set_string(x, &x->argv[1], v->ptr, v->len, false);
         } else {
-                if ((long long)e->vlen + (long long)v->len > x->db->cfg.max_bulk)
+                if ((long long)v->len > x->db->cfg.max_bulk - (long long)e->vlen)
                         return r_err(x, E_TOOBIG);
                 e->val = zrealloc(e->val, e->vlen + v->len);
                 memcpy(e->val + e->vlen, v->ptr, v->len);
@@ -1097,7 +1097,8 @@ static void cmd_setrange(struct ctx *x)
         const struct resp_arg *v = &x->argv[3];
         if (!v->len)
                 return r_int(x, e ? e->vlen : 0);
-        if (off + (long long)v->len > x->db->cfg.max_bulk)
+        /* off + len would overflow for an offset near LLONG_MAX */
+        if (off > x->db->cfg.max_bulk - (long long)v->len)
                 return r_err(x, E_TOOBIG);
         if (!e)
                 e = set_string(x, &x->argv[1], "", 0, false);
@@ -1312,7 +1313,7 @@ static void cmd_scan(struct ctx *x)
                         return r_err(x, E_SYNTAX);
                 }
         }
-        long long visits = count * 10;
+        long long visits = count > LLONG_MAX / 10 ? LLONG_MAX : count * 10;
         do {
                 cursor = dict_scan(&x->db->keys, cursor, collect_key, &k);
         } while (cursor && (long long)k.n < count && --visits > 0);

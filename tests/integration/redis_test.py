@@ -154,6 +154,12 @@ def main():
         check(sec in info, f"INFO has {sec}", info)
     check(re.search(r"db0:keys=1000\d\d,", info), "INFO keyspace counts the keys", info)
 
+    # A size from the client at the edge of long long is refused; the store lives on.
+    rc, out, err = cli(srv, "SETRANGE", "edge", "9223372036854775807", "A")
+    check("ERR string exceeds maximum allowed size (proto-max-bulk-len)" in out and
+          cli(srv, "PING")[1].strip() == "PONG",
+          "SETRANGE at offset LLONG_MAX answers an error, the store keeps running", out + err)
+
     # Raw protocol: inline commands, pipelining, protocol errors.
     out = exchange(srv, b"PING\r\nECHO hi\r\n*1\r\n$4\r\nPING\r\n", 7 + 8 + 7)
     check(out == b"+PONG\r\n$2\r\nhi\r\n+PONG\r\n", "inline and multibulk commands mix", out)

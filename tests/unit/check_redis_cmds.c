@@ -186,6 +186,47 @@ START_TEST(test_keys_and_expiry)
 }
 END_TEST
 
+/* Sizes and indexes from the client at the edges of long long: each gets the
+ * reply Redis 7.0 gives, never an overflow (checked against redis-server). */
+START_TEST(test_limits)
+{
+        IS("setrange k 9223372036854775807 A",
+           "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n");
+        IS("setrange k 536870912 A",
+           "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n");
+        IS("exists k", ":0\r\n");
+        IS("set s hello", "+OK\r\n");
+        IS("setrange s 9223372036854775807 A",
+           "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n");
+        IS("append s x", ":6\r\n");
+        IS("getrange s -9223372036854775808 9223372036854775807", "$6\r\nhellox\r\n");
+        IS("getrange s 9223372036854775807 -9223372036854775808", "$0\r\n\r\n");
+        IS("rpush l a b c", ":3\r\n");
+        IS("lrange l -9223372036854775808 9223372036854775807",
+           "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+        IS("lindex l -9223372036854775808", "$-1\r\n");
+        IS("lrange l 9223372036854775807 -9223372036854775808", "*0\r\n");
+        /* COUNT times ten overflowed: the scan stopped after one bucket */
+        IS("del s", ":1\r\n");
+        IS("scan 0 count 9223372036854775807", "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nl\r\n");
+        IS("lpop l 9223372036854775807", "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+        IS("set n 9223372036854775806", "+OK\r\n");
+        IS("incrby n 1", ":9223372036854775807\r\n");
+        IS("incrby n 1", "-ERR increment or decrement would overflow\r\n");
+        IS("decrby n -9223372036854775808", "-ERR decrement would overflow\r\n");
+        IS("set m -9223372036854775807", "+OK\r\n");
+        IS("decr m", ":-9223372036854775808\r\n");
+        IS("decr m", "-ERR increment or decrement would overflow\r\n");
+        IS("incrby m -1", "-ERR increment or decrement would overflow\r\n");
+        IS("hincrby h f 9223372036854775807", ":9223372036854775807\r\n");
+        IS("hincrby h f 1", "-ERR increment or decrement would overflow\r\n");
+        IS("expire n 9223372036854775807", "-ERR invalid expire time in 'expire' command\r\n");
+        IS("pexpireat n 9223372036854775807", ":1\r\n");
+        IS("set x v ex 9223372036854775807", "-ERR invalid expire time in 'set' command\r\n");
+        IS("set x v px 9223372036854775807", "-ERR invalid expire time in 'set' command\r\n");
+}
+END_TEST
+
 START_TEST(test_aggregates)
 {
         IS("hset h a 1 b 2", ":2\r\n");
@@ -268,6 +309,7 @@ int main(void)
         tcase_add_test(tc, test_errors);
         tcase_add_test(tc, test_strings);
         tcase_add_test(tc, test_keys_and_expiry);
+        tcase_add_test(tc, test_limits);
         tcase_add_test(tc, test_aggregates);
         tcase_add_test(tc, test_resp3);
         tcase_add_test(tc, test_maxmemory_and_info);

@@ -12,10 +12,11 @@
 struct http11_conf {
         vk_thread_fn *handler;
         struct http_limits lim;
-        uint64_t idle_ms;   /* keep-alive: wait for the next request */
-        uint64_t header_ms; /* a whole request head */
-        uint64_t body_ms;   /* each read of a body, each write of a response */
-        int root_fd;        /* static: the document root, -1 otherwise */
+        uint64_t idle_ms;          /* keep-alive: wait for the next request */
+        uint64_t header_ms;        /* a whole request head */
+        uint64_t body_ms;          /* each read of a body, each write of a response */
+        uint64_t body_deadline_ms; /* a whole request body */
+        int root_fd;               /* static: the document root, -1 otherwise */
         char root[PATH_MAX];
 };
 

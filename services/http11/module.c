@@ -9,6 +9,7 @@
  *   MaxBodyBytes=1M             413 beyond
  *   HeaderTimeoutSec=10         a whole request head (slowloris)
  *   BodyTimeoutSec=30           each body read and response write
+ *   BodyDeadlineSec=60          a whole request body (a body trickling in)
  *   KeepAliveTimeoutSec=60      idle between requests
  */
 #include <errno.h>
@@ -72,6 +73,7 @@ int http11_configure(struct http11_conf *conf, const struct vk_module_kv *kv, si
         conf->idle_ms = 60000;
         conf->header_ms = 10000;
         conf->body_ms = 30000;
+        conf->body_deadline_ms = 60000;
         conf->root_fd = -1;
         for (size_t i = 0; i < n; i++) {
                 const char *k = kv[i].key, *v = kv[i].value;
@@ -93,6 +95,8 @@ int http11_configure(struct http11_conf *conf, const struct vk_module_kv *kv, si
                         r = parse_ms(v, &conf->header_ms);
                 else if (!strcmp(k, "BodyTimeoutSec"))
                         r = parse_ms(v, &conf->body_ms);
+                else if (!strcmp(k, "BodyDeadlineSec"))
+                        r = parse_ms(v, &conf->body_deadline_ms);
                 else if (!strcmp(k, "KeepAliveTimeoutSec"))
                         r = parse_ms(v, &conf->idle_ms);
                 else {
@@ -177,6 +181,7 @@ static const struct vk_module_key http11_keys[] = {
         {"MaxBodyBytes", "bytes of a request body (413 beyond)"},
         {"HeaderTimeoutSec", "time to receive a whole request head"},
         {"BodyTimeoutSec", "time for each body read or response write"},
+        {"BodyDeadlineSec", "time to receive a whole request body"},
         {"KeepAliveTimeoutSec", "idle time allowed between requests"},
         {NULL, NULL},
 };

@@ -39,6 +39,7 @@ struct http_exchange {
         char *head;                  /* the request head, copied out of the ring */
         /* request body */
         int64_t body_left;           /* Content-Length bytes not read yet; -1: chunked */
+        uint64_t body_until;         /* vk_now() past which the body's reads time out */
         struct http_chunked dec;
         size_t pending;              /* body bytes at the front of the input, not yet read */
         const char *peek_p;          /* http_read_body()'s view of the input */
@@ -123,12 +124,17 @@ ssize_t http__body(struct vk_thread *that, struct http_exchange *x, const char *
         } while (0)
 
 /* Reads up to len bytes of the request body into buf; rc gets the count, 0
- * at its end. A malformed chunked body raises EPROTO. */
+ * at its end. A malformed chunked body raises EPROTO; a body still arriving
+ * after BodyDeadlineSec raises ETIMEDOUT (the wait uses, and then clears, the
+ * thread's vk_set_deadline()). Each wait is also bounded by BodyTimeoutSec. */
 #define http_read_body(rc, x, buf, len)                                                           \
         do {                                                                                      \
                 (rc) = 0;                                                                         \
                 while (!(x)->body_done) {                                                         \
+                        if (http__body_deadline(that, (x)) < 0)                                   \
+                                vk_raise(ETIMEDOUT, "the request body took over BodyDeadlineSec"); \
                         vk_peek((x)->peek_n, (x)->peek_p, 0);                                     \
+                        vk_set_deadline(that, 0);                                                 \
                         (rc) = http__body(that, (x), (x)->peek_p, (size_t)(x)->peek_n,           \
                                           &(x)->peek_p);                                          \
                         if ((rc) == HTTP_INCOMPLETE)                                              \
@@ -144,5 +150,7 @@ ssize_t http__body(struct vk_thread *that, struct http_exchange *x, const char *
         } while (0)
 
 void http__body_consumed(struct vk_thread *that, struct http_exchange *x, size_t n);
+/* Sets the thread's deadline to the body's; returns 0, or -ETIMEDOUT once it passed. */
+int http__body_deadline(struct vk_thread *that, const struct http_exchange *x);
 
 #endif

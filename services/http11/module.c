@@ -9,10 +9,12 @@
  *   MaxBodyBytes=1M             413 beyond
  *   HeaderTimeoutSec=10         a whole request head (slowloris)
  *   BodyTimeoutSec=30           each body read and response write
+ *   BodyDeadlineSec=60          a whole request body (a body trickling in)
  *   KeepAliveTimeoutSec=60      idle between requests
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,25 +64,59 @@ static int parse_ms(const char *s, uint64_t *ret)
         return 0;
 }
 
-int http11_configure(struct http11_conf *conf, const struct vk_module_kv *kv, size_t n, char *err,
-                     size_t errlen)
+/* Appends "file:line: key: <fmt>" to err as one more line; returns -EINVAL. */
+static int key_error(char *err, size_t errlen, const struct vk_module_kv *kv, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static int key_error(char *err, size_t errlen, const struct vk_module_kv *kv, const char *fmt, ...)
 {
-        const char *handler = "hello", *root = NULL;
+        size_t at = strnlen(err, errlen);
+        va_list ap;
+        int n;
+
+        if (at && at + 1 < errlen)
+                err[at++] = '\n';
+        if (at + 1 >= errlen)
+                return -EINVAL; /* full: the lines before say enough */
+        n = snprintf(err + at, errlen - at, "%s:%u: %s: ", kv->file ? kv->file : "-", kv->line,
+                     kv->key);
+        if (n >= 0 && (size_t)n < errlen - at) {
+                va_start(ap, fmt);
+                vsnprintf(err + at + n, errlen - at - (size_t)n, fmt, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+int http11_configure(struct http11_conf *conf, const struct vk_module_kv *kv, size_t n,
+                     vk_thread_fn *handler, char *err, size_t errlen)
+{
+        const struct vk_module_kv *handler_kv = NULL, *root = NULL;
+        const char *name;
+        int ret = 0;
+
         memset(conf, 0, sizeof *conf);
         conf->root_fd = -1;
         conf->lim = http_limits_default;
         conf->idle_ms = 60000;
         conf->header_ms = 10000;
         conf->body_ms = 30000;
-        conf->root_fd = -1;
+        conf->body_deadline_ms = 60000;
+        if (errlen)
+                err[0] = 0;
+        /* Every key is checked, so one run names every problem. */
         for (size_t i = 0; i < n; i++) {
                 const char *k = kv[i].key, *v = kv[i].value;
                 uint64_t u;
                 int r = 0;
+                if ((!strcmp(k, "Handler") || !strcmp(k, "Root")) && handler) {
+                        ret = key_error(err, errlen, &kv[i], "this module brings its own handler");
+                        continue;
+                }
                 if (!strcmp(k, "Handler"))
-                        handler = v;
+                        handler_kv = &kv[i];
                 else if (!strcmp(k, "Root"))
-                        root = v;
+                        root = &kv[i];
                 else if (!strcmp(k, "MaxRequestLine"))
                         r = parse_size(v, 1 << 20, &u), conf->lim.max_request_line = u;
                 else if (!strcmp(k, "MaxHeaderBytes"))
@@ -93,41 +129,41 @@ int http11_configure(struct http11_conf *conf, const struct vk_module_kv *kv, si
                         r = parse_ms(v, &conf->header_ms);
                 else if (!strcmp(k, "BodyTimeoutSec"))
                         r = parse_ms(v, &conf->body_ms);
+                else if (!strcmp(k, "BodyDeadlineSec"))
+                        r = parse_ms(v, &conf->body_deadline_ms);
                 else if (!strcmp(k, "KeepAliveTimeoutSec"))
                         r = parse_ms(v, &conf->idle_ms);
                 else {
-                        snprintf(err, errlen, "%s:%u: %s: unknown key of the http11 module",
-                                 kv[i].file ? kv[i].file : "-", kv[i].line, k);
-                        return -EINVAL;
+                        ret = key_error(err, errlen, &kv[i], "unknown key of the http11 module");
+                        continue;
                 }
-                if (r < 0) {
-                        snprintf(err, errlen, "%s:%u: %s: bad value \"%s\"",
-                                 kv[i].file ? kv[i].file : "-", kv[i].line, k, v);
-                        return -EINVAL;
-                }
+                if (r < 0)
+                        ret = key_error(err, errlen, &kv[i], "bad value \"%s\"", v);
         }
-        if (!strcmp(handler, "hello")) {
+        if (handler) {
+                conf->handler = handler;
+                return ret;
+        }
+        name = handler_kv ? handler_kv->value : "hello";
+        if (!strcmp(name, "hello")) {
                 conf->handler = http11_hello;
-        } else if (!strcmp(handler, "echo")) {
+        } else if (!strcmp(name, "echo")) {
                 conf->handler = http11_echo;
-        } else if (!strcmp(handler, "static")) {
+        } else if (!strcmp(name, "static")) {
                 conf->handler = http11_static;
-                if (!root) {
-                        snprintf(err, errlen, "Root: the static handler needs a document root");
-                        return -EINVAL;
-                }
-                conf->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (conf->root_fd < 0) {
-                        snprintf(err, errlen, "Root: %s: %s", root, strerror(errno));
-                        return -errno;
-                }
-                snprintf(conf->root, sizeof conf->root, "%s", root);
+                if (!root)
+                        return key_error(err, errlen, handler_kv,
+                                         "the static handler needs Root=, a document root");
+                conf->root_fd = open(root->value, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (conf->root_fd < 0)
+                        return key_error(err, errlen, root, "%s: %s", root->value,
+                                         strerror(errno));
+                snprintf(conf->root, sizeof conf->root, "%s", root->value);
         } else {
-                snprintf(err, errlen, "Handler: \"%s\" is not one of hello, echo, static",
-                         handler);
-                return -EINVAL;
+                ret = key_error(err, errlen, handler_kv, "\"%s\" is not one of hello, echo, static",
+                                name);
         }
-        return 0;
+        return ret;
 }
 
 int http11_init_with(const struct vk_module_kv *kv, size_t n, void **ret_state, char *err,
@@ -136,22 +172,9 @@ int http11_init_with(const struct vk_module_kv *kv, size_t n, void **ret_state, 
         struct http11_conf *conf = malloc(sizeof *conf);
         if (!conf)
                 return -ENOMEM;
-        int r = http11_configure(conf, kv, n, err, errlen);
-        if (r == 0 && handler) {
-                for (size_t i = 0; i < n; i++) {
-                        if (!strcmp(kv[i].key, "Handler") || !strcmp(kv[i].key, "Root")) {
-                                snprintf(err, errlen,
-                                         "%s:%u: %s: this module brings its own handler",
-                                         kv[i].file ? kv[i].file : "-", kv[i].line, kv[i].key);
-                                r = -EINVAL;
-                        }
-                }
-                conf->handler = handler;
-        }
+        int r = http11_configure(conf, kv, n, handler, err, errlen);
         if (r < 0) {
-                if (conf->root_fd >= 0)
-                        close(conf->root_fd);
-                free(conf);
+                http11_fini(conf);
                 return r;
         }
         *ret_state = conf;
@@ -177,6 +200,7 @@ static const struct vk_module_key http11_keys[] = {
         {"MaxBodyBytes", "bytes of a request body (413 beyond)"},
         {"HeaderTimeoutSec", "time to receive a whole request head"},
         {"BodyTimeoutSec", "time for each body read or response write"},
+        {"BodyDeadlineSec", "time to receive a whole request body"},
         {"KeepAliveTimeoutSec", "idle time allowed between requests"},
         {NULL, NULL},
 };

@@ -9,6 +9,7 @@
  * After any framing error the connection is answered and closed, never
  * reused: no request smuggling.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -191,6 +192,16 @@ ssize_t http__body(struct vk_thread *that, struct http_exchange *x, const char *
         return (ssize_t)len;
 }
 
+int http__body_deadline(struct vk_thread *that, const struct http_exchange *x)
+{
+        uint64_t now = vk_now(that);
+        if (now >= x->body_until)
+                return -ETIMEDOUT;
+        /* rounded up: 0 would clear the deadline */
+        vk_set_deadline(that, (x->body_until - now + 999999) / 1000000);
+        return 0;
+}
+
 void http__body_consumed(struct vk_thread *that, struct http_exchange *x, size_t n)
 {
         vk_consume(that, n);
@@ -296,6 +307,9 @@ void http11_conn(struct vk_thread *that)
                 vk_consume(that, (size_t)self->r);
                 vk_set_deadline(that, 0);
                 vk_set_timeout(that, self->conf->body_ms);
+                /* Per read, BodyTimeoutSec; the whole body, however it trickles in,
+                 * BodyDeadlineSec (slowloris on the body). */
+                self->x->body_until = vk_now(that) + self->conf->body_deadline_ms * 1000000;
 
                 /* A 2xx answer to CONNECT opens a tunnel with no framing (RFC 9110
                  * §9.3.6); no handler implements one, so none is asked. */
@@ -328,6 +342,8 @@ void http11_conn(struct vk_thread *that)
                 self->h = vk_spawn(self->conf->handler, &self->x, sizeof self->x);
                 if (!self->h)
                         vk_raise(ENOMEM, "no memory for the handler");
+                /* The handler's reads and writes are bounded like the connection's. */
+                vk_set_timeout(self->h, self->conf->body_ms);
                 vk_join(self->h);
 
                 if (!self->x->responded) {

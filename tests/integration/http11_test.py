@@ -7,6 +7,7 @@ usage: http11_test.py VKD_HTTP [WRK]"""
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,27 @@ def head_then_get(srv, path, body):
                         where, where)
     check(rc == 0 and out.split() == [b"1", b"0"],
           f"HEAD {path}: curl reuses the connection for the next HEAD", out + err)
+
+
+def trickle(srv, head, every, limit):
+    """Sends head, then one body byte every `every` s: returns the seconds until the server
+    closed the connection, or None when it still held it after `limit` s."""
+    s = socket.create_connection((srv.host, srv.port))
+    t0 = time.monotonic()
+    try:
+        s.sendall(head)
+        s.settimeout(every)
+        while time.monotonic() - t0 < limit:
+            try:
+                if not s.recv(65536):
+                    return time.monotonic() - t0
+            except socket.timeout:
+                s.sendall(b"x")
+    except (ConnectionResetError, BrokenPipeError):
+        return time.monotonic() - t0
+    finally:
+        s.close()
+    return None
 
 
 # ---------------------------------------------------------------- hello
@@ -153,6 +175,22 @@ took = time.monotonic() - t0
 check(status_of(resp) == 408 and closed and took < 4,
       f"slowloris: an unfinished head is closed at the header timeout ({took:.1f} s)", resp)
 srv.stop()
+
+# A body that trickles in, each byte well within BodyTimeoutSec, ends at BodyDeadlineSec
+# whether the handler reads it (echo) or the connection drops it (hello); one that stops ends
+# at BodyTimeoutSec, in the handler's reads as in the connection's.
+post = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+for handler in ("echo", "hello"):
+    for what, every, keys in [
+            ("at 5 bytes/s is cut at BodyDeadlineSec=1", 0.2,
+             ("BodyTimeoutSec=5", "BodyDeadlineSec=1")),
+            ("that stops is cut at BodyTimeoutSec=1", 10,
+             ("BodyTimeoutSec=1", "BodyDeadlineSec=60"))]:
+        srv = Server("--set", "Handler=" + handler, "--set", keys[0], "--set", keys[1])
+        took = trickle(srv, post, every, 6)
+        check(took is not None and 0.9 < took < 4, f"{handler}: a body {what} "
+              f"({'held 6 s' if took is None else f'{took:.1f} s'})")
+        srv.stop()
 
 # ---------------------------------------------------------------- static
 root = tempfile.mkdtemp()

@@ -23,10 +23,10 @@ endforeach()
 
 # Without libsystemd vkd sends no READY=1 and takes no passed sockets, and those are the
 # readiness signals and the subject of most cases; what remains is checked either way.
-set(cases check_config units)
+set(cases check_config check_all_errors units)
 if(VKD_WITH_SYSTEMD)
-        list(APPEND cases standalone start_errors socket_activation reload restart stop idle
-                privileges syscall_filter containment)
+        list(APPEND cases standalone start_errors socket_activation reload reload_all_errors
+                restart stop idle privileges syscall_filter containment)
 endif()
 set(timeout_reload 300)
 foreach(case ${cases})

@@ -1244,6 +1244,46 @@ START_TEST(test_broken_fixture)
 }
 END_TEST
 
+/*
+ * A partial load hands back a configuration with errors as far as it parsed, so the caller can
+ * check the module keys of every service too; creds that failed to resolve are marked, in the
+ * file that named them and in the services that fall back on them.
+ */
+START_TEST(test_partial_load)
+{
+        struct conf_errors errs = {0};
+        struct conf *c = NULL;
+        struct tmp t;
+        char dir[128], path[128];
+
+        tmp_make(&t);
+        tmp_write(&t, "vkd.conf", "[Daemon]\nUser=no-such-user-vkd\n");
+        tmp_write(&t, "d/a.conf",
+                  "[Service]\nModule=http11\nListen=a\nHeapSize=48K\n[Module]\nColour=blue\n");
+        tmp_write(&t, "d/b.conf", "[Service]\nModule=echo\nListen=b\nUser=nobody\n");
+        tmp_write(&t, "d/c.conf",
+                  "[Service]\nModule=echo\nListen=c\nGroup=no-such-group-vkd\n"
+                  "User=nobody\n");
+        snprintf(dir, sizeof(dir), "%s/d", t.dir);
+        snprintf(path, sizeof(path), "%s/vkd.conf", t.dir);
+        ck_assert_int_eq(conf_load_partial(path, dir, &c, &errs), -EINVAL);
+        tmp_rm(&t);
+        ck_assert_uint_eq(errs.n, 3);
+        ck_assert_ptr_nonnull(c);
+        ck_assert_uint_eq(c->n_services, 3);
+        ck_assert_str_eq(c->services[0]->module, "http11");
+        ck_assert_uint_eq(c->services[0]->heap_size, CONF_DEFAULT_HEAP_SIZE);
+        ck_assert_uint_eq(c->services[0]->n_module_args, 1);
+        ck_assert_uint_eq(c->services[0]->module_args[0].line, 6);
+        ck_assert(c->daemon.creds.unresolved);
+        ck_assert(c->services[0]->creds.unresolved);  /* falls back on the daemon's User= */
+        ck_assert(!c->services[1]->creds.unresolved); /* names its own */
+        ck_assert(c->services[2]->creds.unresolved);
+        conf_free(c);
+        conf_errors_done(&errs);
+}
+END_TEST
+
 /* Errors are appended: a list given to two loads keeps both sets. */
 START_TEST(test_errors_append)
 {
@@ -1305,6 +1345,7 @@ static Suite *conf_suite(void)
         tcase_add_test(errors, test_err_file_too_large);
         tcase_add_test(errors, test_broken_fixture);
         tcase_add_test(errors, test_errors_append);
+        tcase_add_test(errors, test_partial_load);
         suite_add_tcase(s, errors);
         return s;
 }

@@ -161,9 +161,13 @@ int vk_standalone_main(int argc, char **argv, const struct vk_module *mod)
                 setrlimit(RLIMIT_NOFILE, &rl);
         }
         void *state = NULL;
-        char err[512] = "";
+        char err[2048] = "", *line, *at;
         if (mod->init && mod->init(kv, nkv, &state, err, sizeof err) < 0) {
-                fprintf(stderr, "%s: %s\n", prog, err[0] ? err : "module init failed");
+                /* one problem a line */
+                for (line = strtok_r(err, "\n", &at); line; line = strtok_r(NULL, "\n", &at))
+                        fprintf(stderr, "%s: %s\n", prog, line);
+                if (!err[0])
+                        fprintf(stderr, "%s: module init failed\n", prog);
                 return 1;
         }
         int r = vk_kernel_new(&cfg, &kernel);

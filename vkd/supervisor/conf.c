@@ -313,6 +313,7 @@ struct conf_file {
         char *user, *group;
         uid_t uid;
         gid_t user_gid, gid;
+        bool creds_failed; /* a User= or Group= lookup failed */
 };
 
 static bool conf_is_key_char(char c)
@@ -774,6 +775,7 @@ static void conf_key_user(struct conf_file *f, const struct conf_key *k, const c
 {
         int r = conf_lookup_user(value, &f->uid, &f->user_gid);
 
+        f->creds_failed |= r < 0;
         if (r == -ENOMEM)
                 f->ctx->oom = true;
         else if (r == -ENOENT)
@@ -790,6 +792,7 @@ static void conf_key_group(struct conf_file *f, const struct conf_key *k, const 
 {
         int r = conf_lookup_group(value, &f->gid, NULL);
 
+        f->creds_failed |= r < 0;
         if (r == -ENOMEM)
                 f->ctx->oom = true;
         else if (r == -ENOENT)
@@ -989,6 +992,8 @@ static void conf_finish_creds(struct conf_file *f, struct conf_creds *out,
 {
         struct conf_ctx *ctx = f->ctx;
 
+        /* What the file leaves out comes from the fallback, its failures too. */
+        out->unresolved = f->creds_failed || (!f->user && fallback && fallback->unresolved);
         if (f->user) {
                 out->user = f->user;
                 out->uid = f->uid;
@@ -1264,8 +1269,8 @@ static void conf_check_listeners(struct conf_ctx *ctx, const struct conf *c)
         }
 }
 
-int conf_load(const char *daemon_conf, const char *conf_dir, struct conf **ret,
-              struct conf_errors *errs)
+static int conf_load_generation(const char *daemon_conf, const char *conf_dir, bool partial,
+                                struct conf **ret, struct conf_errors *errs)
 {
         struct conf_ctx ctx = {.errs = errs};
         struct conf *c;
@@ -1305,13 +1310,25 @@ int conf_load(const char *daemon_conf, const char *conf_dir, struct conf **ret,
                 conf_check_listeners(&ctx, c);
 
         r = ctx.oom ? -ENOMEM : ctx.failed ? -EINVAL : 0;
-        if (r == 0) {
+        if (r == 0 || (r == -EINVAL && partial)) {
                 *ret = c;
                 c = NULL;
         }
 out:
         conf_free(c);
         return r;
+}
+
+int conf_load(const char *daemon_conf, const char *conf_dir, struct conf **ret,
+              struct conf_errors *errs)
+{
+        return conf_load_generation(daemon_conf, conf_dir, false, ret, errs);
+}
+
+int conf_load_partial(const char *daemon_conf, const char *conf_dir, struct conf **ret,
+                      struct conf_errors *errs)
+{
+        return conf_load_generation(daemon_conf, conf_dir, true, ret, errs);
 }
 
 struct conf *conf_free(struct conf *c)

@@ -171,6 +171,8 @@ struct conf_creds {
         char *group;
         uid_t uid;
         gid_t gid;
+        bool unresolved; /* a User= or Group= that applies could not be looked up: these are
+                            not the configured creds (only in a conf_load_partial() result) */
 };
 
 /* One [Module] key, passed through verbatim and in file order. */
@@ -244,6 +246,16 @@ struct conf {
  */
 int conf_load(const char *daemon_conf, const char *conf_dir, struct conf **ret,
               struct conf_errors *errs);
+
+/*
+ * Like conf_load(), but a configuration with errors is handed back too: on -EINVAL *ret holds
+ * what could be parsed (defaults where a value was bad), so a caller can go on and check each
+ * service's module keys, and report every problem in one run. Such a generation must never be
+ * started, and a service whose creds are `unresolved` must not run code at all. *ret is NULL
+ * only on -ENOMEM.
+ */
+int conf_load_partial(const char *daemon_conf, const char *conf_dir, struct conf **ret,
+                      struct conf_errors *errs);
 
 /* Frees a generation and everything in it. Accepts NULL. Returns NULL. */
 struct conf *conf_free(struct conf *c);

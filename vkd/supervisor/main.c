@@ -141,24 +141,58 @@ static const char *daemon_config(const struct options *o, char **owned)
         return NULL;
 }
 
-/* Loads a whole generation; logs every error and returns NULL on failure. */
-static struct conf *load_config(const char *config, const char *conf_dir)
+/*
+ * Checks the [Module] keys of every service that names a module, each in a short-lived worker
+ * (blocking: a few milliseconds each, WORKER_START_TIMEOUT_USEC at worst). Logs every problem;
+ * returns how many. A service whose User=/Group= did not resolve is left out: its module would
+ * run as the wrong user.
+ */
+static size_t check_modules(const struct conf *c, const char *module_dir)
+{
+        char err[8192];
+        size_t bad = 0;
+
+        for (size_t i = 0; i < c->n_services; i++) {
+                const struct conf_service *s = c->services[i];
+
+                if (!s->module || s->creds.unresolved ||
+                    worker_check(s, module_dir, err, sizeof(err)) == 0)
+                        continue;
+                for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"), bad++)
+                        log_err(s->name, "%s", line);
+        }
+        return bad;
+}
+
+/*
+ * Loads a whole generation; logs every error and returns NULL on failure. When the files have
+ * errors (or with all_modules) the module keys are checked too, so that one run reports every
+ * problem, with one total.
+ */
+static struct conf *load_config(const char *config, const char *conf_dir, const char *module_dir,
+                                bool all_modules)
 {
         struct conf_errors errs = {0};
         struct conf *c = NULL;
+        size_t bad;
         int r;
 
-        r = conf_load(config, conf_dir, &c, &errs);
+        r = conf_load_partial(config, conf_dir, &c, &errs);
         if (r == -ENOMEM)
                 log_err(NULL, "out of memory loading the configuration");
         for (size_t i = 0; i < errs.n; i++)
                 log_err(NULL, "%s", errs.items[i].text);
         if (errs.dropped)
                 log_err(NULL, "... and %zu more error(s)", errs.dropped);
-        if (r < 0)
-                log_err(NULL, "configuration has %zu error(s)", errs.n + errs.dropped);
+        bad = errs.n + errs.dropped;
         conf_errors_done(&errs);
-        return r < 0 ? NULL : c;
+        if (c && (r < 0 || all_modules))
+                bad += check_modules(c, module_dir);
+        if (bad)
+                log_err(NULL, "configuration has %zu error(s)", bad);
+        if (r < 0 || bad)
+                c = conf_free(c);
+        return c;
 }
 
 static void warn_identities(const struct conf *c)
@@ -179,22 +213,10 @@ static void warn_identities(const struct conf *c)
 
 static int check_config(const struct options *o, const char *config)
 {
-        struct conf *c = load_config(config, o->conf_dir);
-        unsigned bad = 0;
-        char err[2048];
+        struct conf *c = load_config(config, o->conf_dir, o->module_dir, true);
 
         if (!c)
                 return 1;
-        for (size_t i = 0; i < c->n_services; i++)
-                if (worker_check(c->services[i], o->module_dir, err, sizeof(err)) < 0) {
-                        log_err(c->services[i]->name, "%s", err);
-                        bad++;
-                }
-        if (bad) {
-                log_err(NULL, "configuration has %u error(s)", bad);
-                conf_free(c);
-                return 1;
-        }
         printf("vkd: configuration OK: %zu service(s) in %s\n", c->n_services, c->daemon.conf_dir);
         conf_free(c);
         return 0;
@@ -315,7 +337,7 @@ static void reload(struct daemon *d)
         d->reload_seq++;
         reload_tap_begin(d);
         log_info(NULL, "reloading the configuration");
-        c = load_config(d->config, d->conf_dir);
+        c = load_config(d->config, d->conf_dir, d->sup.module_dir, false);
         if (c)
                 warn_identities(c);
         if (c && old && d->ctl &&
@@ -573,7 +595,7 @@ int main(int argc, char **argv)
                 free(owned);
                 return r;
         }
-        c = load_config(d.config, d.conf_dir);
+        c = load_config(d.config, d.conf_dir, o.module_dir, false);
         if (!c) {
                 free(owned);
                 return 1;

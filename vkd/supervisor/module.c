@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,69 +90,100 @@ int module_load(struct module *m, const char *dir, const struct conf_service *s,
         return 0;
 }
 
-/* A key the module does not declare is refused here when the module declares its keys, so a
- * typo in [Module] is an error like one in [Service]. */
-static const struct conf_kv *module_unknown_key(const struct module *m,
-                                                const struct conf_service *s)
-{
-        if (!m->desc.keys)
-                return s->n_module_args ? &s->module_args[0] : NULL;
-        for (size_t i = 0; i < s->n_module_args; i++) {
-                const struct vk_module_key *k;
+/* Appends one line to the lines already in err; what does not fit is cut. */
+static void module_err_line(char *err, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
-                for (k = m->desc.keys; k->name; k++)
-                        if (strcmp(k->name, s->module_args[i].key) == 0)
-                                break;
-                if (!k->name)
-                        return &s->module_args[i];
-        }
-        return NULL;
+static void module_err_line(char *err, size_t errlen, const char *fmt, ...)
+{
+        size_t at = strnlen(err, errlen);
+        va_list ap;
+
+        if (at && at + 1 < errlen)
+                err[at++] = '\n';
+        if (at + 1 >= errlen)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(err + at, errlen - at, fmt, ap);
+        va_end(ap);
+}
+
+/* Whether key is one the module declares. */
+static bool module_declares(const struct module *m, const char *key)
+{
+        for (const struct vk_module_key *k = m->desc.keys; k && k->name; k++)
+                if (strcmp(k->name, key) == 0)
+                        return true;
+        return false;
 }
 
 int module_init(struct module *m, const struct conf_service *s, char *err, size_t errlen)
 {
         struct vk_module_kv *kv = NULL;
-        const struct conf_kv *bad;
-        char why[512] = "";
-        int r;
+        size_t n = 0, flen = strlen(s->file);
+        char why[4096] = "";
+        int r = 0, ri;
 
-        bad = module_unknown_key(m, s);
-        if (bad && !m->desc.init) {
-                /* A module without init and without declared keys cannot take any. */
-                snprintf(err, errlen, "%s:%u: %s: unknown key in [Module] (module %s takes %s)",
-                         s->file, bad->line, bad->key, s->module,
-                         m->desc.keys ? "other keys" : "no keys");
-                return -EINVAL;
-        }
-        if (bad && m->desc.keys) {
-                snprintf(err, errlen, "%s:%u: %s: unknown key in [Module] for module %s", s->file,
-                         bad->line, bad->key, s->module);
-                return -EINVAL;
+        if (errlen)
+                err[0] = 0;
+        /* A key the module does not declare is refused here when the module declares its keys,
+         * so a typo in [Module] is an error like one in [Service]; every one is named. A module
+         * declaring none takes what its init accepts, or nothing without init. */
+        for (size_t i = 0; i < s->n_module_args; i++) {
+                const struct conf_kv *a = &s->module_args[i];
+
+                if (module_declares(m, a->key) || (!m->desc.keys && m->desc.init))
+                        continue;
+                if (m->desc.init)
+                        module_err_line(err, errlen,
+                                        "%s:%u: %s: unknown key in [Module] for "
+                                        "module %s",
+                                        s->file, a->line, a->key, s->module);
+                else
+                        module_err_line(err, errlen,
+                                        "%s:%u: %s: unknown key in [Module] "
+                                        "(module %s takes %s)",
+                                        s->file, a->line, a->key, s->module,
+                                        m->desc.keys ? "other keys" : "no keys");
+                r = -EINVAL;
         }
         if (!m->desc.init)
-                return 0;
+                return r;
+        /* init still sees the keys it declared, so their values are checked in the same run. */
         if (s->n_module_args) {
                 kv = calloc(s->n_module_args, sizeof(*kv));
                 if (!kv)
                         return -ENOMEM;
         }
-        for (size_t i = 0; i < s->n_module_args; i++)
-                kv[i] = (struct vk_module_kv){
-                        .key = s->module_args[i].key,
-                        .value = s->module_args[i].value,
-                        .file = s->module_args[i].file,
-                        .line = s->module_args[i].line,
-                };
-        r = m->desc.init(kv, s->n_module_args, &m->state, why, sizeof(why));
+        for (size_t i = 0; i < s->n_module_args; i++) {
+                const struct conf_kv *a = &s->module_args[i];
+
+                if (m->desc.keys && !module_declares(m, a->key))
+                        continue;
+                kv[n++] = (struct vk_module_kv){
+                        .key = a->key, .value = a->value, .file = a->file, .line = a->line};
+        }
+        ri = m->desc.init(kv, n, &m->state, why, sizeof(why));
         free(kv);
-        if (r < 0) {
-                why[sizeof(why) - 1] = 0;
-                snprintf(err, errlen, "%s:%u: Module: %s: init failed: %s", s->file, s->module_line,
-                         s->module, why[0] ? why : strerror(-r));
+        if (ri >= 0) {
+                m->initialized = 1;
                 return r;
         }
-        m->initialized = 1;
-        return 0;
+        why[sizeof(why) - 1] = 0;
+        if (!why[0])
+                snprintf(why, sizeof(why), "%s", strerror(-ri));
+        /* One problem a line; a line that names its own place in this file stands as it is. */
+        for (char *line = why, *next; line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                if (strncmp(line, s->file, flen) == 0 && line[flen] == ':')
+                        module_err_line(err, errlen, "%s", line);
+                else if (line[0])
+                        module_err_line(err, errlen, "%s:%u: Module: %s: init failed: %s", s->file,
+                                        s->module_line, s->module, line);
+        }
+        return r < 0 ? r : ri;
 }
 
 void module_unload(struct module *m)

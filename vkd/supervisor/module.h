@@ -32,8 +32,9 @@ struct module {
 int module_load(struct module *m, const char *dir, const struct conf_service *s, char *err,
                 size_t errlen);
 
-/* Calls the module's init (if any) with the [Module] keys of s. Returns 0, or -errno with the
- * message in err. */
+/* Checks the [Module] keys of s against the ones the module declares and calls its init (if
+ * any) with the declared ones, so both kinds of problem are found in one call. Returns 0, or
+ * -errno with every problem in err, one a line, each as "file:line: key: what is wrong". */
 int module_init(struct module *m, const struct conf_service *s, char *err, size_t errlen);
 
 /* Calls fini if init ran, and closes the module. Accepts an unloaded module. */

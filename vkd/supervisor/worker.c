@@ -304,7 +304,7 @@ void worker_run(const struct worker_args *a)
         pid_t parent = getppid();
         struct vk_kernel_config kc;
         struct module m;
-        char err[1536];
+        char err[4096];
         int r;
 
         worker_signals();
@@ -321,8 +321,13 @@ void worker_run(const struct worker_args *a)
         r = module_load(&m, a->module_dir, s, err, sizeof(err));
         if (r == 0)
                 r = module_init(&m, s, err, sizeof(err));
+        if (r < 0 && !err[0])
+                snprintf(err, sizeof(err), "%s:%u: Module: %s: %s", s->file, s->module_line,
+                         s->module, strerror(-r));
         if (r < 0) {
-                worker_say(a->status_fd, "ERROR %s", err);
+                /* one ERROR line per problem */
+                for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+                        worker_say(a->status_fd, "ERROR %s", line);
                 _exit(1);
         }
         if (a->check_only) {

@@ -741,21 +741,22 @@ void sup_status(const struct sup *s, char *buf, size_t size)
 
 int worker_check(const struct conf_service *svc, const char *module_dir, char *err, size_t errlen)
 {
-        struct worker w = {.fd = -1};
         uint64_t deadline = sup_now() + WORKER_START_TIMEOUT_USEC;
-        char cause[128];
-        int status = 0, r = 0;
+        char cause[128], out[8192];
+        size_t len = 0;
+        bool ok = false;
+        int fd = -1, status = 0, r = 0;
         pid_t pid;
 
-        pid = fork_worker(svc, NULL, 0, module_dir, true, NULL, &w.fd);
+        pid = fork_worker(svc, NULL, 0, module_dir, true, NULL, &fd);
         if (pid < 0) {
                 snprintf(err, errlen, "cannot fork: %s", strerror((int)-pid));
                 return (int)pid;
         }
         err[0] = 0;
-        while (w.fd >= 0) {
+        while (fd >= 0) {
                 uint64_t now = sup_now();
-                struct pollfd p = {.fd = w.fd, .events = POLLIN};
+                struct pollfd p = {.fd = fd, .events = POLLIN};
                 ssize_t n;
 
                 if (now >= deadline) {
@@ -769,31 +770,34 @@ int worker_check(const struct conf_service *svc, const char *module_dir, char *e
                 }
                 if (poll(&p, 1, (int)((deadline - now) / 1000) + 1) <= 0)
                         continue;
-                n = read(w.fd, w.buf + w.buflen, sizeof(w.buf) - 1 - w.buflen);
+                n = read(fd, out + len, sizeof(out) - 1 - len);
                 if (n < 0 && (errno == EINTR || errno == EAGAIN))
                         continue;
                 if (n <= 0)
                         break;
-                w.buflen += (size_t)n;
-                if (w.buflen == sizeof(w.buf) - 1)
+                len += (size_t)n;
+                if (len == sizeof(out) - 1)
                         break;
         }
-        if (w.fd >= 0)
-                close(w.fd);
+        if (fd >= 0)
+                close(fd);
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
         if (r < 0)
                 return r;
-        w.buf[w.buflen] = 0;
-        char *nl = strchr(w.buf, '\n');
-        if (nl)
-                *nl = 0;
-        if (strcmp(w.buf, "OK") == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                return 0;
-        if (strncmp(w.buf, "ERROR ", 6) == 0) {
-                snprintf(err, errlen, "%s", w.buf + 6);
-                return -EINVAL;
+        out[len] = 0;
+        /* Every ERROR line is a problem of its own: pass them all on, one a line. */
+        for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+                size_t at = strlen(err);
+
+                ok |= strcmp(line, "OK") == 0;
+                if (strncmp(line, "ERROR ", 6) == 0 && at + 1 < errlen)
+                        snprintf(err + at, errlen - at, "%s%s", at ? "\n" : "", line + 6);
         }
+        if (err[0])
+                return -EINVAL;
+        if (ok && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
         describe_status(status, cause, sizeof(cause));
         snprintf(err, errlen, "%s:%u: Module: %s: loading it %s", svc->file, svc->module_line,
                  svc->module, cause);

@@ -144,8 +144,9 @@ void sup_status(const struct sup *s, char *buf, size_t size);
 
 /*
  * --check-config for one service: forks a short-lived child that drops privileges the same
- * way as a worker, loads and inits the module, and unloads it. Returns 0, or -errno with the
- * message in err.
+ * way as a worker, loads and inits the module, and unloads it. Returns 0, or -errno with every
+ * problem found in err, one a line. Blocks until the child is done (at most
+ * WORKER_START_TIMEOUT_USEC).
  */
 int worker_check(const struct conf_service *svc, const char *module_dir, char *err, size_t errlen);
 

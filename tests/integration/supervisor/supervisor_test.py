@@ -5,10 +5,12 @@ clients. One case per ctest test (see supervisor.cmake):
   standalone         starts from the example configs on test-picked ports (TCP v4, v6, unix
                      socket with a mode), answers, logs <N>vkd[pid] lines, stops on SIGTERM
   check_config       --check-config on a good config and on each kind of broken one
+  check_all_errors   a bad [Service] value does not hide bad [Module] keys: all reported
   start_errors       a module that cannot load refuses the start (file:line, module named);
                      Optional=yes starts the rest
   socket_activation  under systemd-socket-activate with two named sockets and NOTIFY_SOCKET
   reload             20 SIGHUPs (half broken) under 200 busy connections: no failed request
+  reload_all_errors  a reload reports every problem, [Module] keys included, and keeps running
   restart            a worker killed with SIGKILL comes back; a crash storm marks it failed
   idle               IdleTimeoutSec= closes a silent connection, not a busy one
   stop               SIGINT exits 0; SIGTERM serves open connections while draining, kills
@@ -139,7 +141,7 @@ def case_check_config(env):
         ("descriptor too small", {"Module": f"{mods}/testmod_small.so"}, None,
          r"echo\.conf:\d+: Module: .*descriptor of 8 bytes"),
         ("init fails", {"Module": f"{mods}/testmod_initfail.so"}, {"Greeting": "fail"},
-         r"echo\.conf:\d+: Module: .*init failed: .*echo\.conf:\d+: Greeting: refusing"),
+         r"echo: \S*echo\.conf:\d+: Greeting: refusing \"fail\"$"),  # at its own line
         ("undeclared module key", {"Module": f"{mods}/testmod_initfail.so"},
          {"Colour": "blue"}, r"echo\.conf:\d+: Colour: unknown key in \[Module\]"),
         ("echo takes no keys", {}, {"Greeting": "hi"},
@@ -152,7 +154,7 @@ def case_check_config(env):
         env.write_service("echo", k, module_keys)
         rc, out = env.run("--check-config")
         check(rc != 0, f"{name}: --check-config exited 0")
-        check(re.search(want, out), f"{name}: no message like /{want}/ in:\n{out}")
+        check(re.search(want, out, re.M), f"{name}: no message like /{want}/ in:\n{out}")
         check(all(LOG_LINE.match(x) for x in out.splitlines()),
               f"{name}: unprefixed output:\n{out}")
     env.write_service("echo", good)
@@ -171,6 +173,52 @@ def case_check_config(env):
     for want in (r"vkd\.conf:\d+: Bogus: unknown key", r"vkd\.conf:\d+: Workers: ",
                  r"echo\.conf:\d+: HeapSize: ", r"echo\.conf:\d+: Colour: unknown key"):
         check(re.search(want, out), f"several errors: no /{want}/ in:\n{out}")
+
+
+def line_of(path, key):
+    """The line number of the first Key= line of a file."""
+    with open(path) as f:
+        return next(i for i, x in enumerate(f, 1) if x.startswith(key + "="))
+
+
+def broken_web(env, port, module_keys):
+    """Writes web.conf: the http11 module, a HeapSize= that is no power of two and the given
+    bad [Module] keys. Returns the messages expected for them, each with its file:line."""
+    path = env.write_service("web", {"Listen": f"127.0.0.1:{port}", "Module": "http11",
+                                     "HeapSize": "48K"}, module_keys)
+    want = [rf"web\.conf:{line_of(path, 'HeapSize')}: HeapSize: \"48K\" is not a power of two"]
+    for k in module_keys:
+        what = "unknown key in \\[Module\\]" if k == "Colour" else "bad value"
+        want.append(rf"web\.conf:{line_of(path, k)}: {k}: {what}")
+    return want
+
+
+def case_check_all_errors(env):
+    """One bad [Service] value does not hide the bad [Module] keys of the same file: each
+    problem is reported with its line, and the total counts them all."""
+    env.write_service("echo", {"Listen": f"127.0.0.1:{free_port()}"})
+    want = broken_web(env, free_port(), {"MaxHeaders": "lots", "Colour": "blue"})
+    rc, out = env.run("--check-config")
+    check(rc != 0, "--check-config exited 0")
+    for w in want + [r"configuration has 3 error\(s\)"]:
+        check(re.search(w, out), f"--check-config: no /{w}/ in:\n{out}")
+    check(len(re.findall(r"error\(s\)", out)) == 1, f"one total, not one per stage:\n{out}")
+
+
+def case_reload_all_errors(env):
+    """The same for a reload: every problem is logged, and the running generation stays."""
+    port = free_port()
+    env.write_service("echo", {"Listen": f"127.0.0.1:{port}"})
+    d = env.start()
+    env.notify.wait("READY=1")
+    mark = d.mark()
+    want = broken_web(env, free_port(), {"MaxHeaders": "lots", "KeepAliveTimeoutSec": "never"})
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"reload failed; generation \d+ keeps running unchanged", mark)
+    for w in want + [r"configuration has 3 error\(s\)"]:
+        d.wait_log(w, mark)
+    echo_roundtrip(("127.0.0.1", port))
+    stop_daemon(env, d)
 
 
 def case_start_errors(env):
@@ -714,6 +762,8 @@ CASES = {
     "syscall_filter": case_syscall_filter,
     "socket_activation": case_socket_activation,
     "reload": case_reload,
+    "check_all_errors": case_check_all_errors,
+    "reload_all_errors": case_reload_all_errors,
     "restart": case_restart,
     "stop": case_stop,
     "idle": case_idle,

@@ -51,10 +51,11 @@ struct vk_module {
         const char *version;
         /* Keys the [Module] section may hold, ending with {NULL}; NULL: none. */
         const struct vk_module_key *keys;
-        /* Optional. Parses the keys and prepares the module's state. Returns 0
-         * and sets *ret_state, or -errno and writes a message (naming
-         * file:line where a key is at fault) into err. Called after the
-         * privilege drop; may allocate with malloc. */
+        /* Optional. Parses the keys (only the declared ones, when keys is
+         * set) and prepares the module's state. Returns 0 and sets
+         * *ret_state, or -errno and writes into err every problem found,
+         * one a line, each naming "file:line: key:" where a key is at
+         * fault. Called after the privilege drop; may allocate with malloc. */
         int (*init)(const struct vk_module_kv *kv, size_t n, void **ret_state, char *err,
                     size_t errlen);
         /* Optional. Frees the state when the worker stops. */

@@ -28,7 +28,7 @@ static const char E_SYNTAX[] = "syntax error";
 static const char E_NOFLOAT[] = "value is not a valid float";
 static const char E_OVERFLOW[] = "increment or decrement would overflow";
 static const char E_NOKEY[] = "no such key";
-static const char E_OOM[] = "-OOM command not allowed when used memory > 'maxmemory'.";
+static const char E_OOM[] = RDB_E_OOM;
 static const char E_TOOBIG[] = "string exceeds maximum allowed size (proto-max-bulk-len)";
 static const char E_POSITIVE[] = "value is out of range, must be positive";
 
@@ -42,6 +42,11 @@ struct ctx {
         int64_t now;
         int flags;
         const struct rcmd *cmd;
+        /* An allocation failed: the reply becomes -OOM. A command that takes
+         * many elements may have applied argv[0..applied) (then logged as
+         * such); otherwise it changed nothing. */
+        bool oom;
+        size_t applied;
 };
 
 typedef void cmd_fn(struct ctx *x);
@@ -60,15 +65,31 @@ struct rcmd {
 /* ------------------------------------------------------------------ */
 /* Replies. */
 
-#define ADD(o, maxlen, call)                       \
-        do {                                       \
-                rbuf_reserve((o), (maxlen));       \
-                char *out_ = (o)->p + (o)->len;    \
-                size_t cap_ = (o)->cap - (o)->len; \
-                (void)out_;                        \
-                (void)cap_;                        \
-                (o)->len += call;                  \
+/* Appends a reply of at most maxlen bytes; without room, nothing (the
+ * buffer's `failed` tells rdb_exec). */
+#define ADD(o, maxlen, call)                               \
+        do {                                               \
+                if (rbuf_reserve((o), (maxlen)) == 0) {    \
+                        char *out_ = (o)->p + (o)->len;    \
+                        size_t cap_ = (o)->cap - (o)->len; \
+                        (void)out_;                        \
+                        (void)cap_;                        \
+                        (o)->len += call;                  \
+                }                                          \
         } while (0)
+
+/* Out of memory: rdb_exec replaces whatever the command replied with -OOM. */
+static void r_oom(struct ctx *x)
+{
+        x->oom = true;
+}
+
+/* Out of memory after argv[0..applied) took effect: those are logged. */
+static void r_oom_at(struct ctx *x, size_t applied)
+{
+        x->oom = true;
+        x->applied = applied;
+}
 
 static void r_simple(struct ctx *x, const char *s)
 {
@@ -155,7 +176,8 @@ static void r_verbatim(struct ctx *x, const char *s, size_t n)
                 r_bulk(x, s, n);
                 return;
         }
-        rbuf_reserve(x->o, n + 32);
+        if (rbuf_reserve(x->o, n + 32) < 0)
+                return;
         x->o->len += (size_t)sprintf(x->o->p + x->o->len, "=%zu\r\ntxt:", n + 4);
         memcpy(x->o->p + x->o->len, s, n);
         x->o->len += n;
@@ -203,6 +225,8 @@ struct rlist {
 static struct dent *dent_new(const char *k, size_t n)
 {
         struct dent *e = zmalloc(sizeof *e + n);
+        if (!e)
+                return NULL;
         memcpy(e->key, k, n);
         e->klen = (uint32_t)n;
         e->val = NULL;
@@ -216,13 +240,16 @@ static struct dent *dent_new(const char *k, size_t n)
 static char *bytes_dup(const char *s, size_t n)
 {
         char *p = zmalloc(n);
-        memcpy(p, s, n);
+        if (p)
+                memcpy(p, s, n);
         return p;
 }
 
 static struct relem *relem_new(const char *s, size_t n)
 {
         struct relem *r = zmalloc(sizeof *r + n);
+        if (!r)
+                return NULL;
         r->len = (uint32_t)n;
         memcpy(r->d, s, n);
         return r;
@@ -321,47 +348,79 @@ static void set_expire(struct rdb *db, struct dent *e, int64_t when)
         e->expire = when;
 }
 
-/* Sets key k to a string, keeping its time to live if keepttl. */
-static struct dent *set_string(struct ctx *x, const struct resp_arg *k, const char *v, size_t vn,
-                               bool keepttl)
+/* Adds e to the keyspace, or frees it; NULL when out of memory. */
+static struct dent *add_key(struct rdb *db, struct dent *e)
+{
+        if (e && dict_add(&db->keys, e) == 0)
+                return e;
+        if (e)
+                free_key(db, e);
+        return NULL;
+}
+
+/* Sets key k, whose link is ref (NULL: k is absent), to the string v
+ * (malloc'd, n bytes), which it takes, keeping the time to live if keepttl.
+ * NULL when out of memory: then nothing changed and v is still the caller's. */
+static struct dent *put_string(struct ctx *x, const struct resp_arg *k, struct dent **ref, char *v,
+                               size_t n, bool keepttl)
 {
         struct rdb *db = x->db;
-        struct dent **ref = dict_ref(&db->keys, k->ptr, k->len, NULL);
         struct dent *e;
         if (ref) {
                 e = *ref;
-                if (!keepttl || (e->expire && e->expire <= x->now))
-                        set_expire(db, e, 0);
-                if (e->type == RT_STRING && e->vlen >= vn && e->vlen <= 2 * vn + 16) {
-                        memcpy(e->val, v, vn);
-                        e->vlen = (uint32_t)vn;
-                        return e;
-                }
                 free_value(e);
         } else {
-                e = dent_new(k->ptr, k->len);
-                dict_add(&db->keys, e);
+                e = add_key(db, dent_new(k->ptr, k->len));
+                if (!e)
+                        return NULL;
         }
+        if (ref && (!keepttl || (e->expire && e->expire <= x->now)))
+                set_expire(db, e, 0);
         e->type = RT_STRING;
-        e->val = bytes_dup(v, vn);
-        e->vlen = (uint32_t)vn;
+        e->val = v;
+        e->vlen = (uint32_t)n;
         return e;
 }
 
+/* Sets key k to a copy of v; NULL (nothing changed) when out of memory. */
+static struct dent *set_string(struct ctx *x, const struct resp_arg *k, const char *v, size_t vn,
+                               bool keepttl)
+{
+        struct dent **ref = dict_ref(&x->db->keys, k->ptr, k->len, NULL);
+        struct dent *e = ref ? *ref : NULL;
+        if (e && e->type == RT_STRING && e->vlen >= vn && e->vlen <= 2 * vn + 16) {
+                if (!keepttl || (e->expire && e->expire <= x->now))
+                        set_expire(x->db, e, 0);
+                memcpy(e->val, v, vn);
+                e->vlen = (uint32_t)vn;
+                return e;
+        }
+        char *copy = bytes_dup(v, vn);
+        if (!copy)
+                return NULL;
+        e = put_string(x, k, ref, copy, vn, keepttl);
+        if (!e)
+                zfree(copy);
+        return e;
+}
+
+/* A new, empty list, hash or set at k; NULL when out of memory. */
 static struct dent *new_key(struct ctx *x, const struct resp_arg *k, int type)
 {
         struct dent *e = dent_new(k->ptr, k->len);
+        if (!e)
+                return NULL;
         e->type = (uint8_t)type;
         if (type == RT_LIST) {
-                struct rlist *l = zcalloc(sizeof *l);
-                e->val = (char *)l;
-        } else {
-                struct dict *d = zmalloc(sizeof *d);
-                dict_init(d);
-                e->val = (char *)d;
+                e->val = zcalloc(sizeof(struct rlist));
+        } else if ((e->val = zmalloc(sizeof(struct dict)))) {
+                dict_init((struct dict *)e->val);
         }
-        dict_add(&x->db->keys, e);
-        return e;
+        if (!e->val) {
+                zfree(e);
+                return NULL;
+        }
+        return add_key(x->db, e);
 }
 
 /* Deletes a list, hash or set key that became empty. */
@@ -376,16 +435,27 @@ static void drop_if_empty(struct ctx *x, struct dent *e)
 /* ------------------------------------------------------------------ */
 /* Propagation (AOF) of a command rewritten with absolute times. */
 
+/* A command builds its rewritten form before it changes anything: if
+ * prop_failed() then, it answers -OOM instead. */
 static void prop_begin(struct ctx *x)
 {
         x->db->prop.len = 0;
+        x->db->prop.failed = false;
         x->db->prop_argc = 0;
+}
+
+static bool prop_failed(struct ctx *x)
+{
+        if (x->db->prop.failed)
+                r_oom(x);
+        return x->db->prop.failed;
 }
 
 static void prop_arg(struct ctx *x, const char *s, size_t n)
 {
         struct rbuf *b = &x->db->prop;
-        rbuf_reserve(b, sizeof(uint32_t) + n);
+        if (rbuf_reserve(b, sizeof(uint32_t) + n) < 0)
+                return;
         uint32_t l = (uint32_t)n;
         memcpy(b->p + b->len, &l, sizeof l);
         memcpy(b->p + b->len + sizeof l, s, n);
@@ -449,15 +519,19 @@ static bool valid_name(const struct resp_arg *a)
         return true;
 }
 
-static void set_name(struct rclient *c, const struct resp_arg *a)
+/* Returns 0, or -ENOMEM with the old name kept. */
+static int set_name(struct rclient *c, const struct resp_arg *a)
 {
-        zfree(c->name);
-        c->name = NULL;
+        char *name = NULL;
         if (a->len) {
-                c->name = zmalloc(a->len + 1);
-                memcpy(c->name, a->ptr, a->len);
-                c->name[a->len] = 0;
+                if (!(name = zmalloc(a->len + 1)))
+                        return -ENOMEM;
+                memcpy(name, a->ptr, a->len);
+                name[a->len] = 0;
         }
+        zfree(c->name);
+        c->name = name;
+        return 0;
 }
 
 static void cmd_hello(struct ctx *x)
@@ -484,8 +558,8 @@ static void cmd_hello(struct ctx *x)
                                       x->argv[j].ptr);
                 }
         }
-        if (name)
-                set_name(x->c, name);
+        if (name && set_name(x->c, name) < 0)
+                return r_oom(x);
         x->c->proto = (int)ver;
         r_map(x, 7);
         r_bulk_str(x, "server");
@@ -542,7 +616,8 @@ static void cmd_client(struct ctx *x)
                 if (!valid_name(&x->argv[2]))
                         return r_err(x, "Client names cannot contain spaces, newlines or special "
                                         "characters.");
-                set_name(x->c, &x->argv[2]);
+                if (set_name(x->c, &x->argv[2]) < 0)
+                        return r_oom(x);
                 return r_ok(x);
         }
         if (arg_is(sub, "SETINFO")) {
@@ -702,7 +777,7 @@ static void cmd_info(struct ctx *x)
         size_t tn = 0;
         FILE *f = open_memstream(&t, &tn);
         if (!f)
-                return r_err(x, "out of memory");
+                return r_oom(x);
         int64_t up = (x->now - db->started_ms) / 1000;
         bool first = true;
 #define SECTION(name)                                                \
@@ -831,10 +906,6 @@ static void do_set(struct ctx *x, const struct resp_arg *k, const struct resp_ar
                         r_null(x);
                 return;
         }
-        e = set_string(x, k, v->ptr, v->len, flags & KEEPTTL);
-        if (when)
-                set_expire(x->db, e, when);
-        x->db->dirty++;
         if (when) {
                 prop_begin(x);
                 prop_arg(x, "SET", 3);
@@ -842,7 +913,15 @@ static void do_set(struct ctx *x, const struct resp_arg *k, const struct resp_ar
                 prop_arg(x, v->ptr, v->len);
                 prop_arg(x, "PXAT", 4);
                 prop_ll(x, when);
+                if (prop_failed(x))
+                        return;
         }
+        /* the old value must reach the client before it is gone */
+        if (x->o->failed || !(e = set_string(x, k, v->ptr, v->len, flags & KEEPTTL)))
+                return r_oom(x);
+        if (when)
+                set_expire(x->db, e, when);
+        x->db->dirty++;
         if (!(flags & GET))
                 r_ok(x);
         (void)reply_null_on_skip;
@@ -861,7 +940,8 @@ static void cmd_setnx(struct ctx *x)
 {
         if (lookup(x, &x->argv[1]))
                 return r_int(x, 0);
-        set_string(x, &x->argv[1], x->argv[2].ptr, x->argv[2].len, false);
+        if (!set_string(x, &x->argv[1], x->argv[2].ptr, x->argv[2].len, false))
+                return r_oom(x);
         x->db->dirty++;
         r_int(x, 1);
 }
@@ -913,6 +993,8 @@ static void cmd_getdel(struct ctx *x)
         if (e->type != RT_STRING)
                 return r_err(x, E_WRONGTYPE);
         r_bulk(x, e->val, e->vlen);
+        if (x->o->failed) /* the value must reach the client before it is gone */
+                return r_oom(x);
         delete_key(x->db, x->argv[1].ptr, x->argv[1].len);
         x->db->dirty++;
 }
@@ -937,8 +1019,12 @@ static void mset(struct ctx *x, bool nx)
                 for (size_t j = 1; j < x->argc; j += 2)
                         if (lookup(x, &x->argv[j]))
                                 return r_int(x, 0);
-        for (size_t j = 1; j < x->argc; j += 2)
-                set_string(x, &x->argv[j], x->argv[j + 1].ptr, x->argv[j + 1].len, false);
+        for (size_t j = 1; j < x->argc; j += 2) {
+                if (!set_string(x, &x->argv[j], x->argv[j + 1].ptr, x->argv[j + 1].len, false)) {
+                        x->db->dirty += (j - 1) / 2;
+                        return r_oom_at(x, j);
+                }
+        }
         x->db->dirty += (x->argc - 1) / 2;
         if (nx)
                 r_int(x, 1);
@@ -964,11 +1050,15 @@ static void cmd_append(struct ctx *x)
                 return;
         const struct resp_arg *v = &x->argv[2];
         if (!e) {
-                e = set_string(x, &x->argv[1], v->ptr, v->len, false);
+                if (!(e = set_string(x, &x->argv[1], v->ptr, v->len, false)))
+                        return r_oom(x);
         } else {
                 if ((long long)v->len > x->db->cfg.max_bulk - (long long)e->vlen)
                         return r_err(x, E_TOOBIG);
-                e->val = zrealloc(e->val, e->vlen + v->len);
+                char *p = zrealloc(e->val, e->vlen + v->len);
+                if (!p)
+                        return r_oom(x);
+                e->val = p;
                 memcpy(e->val + e->vlen, v->ptr, v->len);
                 e->vlen += (uint32_t)v->len;
         }
@@ -998,7 +1088,8 @@ static void incr(struct ctx *x, long long by)
         v += by;
         char b[RESP_LLSTR_SIZE];
         size_t n = resp_ll2str(b, v);
-        set_string(x, &x->argv[1], b, n, true);
+        if (!set_string(x, &x->argv[1], b, n, true))
+                return r_oom(x);
         x->db->dirty++;
         r_int(x, v);
 }
@@ -1046,13 +1137,16 @@ static void cmd_incrbyfloat(struct ctx *x)
                 return r_err(x, "increment would produce NaN or Infinity");
         char b[RESP_LDSTR_SIZE];
         size_t n = resp_ld2str(b, sizeof b, v);
-        set_string(x, &x->argv[1], b, n, true);
-        x->db->dirty++;
         prop_begin(x);
         prop_arg(x, "SET", 3);
         prop_arg(x, x->argv[1].ptr, x->argv[1].len);
         prop_arg(x, b, n);
         prop_arg(x, "KEEPTTL", 7);
+        if (prop_failed(x))
+                return;
+        if (!set_string(x, &x->argv[1], b, n, true))
+                return r_oom(x);
+        x->db->dirty++;
         r_bulk(x, b, n);
 }
 
@@ -1100,15 +1194,21 @@ static void cmd_setrange(struct ctx *x)
         /* off + len would overflow for an offset near LLONG_MAX */
         if (off > x->db->cfg.max_bulk - (long long)v->len)
                 return r_err(x, E_TOOBIG);
-        if (!e)
-                e = set_string(x, &x->argv[1], "", 0, false);
-        size_t need = (size_t)off + v->len;
-        if (need > e->vlen) {
-                e->val = zrealloc(e->val, need);
-                memset(e->val + e->vlen, 0, need - e->vlen);
-                e->vlen = (uint32_t)need;
+        size_t need = (size_t)off + v->len, have = e ? e->vlen : 0;
+        char *p = e ? e->val : NULL;
+        if (need > have) {
+                if (!(p = zrealloc(p, need)))
+                        return r_oom(x);
+                memset(p + have, 0, need - have);
         }
-        memcpy(e->val + off, v->ptr, v->len);
+        memcpy(p + off, v->ptr, v->len);
+        if (e) {
+                e->val = p;
+                e->vlen = (uint32_t)(need > have ? need : have);
+        } else if (!(e = put_string(x, &x->argv[1], NULL, p, need, false))) {
+                zfree(p);
+                return r_oom(x);
+        }
         x->db->dirty++;
         r_int(x, e->vlen);
 }
@@ -1262,8 +1362,10 @@ static void collect_key(struct dent *e, void *arg)
 /* The replies collect_key gathered go after the array header. */
 static void collect_reply(struct ctx *x, struct collect *k)
 {
-        if (k->keys.len) { /* no keys: no buffer either (memcpy from NULL) */
-                rbuf_reserve(x->o, k->keys.len);
+        if (k->keys.failed)
+                r_oom(x);
+        else if (k->keys.len && rbuf_reserve(x->o, k->keys.len) == 0) {
+                /* no keys: no buffer either (memcpy from NULL) */
                 memcpy(x->o->p + x->o->len, k->keys.p, k->keys.len);
                 x->o->len += k->keys.len;
         }
@@ -1331,16 +1433,18 @@ static void cmd_rename(struct ctx *x)
                 return r_err(x, E_NOKEY);
         if (from->len == to->len && !memcmp(from->ptr, to->ptr, to->len))
                 return r_ok(x);
+        struct dent *n = dent_new(to->ptr, to->len);
+        if (!n)
+                return r_oom(x);
         if (lookup(x, to))
                 delete_key(x->db, to->ptr, to->len);
         e = dict_unlink(&x->db->keys, from->ptr, from->len);
-        struct dent *n = dent_new(to->ptr, to->len);
         n->val = e->val;
         n->vlen = e->vlen;
         n->type = e->type;
         n->expire = e->expire;
         zfree(e);
-        dict_add(&x->db->keys, n);
+        (void)dict_add(&x->db->keys, n); /* cannot fail: the table held `from` */
         x->db->dirty++;
         r_ok(x);
 }
@@ -1386,15 +1490,19 @@ static void expire_generic(struct ctx *x, int64_t base, bool ms, const char *nam
                 return r_int(x, 0);
         prop_begin(x);
         if (v <= x->now) {
-                delete_key(x->db, x->argv[1].ptr, x->argv[1].len);
                 prop_arg(x, "DEL", 3);
                 prop_arg(x, x->argv[1].ptr, x->argv[1].len);
         } else {
-                set_expire(x->db, e, v);
                 prop_arg(x, "PEXPIREAT", 9);
                 prop_arg(x, x->argv[1].ptr, x->argv[1].len);
                 prop_ll(x, v);
         }
+        if (prop_failed(x))
+                return;
+        if (v <= x->now)
+                delete_key(x->db, x->argv[1].ptr, x->argv[1].len);
+        else
+                set_expire(x->db, e, v);
         x->db->dirty++;
         r_int(x, 1);
 }
@@ -1460,25 +1568,52 @@ static struct dict *dict_of(struct dent *e)
         return (struct dict *)e->val;
 }
 
-/* Sets field f to v (v NULL: a set member). 1 if the field is new. */
+/* Sets field f to v (v NULL: a set member). 1 if the field is new, 0 if
+ * not, -ENOMEM (nothing changed) when out of memory. */
 static int field_set(struct dict *d, const struct resp_arg *f, const struct resp_arg *v)
 {
         struct dent **ref = dict_ref(d, f->ptr, f->len, NULL);
+        char *val = NULL;
+        if (v && !(val = bytes_dup(v->ptr, v->len)))
+                return -ENOMEM;
         if (ref) {
                 if (v) {
                         zfree((*ref)->val);
-                        (*ref)->val = bytes_dup(v->ptr, v->len);
+                        (*ref)->val = val;
                         (*ref)->vlen = (uint32_t)v->len;
                 }
                 return 0;
         }
         struct dent *e = dent_new(f->ptr, f->len);
-        if (v) {
-                e->val = bytes_dup(v->ptr, v->len);
-                e->vlen = (uint32_t)v->len;
+        if (!e || dict_add(d, e) < 0) {
+                zfree(e);
+                zfree(val);
+                return -ENOMEM;
         }
-        dict_add(d, e);
+        e->val = val;
+        e->vlen = v ? (uint32_t)v->len : 0;
         return 1;
+}
+
+/* Adds or sets the fields argv[first..] (pairs if values) of the hash or
+ * set e: the count of new ones, or -1 after r_oom (those before the failure
+ * stay). */
+static long long fields_set(struct ctx *x, struct dent *e, size_t first, bool values)
+{
+        long long added = 0;
+        for (size_t j = first; j < x->argc; j += values ? 2 : 1) {
+                int r = field_set(dict_of(e), &x->argv[j], values ? &x->argv[j + 1] : NULL);
+                if (r < 0) {
+                        if (j == first)
+                                drop_if_empty(x, e);
+                        else
+                                x->db->dirty++;
+                        r_oom_at(x, j == first ? 0 : j);
+                        return -1;
+                }
+                added += r;
+        }
+        return added;
 }
 
 static void cmd_hset(struct ctx *x)
@@ -1489,11 +1624,11 @@ static void cmd_hset(struct ctx *x)
         struct dent *e = lookup_type(x, &x->argv[1], RT_HASH, &bad);
         if (bad)
                 return;
-        if (!e)
-                e = new_key(x, &x->argv[1], RT_HASH);
-        long long added = 0;
-        for (size_t j = 2; j < x->argc; j += 2)
-                added += field_set(dict_of(e), &x->argv[j], &x->argv[j + 1]);
+        if (!e && !(e = new_key(x, &x->argv[1], RT_HASH)))
+                return r_oom(x);
+        long long added = fields_set(x, e, 2, true);
+        if (added < 0)
+                return;
         x->db->dirty++;
         if (!strcmp(x->cmd->name, "hmset"))
                 r_ok(x);
@@ -1642,11 +1777,14 @@ static void cmd_hincrby(struct ctx *x)
         if ((by < 0 && v < 0 && by < LLONG_MIN - v) || (by > 0 && v > 0 && by > LLONG_MAX - v))
                 return r_err(x, E_OVERFLOW);
         v += by;
-        if (!e)
-                e = new_key(x, &x->argv[1], RT_HASH);
+        if (!e && !(e = new_key(x, &x->argv[1], RT_HASH)))
+                return r_oom(x);
         char b[RESP_LLSTR_SIZE];
         struct resp_arg val = {b, resp_ll2str(b, v)};
-        field_set(dict_of(e), &x->argv[2], &val);
+        if (field_set(dict_of(e), &x->argv[2], &val) < 0) {
+                drop_if_empty(x, e);
+                return r_oom(x);
+        }
         x->db->dirty++;
         r_int(x, v);
 }
@@ -1657,11 +1795,11 @@ static void cmd_sadd(struct ctx *x)
         struct dent *e = lookup_type(x, &x->argv[1], RT_SET, &bad);
         if (bad)
                 return;
-        if (!e)
-                e = new_key(x, &x->argv[1], RT_SET);
-        long long n = 0;
-        for (size_t j = 2; j < x->argc; j++)
-                n += field_set(dict_of(e), &x->argv[j], NULL);
+        if (!e && !(e = new_key(x, &x->argv[1], RT_SET)))
+                return r_oom(x);
+        long long n = fields_set(x, e, 2, false);
+        if (n < 0)
+                return;
         if (n)
                 x->db->dirty++;
         r_int(x, n);
@@ -1675,18 +1813,22 @@ static struct relem **list_at(struct rlist *l, size_t i)
         return &l->a[(l->head + i) & (l->cap - 1)];
 }
 
-static void list_grow(struct rlist *l)
+/* Room for one more element: 0, or -ENOMEM (l unchanged). */
+static int list_grow(struct rlist *l)
 {
         if (l->len < l->cap)
-                return;
+                return 0;
         size_t cap = l->cap ? l->cap * 2 : 4;
         struct relem **a = zmalloc(cap * sizeof *a);
+        if (!a)
+                return -ENOMEM;
         for (size_t i = 0; i < l->len; i++)
                 a[i] = *list_at(l, i);
         zfree(l->a);
         l->a = a;
         l->cap = cap;
         l->head = 0;
+        return 0;
 }
 
 static void push(struct ctx *x, bool left)
@@ -1695,12 +1837,18 @@ static void push(struct ctx *x, bool left)
         struct dent *e = lookup_type(x, &x->argv[1], RT_LIST, &bad);
         if (bad)
                 return;
-        if (!e)
-                e = new_key(x, &x->argv[1], RT_LIST);
+        if (!e && !(e = new_key(x, &x->argv[1], RT_LIST)))
+                return r_oom(x);
         struct rlist *l = (struct rlist *)e->val;
         for (size_t j = 2; j < x->argc; j++) {
-                list_grow(l);
-                struct relem *r = relem_new(x->argv[j].ptr, x->argv[j].len);
+                struct relem *r = NULL;
+                if (list_grow(l) < 0 || !(r = relem_new(x->argv[j].ptr, x->argv[j].len))) {
+                        if (j == 2)
+                                drop_if_empty(x, e);
+                        else
+                                x->db->dirty++;
+                        return r_oom_at(x, j == 2 ? 0 : j);
+                }
                 if (left) {
                         l->head = (l->head - 1) & (l->cap - 1);
                         l->a[l->head] = r;
@@ -1741,6 +1889,12 @@ static void pop(struct ctx *x, bool left)
                 return r_array(x, 0);
         struct rlist *l = (struct rlist *)e->val;
         size_t n = (size_t)count < l->len ? (size_t)count : l->len;
+        /* Room for the whole reply first: popped elements must reach the client. */
+        size_t room = 24;
+        for (size_t i = 0; i < n; i++)
+                room += (*list_at(l, left ? i : l->len - 1 - i))->len + 32;
+        if (rbuf_reserve(x->o, room) < 0)
+                return r_oom(x);
         if (has_count)
                 r_array(x, n);
         for (size_t i = 0; i < n; i++) {
@@ -1999,38 +2153,71 @@ static void unknown_command(struct ctx *x)
                x->argv[0].ptr, args);
 }
 
+/* What a simple reply (+OK, :n, a short error, -OOM) needs at most. */
+#define REPLY_ROOM 128
+
+/* After a command: an allocation that failed turns its reply into -OOM; a
+ * reply that cannot even be written closes the connection rather than leave
+ * the client waiting for it. */
+static int reply_done(struct ctx *x, size_t start)
+{
+        if (x->oom || x->o->failed) {
+                x->o->len = start;
+                x->o->failed = false;
+                r_err(x, E_OOM);
+        }
+        if (x->o->failed) {
+                x->o->len = start;
+                x->o->failed = false;
+                x->flags |= RDB_CLOSE;
+        }
+        return x->flags;
+}
+
 int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, size_t argc,
              struct rbuf *out)
 {
         struct ctx x = {.db = db, .c = c, .argv = argv, .argc = argc, .o = out};
+        size_t start = out->len;
+        out->failed = false;
+        db->prop_argc = 0;
+        db->log_argc = 0;
         if (!argc)
                 return 0;
+        /* Room for a short reply, or -OOM, before anything changes: a write
+         * then never goes unanswered. */
+        if (rbuf_reserve(out, REPLY_ROOM) < 0) {
+                out->failed = false;
+                return RDB_CLOSE;
+        }
         x.cmd = find_command(&argv[0]);
         db->st.commands++;
         if (!x.cmd) {
                 unknown_command(&x);
-                return 0;
+                return reply_done(&x, start);
         }
         if ((x.cmd->arity > 0 && (size_t)x.cmd->arity != argc) ||
             (x.cmd->arity < 0 && argc < (size_t)-x.cmd->arity)) {
                 r_arity(&x, x.cmd->name);
-                return 0;
+                return reply_done(&x, start);
         }
         if ((x.cmd->flags & F_DENYOOM) && db->cfg.maxmemory &&
             rdb_used_memory() > db->cfg.maxmemory) {
                 db->st.rejected_oom++;
                 r_err(&x, E_OOM);
-                return 0;
+                return reply_done(&x, start);
         }
         x.now = rdb_mstime();
         uint64_t dirty = db->dirty;
-        db->prop_argc = 0;
         x.cmd->fn(&x);
-        if (db->dirty != dirty)
+        if (db->dirty != dirty) {
                 x.flags |= RDB_WRITE;
-        else
+                if (x.oom && x.applied) /* what ran of a command cut short */
+                        db->log_argc = x.applied;
+        } else {
                 db->prop_argc = 0;
-        return x.flags;
+        }
+        return reply_done(&x, start);
 }
 
 struct expiring {
@@ -2088,12 +2275,20 @@ size_t rdb_active_expire(struct rdb *db, unsigned budget_us)
         return deleted;
 }
 
-void rdb_append_multibulk(struct rbuf *b, const struct resp_arg *argv, size_t argc)
+size_t rdb_multibulk_size(const struct resp_arg *argv, size_t argc)
 {
-        rbuf_reserve(b, 24);
+        size_t n = 24;
+        for (size_t i = 0; i < argc; i++)
+                n += argv[i].len + 32;
+        return n;
+}
+
+int rdb_append_multibulk(struct rbuf *b, const struct resp_arg *argv, size_t argc)
+{
+        if (rbuf_reserve(b, rdb_multibulk_size(argv, argc)) < 0)
+                return -ENOMEM;
         b->len += resp_add_array(b->p + b->len, b->cap - b->len, argc);
-        for (size_t i = 0; i < argc; i++) {
-                rbuf_reserve(b, argv[i].len + 32);
+        for (size_t i = 0; i < argc; i++)
                 b->len += resp_add_bulk(b->p + b->len, b->cap - b->len, argv[i].ptr, argv[i].len);
-        }
+        return 0;
 }

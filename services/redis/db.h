@@ -14,12 +14,16 @@
 
 #include "resp.h"
 
-/* A growing output buffer (malloc'd; aborts on out of memory like Redis). */
+/* A growing output buffer (malloc'd). */
 struct rbuf {
         char *p;
         size_t len, cap;
+        bool failed; /* a reserve failed: something meant for it is missing */
 };
-void rbuf_reserve(struct rbuf *b, size_t more);
+/* Makes room for `more` bytes after len. Returns 0, or -ENOMEM and sets
+ * `failed`, leaving the buffer as it was. */
+int rbuf_reserve(struct rbuf *b, size_t more);
+/* Frees the bytes and empties b (failed cleared). */
 void rbuf_free(struct rbuf *b);
 
 /* A key (or field, or member) and its value. The key bytes follow. */
@@ -91,7 +95,13 @@ struct rdb {
          * sent (relative expiry times become absolute). */
         struct rbuf prop;
         size_t prop_argc;
+        /* Set by a command that ran out of memory half-way: only argv[0..log_argc)
+         * took effect (0: all of it). */
+        size_t log_argc;
 };
+
+/* What a command that runs out of memory answers (Redis's maxmemory refusal). */
+#define RDB_E_OOM "-OOM command not allowed when used memory > 'maxmemory'."
 
 /* Flags rdb_exec() returns. */
 #define RDB_CLOSE 0x1 /* QUIT: close the connection after the reply */
@@ -101,7 +111,8 @@ void rdb_init(struct rdb *db, const struct rdb_config *cfg);
 void rdb_free(struct rdb *db);
 
 /* Runs one command for client c, appending the reply (in c->proto) to out.
- * Returns RDB_* flags. Never fails: errors are replies. */
+ * Returns RDB_* flags. Never fails: errors are replies, out of memory
+ * included (-OOM; RDB_CLOSE when not even that fits in out). */
 int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, size_t argc,
              struct rbuf *out);
 
@@ -118,7 +129,10 @@ int64_t rdb_mstime(void);
 /* A client's resources (not the struct itself). */
 void rclient_release(struct rclient *c);
 
-/* Appends argv as a RESP multibulk to b (the AOF record format). */
-void rdb_append_multibulk(struct rbuf *b, const struct resp_arg *argv, size_t argc);
+/* Appends argv as a RESP multibulk to b (the AOF record format): 0, or
+ * -ENOMEM with b unchanged. It never needs more room than
+ * rdb_multibulk_size() says. */
+int rdb_append_multibulk(struct rbuf *b, const struct resp_arg *argv, size_t argc);
+size_t rdb_multibulk_size(const struct resp_arg *argv, size_t argc);
 
 #endif

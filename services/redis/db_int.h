@@ -7,11 +7,18 @@
 
 #include "db.h"
 
-/* malloc and friends, counted in rdb_used_memory(); abort on failure. */
+/* malloc and friends, counted in rdb_used_memory(). They return NULL when
+ * memory runs out (zrealloc then leaves p as it was): a command answers -OOM,
+ * the process goes on. */
 void *zmalloc(size_t n);
 void *zcalloc(size_t n);
 void *zrealloc(void *p, size_t n);
 void zfree(void *p);
+
+/* For the unit tests: the allocations after the next n fail, count of them
+ * (-1: all); n -1 turns this off. Returns whether a failure was injected
+ * since the last call. */
+bool zmalloc_fail_after(long n, long count);
 
 typedef void dict_fn(struct dent *e, void *arg);
 
@@ -22,8 +29,10 @@ size_t dict_size(const struct dict *d);
 /* The link that points at key k's entry (for replacing it), or NULL. */
 struct dent **dict_ref(struct dict *d, const char *k, size_t n, int *ret_table);
 struct dent *dict_find(struct dict *d, const char *k, size_t n);
-/* Adds e, whose key must not be present. */
-void dict_add(struct dict *d, struct dent *e);
+/* Adds e, whose key must not be present. Returns 0, or -ENOMEM (e not
+ * added) when d has no table yet and none can be had; a table that cannot
+ * grow stays as it is. */
+int dict_add(struct dict *d, struct dent *e);
 /* Removes and returns k's entry, or NULL. */
 struct dent *dict_unlink(struct dict *d, const char *k, size_t n);
 /* Puts e (same key) in the place of *ref. */

@@ -44,6 +44,7 @@ struct store {
         struct resp_arg *argv;
         size_t argv_cap;
         char ack[8];
+        uint64_t refuse; /* a connection to answer -OOM and close: no memory for it */
         /* append-only file */
         int aof_fd;
         struct rbuf aof;
@@ -59,16 +60,22 @@ static struct rclient **client_slot(struct store *s, uint64_t pid)
         return pp;
 }
 
+/* The client of connection pid, made on its first message; NULL (and the
+ * connection is refused) when out of memory. */
 static struct rclient *client_get(struct store *s, uint64_t pid)
 {
         struct rclient **pp = client_slot(s, pid);
         if (*pp)
                 return *pp;
         struct rclient *c = zcalloc(sizeof *c);
+        if (!c || rbuf_reserve(&c->out, 256) < 0) {
+                zfree(c);
+                s->refuse = pid;
+                return NULL;
+        }
         c->pid = pid;
         c->id = s->db.next_client_id++;
         c->proto = RESP2;
-        rbuf_reserve(&c->out, 256);
         c->out.len = 1; /* room for the message header: see chunk() */
         c->sent_to = 1;
         c->flags = 0;
@@ -78,6 +85,17 @@ static struct rclient *client_get(struct store *s, uint64_t pid)
         return c;
 }
 
+/* Forgets c's large command, parsed or not. */
+static void big_free(struct rclient *c)
+{
+        zfree(c->big_parser);
+        c->big_parser = NULL;
+        zfree(c->big_argv);
+        c->big_argv = NULL;
+        free(c->big.p);
+        c->big = (struct rbuf){0};
+}
+
 static void client_drop(struct store *s, uint64_t pid)
 {
         struct rclient **pp = client_slot(s, pid);
@@ -85,13 +103,21 @@ static void client_drop(struct store *s, uint64_t pid)
         if (!c)
                 return;
         *pp = c->next;
-        free(c->big.p);
-        c->big = (struct rbuf){0};
+        big_free(c);
         rclient_release(c);
-        zfree(c->big_parser);
-        zfree(c->big_argv);
         zfree(c);
         s->db.clients--;
+}
+
+/* c's next reply is -OOM; if even that has no room, c is closed. */
+static void reply_oom(struct rclient *c)
+{
+        size_t n = sizeof RDB_E_OOM - 1;
+        if (rbuf_reserve(&c->out, n + 2) < 0) {
+                c->flags |= RC_CLOSING;
+                return;
+        }
+        c->out.len += resp_add_error(c->out.p + c->out.len, c->out.cap - c->out.len, RDB_E_OOM, n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -139,42 +165,56 @@ static int aof_load(struct store *s)
         struct rclient c = {.proto = RESP2};
         struct rbuf out = {0};
         size_t cap = 16;
+        /* MaxMemory= refuses new writes, not the data already written. */
+        uint64_t maxmemory = s->db.cfg.maxmemory;
+        s->db.cfg.maxmemory = 0;
         struct resp_arg *argv = malloc(cap * sizeof *argv);
-        while (good < size) {
+        int err = argv ? 0 : -ENOMEM;
+        while (good < size && !err) {
                 struct resp_command cmd = {.argv = argv, .argv_cap = cap};
                 ssize_t r = resp_parse(&p, data + good, size - good, &cmd);
                 while (r == -ENOBUFS && cmd.argc > cap) {
+                        struct resp_arg *a = realloc(argv, 2 * cap * sizeof *argv);
+                        if (!a) {
+                                err = -ENOMEM;
+                                break;
+                        }
+                        argv = a;
                         cap *= 2;
-                        argv = realloc(argv, cap * sizeof *argv);
                         cmd.argv = argv;
                         cmd.argv_cap = cap;
                         r = resp_parse(&p, data + good, size - good, &cmd);
                 }
-                if (r <= 0 || data[good] != '*')
+                if (err || r <= 0 || data[good] != '*')
                         break;
                 out.len = 0;
                 rdb_exec(&s->db, &c, cmd.argv, cmd.argc, &out);
+                if (out.len > 4 && !memcmp(out.p, "-OOM", 4))
+                        err = -ENOMEM; /* the data does not fit: refuse to run without it */
                 good += (size_t)r;
                 cmds++;
         }
-        if (good < size) {
+        if (err) {
+                fprintf(stderr, "<3>redis: %s: out of memory replaying command %zu\n", path, cmds);
+                close(fd);
+        } else if (good < size) {
                 fprintf(stderr,
                         "<4>redis: %s: torn or bad record at byte %zu of %zu: truncated "
                         "after %zu commands\n",
                         path, good, size, cmds);
                 if (ftruncate(fd, (off_t)good) < 0) {
+                        err = -errno;
                         fprintf(stderr, "<3>redis: %s: truncate: %s\n", path, strerror(errno));
                         close(fd);
-                        free(data);
-                        free(argv);
-                        rbuf_free(&out);
-                        return -errno;
                 }
         }
         rclient_release(&c);
         rbuf_free(&out);
         free(argv);
         free(data);
+        s->db.cfg.maxmemory = maxmemory;
+        if (err)
+                return err;
         s->aof_fd = fd;
         s->db.dirty = 0;
         s->db.st.commands = 0;
@@ -198,6 +238,8 @@ static void aof_feed(struct store *s, const struct resp_arg *argv, size_t argc)
                 }
                 rdb_append_multibulk(&s->aof, a, n);
         } else {
+                if (s->db.log_argc) /* the command ran out of memory after these */
+                        argc = s->db.log_argc;
                 rdb_append_multibulk(&s->aof, argv, argc);
         }
         s->db.prop_argc = 0;
@@ -230,10 +272,24 @@ static void aof_write(struct store *s)
 /* ------------------------------------------------------------------ */
 /* The store: messages in, commands run, replies out. */
 
+/* To a connection the store has no memory for: R_DONE | R_CLOSE, -OOM. */
+static const char oom_close[] = "\x05" RDB_E_OOM "\r\n";
+_Static_assert((R_DONE | R_CLOSE) == 0x05, "oom_close starts with R_DONE | R_CLOSE");
+
+/* Room a command's rewritten form (aof_feed) may need beyond the command:
+ * INCRBYFLOAT's result, an absolute time. */
+#define PROP_ROOM (RESP_LDSTR_SIZE + 64)
+
 static void exec_one(struct store *s, struct rclient *c, const struct resp_arg *argv, size_t argc)
 {
         if (c->flags & RC_CLOSING)
                 return;
+        /* Room in the log first: a write that ran is always logged. */
+        if (s->aof_fd >= 0 &&
+            rbuf_reserve(&s->aof, rdb_multibulk_size(argv, argc) + PROP_ROOM) < 0) {
+                s->aof.failed = false;
+                return reply_oom(c);
+        }
         int f = rdb_exec(&s->db, c, argv, argc, &c->out);
         if (f & RDB_WRITE)
                 aof_feed(s, argv, argc);
@@ -250,28 +306,39 @@ static void run_batch(struct store *s, struct rclient *c, const char *m, size_t 
         while (end - m >= 4) {
                 memcpy(&argc, m, 4);
                 m += 4;
-                if (argc > s->argv_cap) {
-                        s->argv_cap = argc * 2;
-                        s->argv = zrealloc(s->argv, s->argv_cap * sizeof *s->argv);
+                struct resp_arg *a = s->argv;
+                if (argc > s->argv_cap && (a = zrealloc(s->argv, 2 * argc * sizeof *a))) {
+                        s->argv = a;
+                        s->argv_cap = 2 * argc;
                 }
                 for (uint32_t i = 0; i < argc; i++) {
                         memcpy(&len, m, 4);
-                        s->argv[i] = (struct resp_arg){m + 4, len};
+                        if (i < s->argv_cap)
+                                s->argv[i] = (struct resp_arg){m + 4, len};
                         m += 4 + len;
                 }
-                exec_one(s, c, s->argv, argc);
+                if (argc > s->argv_cap)
+                        reply_oom(c);
+                else
+                        exec_one(s, c, s->argv, argc);
         }
 }
 
 /* A part of a large command ('P'): parse what has come so far. Fills s->ack. */
 static void run_part(struct store *s, struct rclient *c, const char *m, size_t n)
 {
+        uint32_t used = (uint32_t)n;
+        uint8_t flags = R_ACK;
+        char *scratch = NULL;
+        ssize_t r = -ENOMEM;
         if (!c->big_parser) {
                 c->big_parser = zmalloc(sizeof *c->big_parser);
-                resp_parser_init(c->big_parser, &s->conf->limits);
                 c->big_cap = 16;
                 c->big_argv = zmalloc(c->big_cap * sizeof *c->big_argv);
                 c->big.len = 0;
+                if (!c->big_parser || !c->big_argv)
+                        goto out;
+                resp_parser_init(c->big_parser, &s->conf->limits);
         }
         /* Not counted as data (plain realloc): MaxMemory= judges the keyspace,
          * and a large SET must not refuse itself. */
@@ -281,57 +348,57 @@ static void run_part(struct store *s, struct rclient *c, const char *m, size_t n
                         cap *= 2;
                 char *b = realloc(c->big.p, cap);
                 if (!b)
-                        abort();
+                        goto out;
                 c->big.p = b;
                 c->big.cap = cap;
         }
         memcpy(c->big.p + c->big.len, m, n);
         c->big.len += n;
         struct resp_command cmd = {.argv = c->big_argv, .argv_cap = c->big_cap};
-        char *scratch = NULL;
-        ssize_t r;
         for (;;) {
                 r = resp_parse(c->big_parser, c->big.p, c->big.len, &cmd);
                 if (r != -ENOBUFS)
                         break;
+                r = -ENOMEM;
                 if (cmd.argc > c->big_cap) {
                         size_t cap = c->big_cap * 2;
                         while (cap < cmd.argc && cap < (1u << 20))
                                 cap *= 2;
-                        c->big_argv = zrealloc(c->big_argv, cap * sizeof *c->big_argv);
+                        struct resp_arg *a = zrealloc(c->big_argv, cap * sizeof *a);
+                        if (!a)
+                                goto out;
+                        c->big_argv = a;
                         c->big_cap = cap;
                         cmd.argv = c->big_argv;
                         cmd.argv_cap = cap;
                 }
                 if (cmd.scratch_len > cmd.scratch_cap) {
-                        scratch = zrealloc(scratch, cmd.scratch_len);
+                        char *b = zrealloc(scratch, cmd.scratch_len);
+                        if (!b)
+                                goto out;
+                        scratch = b;
                         cmd.scratch = scratch;
                         cmd.scratch_cap = cmd.scratch_len;
                 }
         }
-        uint32_t used = (uint32_t)n;
-        uint8_t flags = R_ACK;
-        if (r == -EPROTO) {
-                const char *e = resp_parser_error(c->big_parser);
-                rbuf_reserve(&c->out, strlen(e) + 16);
-                c->out.len += resp_add_error(c->out.p + c->out.len, c->out.cap - c->out.len, e,
-                                             strlen(e));
-                c->flags |= RC_CLOSING | RC_BATCH_DONE;
-                flags |= R_CMDDONE;
-        } else if (r >= 0) {
+        if (r >= 0) {
                 used = (uint32_t)(n - (c->big.len - (size_t)r));
                 exec_one(s, c, cmd.argv, cmd.argc);
                 c->flags |= RC_BATCH_DONE;
                 flags |= R_CMDDONE;
         }
-        if (flags & R_CMDDONE) {
-                zfree(c->big_parser);
-                c->big_parser = NULL;
-                zfree(c->big_argv);
-                c->big_argv = NULL;
-                free(c->big.p);
-                c->big = (struct rbuf){0};
+out:
+        if (r == -EPROTO || r == -ENOMEM) {
+                /* answered, and the rest of the command is not read: close */
+                const char *e = r == -EPROTO ? resp_parser_error(c->big_parser) : RDB_E_OOM;
+                if (rbuf_reserve(&c->out, strlen(e) + 16) == 0)
+                        c->out.len += resp_add_error(c->out.p + c->out.len, c->out.cap - c->out.len,
+                                                     e, strlen(e));
+                c->flags |= RC_CLOSING | RC_BATCH_DONE;
+                flags |= R_CMDDONE;
         }
+        if (flags & R_CMDDONE)
+                big_free(c);
         zfree(scratch);
         s->ack[0] = (char)flags;
         memcpy(s->ack + 1, &used, 4);
@@ -344,31 +411,36 @@ static struct rclient *handle(struct store *s, uint64_t from, ssize_t n)
                 client_drop(s, from);
                 return NULL;
         }
-        if (n < 1 || (size_t)n > s->rxcap)
+        if (n < 1)
                 return NULL;
         const char *m = s->rx;
-        struct rclient *c;
+        struct rclient *c = NULL;
         s->ack[0] = 0;
+        if ((size_t)n > s->rxcap) { /* cut short: rx could not grow for it */
+                if (m[0] != 'X')
+                        s->refuse = from;
+                return NULL;
+        }
+        if (m[0] != 'X' && !(c = client_get(s, from)))
+                return NULL;
         switch (m[0]) {
         case 'H': {
                 uint32_t max = 0;
                 if (n >= 5)
                         memcpy(&max, m + 1, 4);
-                if (max > s->max) {
-                        s->max = max;
-                        if (s->rxcap < max + REDIS_MSG_OVERHEAD) {
-                                free(s->rx);
-                                s->rxcap = max + REDIS_MSG_OVERHEAD;
-                                s->rx = malloc(s->rxcap);
-                                if (!s->rx)
-                                        abort();
-                        }
+                if (max > s->max && s->rxcap < max + REDIS_MSG_OVERHEAD) {
+                        char *rx = malloc(max + REDIS_MSG_OVERHEAD);
+                        if (!rx) /* this connection's large messages will be refused */
+                                return NULL;
+                        free(s->rx);
+                        s->rx = rx;
+                        s->rxcap = max + REDIS_MSG_OVERHEAD;
                 }
-                client_get(s, from);
+                if (max > s->max)
+                        s->max = max;
                 return NULL;
         }
         case 'C':
-                c = client_get(s, from);
                 s->db.st.net_in += (uint64_t)n;
                 run_batch(s, c, m, (size_t)n);
                 if (m[1] & MSG_END)
@@ -376,13 +448,11 @@ static struct rclient *handle(struct store *s, uint64_t from, ssize_t n)
                 aof_write(s);
                 return c->flags & RC_BATCH_DONE ? c : NULL;
         case 'P':
-                c = client_get(s, from);
                 s->db.st.net_in += (uint64_t)n;
                 run_part(s, c, m + 1, (size_t)n - 1);
                 aof_write(s);
                 return c;
         case 'N':
-                c = client_get(s, from);
                 c->flags &= ~RC_AWAITING;
                 return c;
         case 'X':
@@ -429,17 +499,21 @@ static void chunk_sent(struct store *s, struct rclient *c, size_t len)
         }
         c->out.len = c->sent_to = 1;
         c->flags &= ~RC_BATCH_DONE;
-        if (c->out.cap > 65536) { /* a big reply left: give its memory back */
+        struct rbuf small = {0};
+        if (c->out.cap > 65536 && rbuf_reserve(&small, 256) == 0) {
+                /* a big reply left: give its memory back */
                 rbuf_free(&c->out);
-                rbuf_reserve(&c->out, 256);
-                c->out.len = 1;
-                c->sent_to = 1;
+                c->out = small;
+                c->out.len = c->sent_to = 1;
         }
 }
 
+/* NULL when out of memory. */
 static struct store *store_new(const struct redis_conf *conf)
 {
         struct store *s = zcalloc(sizeof *s);
+        if (!s)
+                return NULL;
         s->conf = conf;
         rdb_init(&s->db, &conf->db);
         s->rxcap = 65536;
@@ -447,8 +521,13 @@ static struct store *store_new(const struct redis_conf *conf)
         s->argv_cap = 64;
         s->argv = zmalloc(s->argv_cap * sizeof *s->argv);
         s->aof_fd = -1;
-        if (!s->rx)
-                abort();
+        if (!s->rx || !s->argv) {
+                free(s->rx);
+                zfree(s->argv);
+                rdb_free(&s->db);
+                zfree(s);
+                return NULL;
+        }
         return s;
 }
 
@@ -487,6 +566,8 @@ void redis_store(struct vk_thread *that)
         } * self;
         vk_begin();
         self->s = store_new(self->conf);
+        if (!self->s)
+                vk_raise(ENOMEM, "no memory for the redis store");
         if (self->conf->db.appendonly && aof_load(self->s) < 0)
                 vk_raise(EIO, "cannot load the append-only file");
         self->cron = vk_spawn(store_cron, &self->s, sizeof self->s);
@@ -496,6 +577,10 @@ void redis_store(struct vk_thread *that)
         for (;;) {
                 vk_receive(self->n, self->from, self->s->rx, self->s->rxcap);
                 self->c = handle(self->s, self->from, self->n);
+                if (self->s->refuse) {
+                        vk_send(self->s->refuse, oom_close, sizeof oom_close - 1);
+                        self->s->refuse = 0;
+                }
                 if (!self->c)
                         continue;
                 if (self->s->ack[0]) {

@@ -6,6 +6,7 @@ check names what it proves; the first failure ends the run with its details.
 usage: redis_test.py VKD_REDIS"""
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -195,6 +196,20 @@ def main():
     check("OOM command not allowed when used memory > 'maxmemory'." in out,
           "-OOM beyond MaxMemory", out)
     check(cli(srv, "GET", "a")[1].strip() == "b", "reads still work beyond MaxMemory")
+    srv.stop()
+
+    # Memory that runs out inside a command is an error reply, not the end of
+    # the process: the address space is capped 64 MB above what it uses.
+    srv = Server()
+    with open(f"/proc/{srv.p.pid}/status") as f:
+        vm = int(re.search(r"VmSize:\s+(\d+) kB", f.read()).group(1)) * 1024
+    resource.prlimit(srv.p.pid, resource.RLIMIT_AS, (vm + (64 << 20), resource.RLIM_INFINITY))
+    rc, out, err = cli(srv, "SETRANGE", "huge", "300000000", "A")
+    check("OOM command not allowed when used memory > 'maxmemory'." in out,
+          "SETRANGE that cannot get 300 MB answers -OOM", out + err)
+    rc, out, err = cli(srv, "APPEND", "huge", "x")
+    check(out.strip() == "1" and cli(srv, "PING")[1].strip() == "PONG",
+          "the store goes on, the failed SETRANGE left nothing behind", out + err)
     srv.stop()
 
     # Unknown keys are refused at start, naming where.

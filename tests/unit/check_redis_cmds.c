@@ -4,7 +4,7 @@
  * compares the reply bytes with what Redis 7.0 sends for the same input,
  * errors included (arity, WRONGTYPE, not an integer, syntax, unknown command).
  */
-#include "db.h"
+#include "db_int.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 static struct rdb db;
 static struct rclient cl;
 static struct rbuf out;
+static int last_flags; /* rdb_exec's, for the last command run */
 
 static void setup(void)
 {
@@ -32,8 +33,10 @@ static void teardown(void)
         rdb_free(&db);
 }
 
-/* Runs a command given as space-separated words; returns the reply, NUL-terminated. */
-static const char *run(const char *line)
+/* Runs a command given as space-separated words, with the allocations after
+ * the first fail_at failing (one of them; -1: none); returns the reply,
+ * NUL-terminated, and in *ret_failed whether an allocation was made to fail. */
+static const char *run_failing(const char *line, long fail_at, bool *ret_failed)
 {
         char buf[4096];
         struct resp_arg argv[64];
@@ -42,10 +45,19 @@ static const char *run(const char *line)
         for (char *save, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
                 argv[argc++] = (struct resp_arg){w, strlen(w)};
         out.len = 0;
-        rdb_exec(&db, &cl, argv, argc, &out);
-        rbuf_reserve(&out, 1);
+        zmalloc_fail_after(fail_at, 1);
+        last_flags = rdb_exec(&db, &cl, argv, argc, &out);
+        bool failed = zmalloc_fail_after(-1, 0);
+        if (ret_failed)
+                *ret_failed = failed;
+        ck_assert_int_eq(rbuf_reserve(&out, 1), 0);
         out.p[out.len] = 0;
         return out.p;
+}
+
+static const char *run(const char *line)
+{
+        return run_failing(line, -1, NULL);
 }
 
 #define IS(cmd, want) ck_assert_str_eq(run(cmd), want)
@@ -301,6 +313,123 @@ START_TEST(test_maxmemory_and_info)
 }
 END_TEST
 
+static const char OOM[] = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+
+/* What the keys the OOM sweep uses hold, as replies. */
+static void snapshot(char *buf, size_t len)
+{
+        static const char *const reads[] = {
+                "dbsize",         "get k",      "get n",  "lrange l 0 -1", "hgetall h",
+                "smembers s",     "get f",      "ttl k",  "get new",       "lrange nl 0 -1",
+                "client getname", "exists big", "get k2",
+        };
+        size_t at = 0;
+        for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
+                at += (size_t)snprintf(buf + at, len - at, "%s|", run(reads[i]));
+}
+
+static void sweep_setup(void)
+{
+        char cmd[64];
+        run("flushall");
+        run("set k v");
+        run("set n 10");
+        run("set f 1.5");
+        run("rpush l a b c d");
+        run("hset h a 1 b 2");
+        run("sadd s x y");
+        for (int i = 0; i < 200; i++) {
+                snprintf(cmd, sizeof cmd, "sadd big m%d", i);
+                run(cmd);
+        }
+}
+
+/*
+ * Every allocation a command makes fails in turn (the n-th, for n = 0, 1, ...
+ * until the command needs fewer): the reply is the usual one or -OOM, never an
+ * abort, and a command answered -OOM changed nothing (those that take many
+ * elements keep the ones before the failure and log just those).
+ */
+START_TEST(test_oom)
+{
+        static const char *const cmds[] = {
+                "set k longer-value-than-before",
+                "set new v ex 100",
+                "setnx new v",
+                "getset k w",
+                "mset new 1 k2 2",
+                "append k tail",
+                "setrange k 40 x",
+                "setrange new 3 x",
+                "incr n",
+                "incr new",
+                "incrbyfloat f 2.25",
+                "rpush l e",
+                "lpush nl a b c d e f",
+                "sadd s z",
+                "hset h c 3",
+                "hset new a 1",
+                "hincrby h a 5",
+                "hincrby new a 5",
+                "rename k k2",
+                "client setname me",
+                "keys *",
+                "scan 0 count 100",
+                "hgetall h",
+                "lrange l 0 -1",
+                "mget k n l",
+                "info",
+                "expire k 100",
+                "del big",
+                "flushall",
+                "smembers big",
+                "set big x",
+                "command",
+                "lpop l 2",
+        };
+        static char before[8192], after[8192], want[8192];
+        for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+                sweep_setup();
+                snprintf(want, sizeof want, "%s", run(cmds[i]));
+                for (long n = 0;; n++) {
+                        sweep_setup();
+                        snapshot(before, sizeof before);
+                        rbuf_free(&out); /* so that the reply needs memory too */
+                        bool failed;
+                        const char *r = run_failing(cmds[i], n, &failed);
+                        /* INFO's figures move from one run to the next */
+                        bool usual = !strcmp(r, want) ||
+                                     (!strncmp(cmds[i], "info", 4) && r[0] == want[0]);
+                        if (!usual) {
+                                /* -OOM, or (no room for even that) nothing and a close */
+                                ck_assert_msg(!strcmp(r, OOM) || (!*r && (last_flags & RDB_CLOSE)),
+                                              "%s, allocation %ld failing: %s", cmds[i], n, r);
+                                /* a prefix ran, and is what gets logged */
+                                bool partial = (last_flags & RDB_WRITE) && db.log_argc > 1;
+                                snapshot(after, sizeof after);
+                                ck_assert_msg(!strcmp(before, after) || partial,
+                                              "%s, allocation %ld failing, answered -OOM but "
+                                              "changed %s into %s",
+                                              cmds[i], n, before, after);
+                        }
+                        if (!failed)
+                                break;
+                }
+        }
+        /* Nothing can be had any more: the reply cannot even be written, so
+         * the connection is to be closed rather than left without one. */
+        sweep_setup();
+        rbuf_free(&out);
+        zmalloc_fail_after(0, -1);
+        struct resp_arg argv[] = {{"set", 3}, {"k", 1}, {"w", 1}};
+        int f = rdb_exec(&db, &cl, argv, 3, &out);
+        zmalloc_fail_after(-1, 0);
+        ck_assert(f & RDB_CLOSE);
+        ck_assert_uint_eq(out.len, 0);
+        IS("get k", "$1\r\nv\r\n");
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("redis_cmds");
@@ -310,6 +439,7 @@ int main(void)
         tcase_add_test(tc, test_strings);
         tcase_add_test(tc, test_keys_and_expiry);
         tcase_add_test(tc, test_limits);
+        tcase_add_test(tc, test_oom);
         tcase_add_test(tc, test_aggregates);
         tcase_add_test(tc, test_resp3);
         tcase_add_test(tc, test_maxmemory_and_info);

@@ -1258,85 +1258,6 @@ static void cmd_type(struct ctx *x)
         r_simple(x, e ? type_name(e->type) : "none");
 }
 
-/* Redis's stringmatchlen: glob-style with *, ?, [...], [^...], ranges, \ escapes. */
-static bool match(const char *p, size_t pn, const char *s, size_t sn, bool nocase, int depth)
-{
-        if (depth > 1000)
-                return false;
-        while (pn && sn) {
-                switch (*p) {
-                case '*':
-                        while (pn > 1 && p[1] == '*')
-                                p++, pn--;
-                        if (pn == 1)
-                                return true;
-                        while (sn) {
-                                if (match(p + 1, pn - 1, s, sn, nocase, depth + 1))
-                                        return true;
-                                s++, sn--;
-                        }
-                        return false;
-                case '?':
-                        s++, sn--;
-                        break;
-                case '[': {
-                        p++, pn--;
-                        bool not = pn && *p == '^', ok = false;
-                        if (not )
-                                p++, pn--;
-                        for (;;) {
-                                if (pn && *p == '\\' && pn >= 2) {
-                                        p++, pn--;
-                                        if (*p == *s)
-                                                ok = true;
-                                } else if (!pn || *p == ']') {
-                                        break;
-                                } else if (pn >= 3 && p[1] == '-') {
-                                        int a = (unsigned char)p[0], b = (unsigned char)p[2],
-                                            c = (unsigned char)*s;
-                                        if (a > b) {
-                                                int t = a;
-                                                a = b, b = t;
-                                        }
-                                        if (nocase)
-                                                a = tolower(a), b = tolower(b), c = tolower(c);
-                                        p += 2, pn -= 2;
-                                        if (c >= a && c <= b)
-                                                ok = true;
-                                } else if (*p == *s) {
-                                        ok = true;
-                                }
-                                p++, pn--;
-                        }
-                        if (!pn) /* unterminated: Redis treats the end as the close */
-                                p--, pn++;
-                        if (not )
-                                ok = !ok;
-                        if (!ok)
-                                return false;
-                        s++, sn--;
-                        break;
-                }
-                case '\\':
-                        if (pn >= 2)
-                                p++, pn--;
-                        /* fall through */
-                default:
-                        if (*p != *s)
-                                return false;
-                        s++, sn--;
-                        break;
-                }
-                p++, pn--;
-                if (!sn) {
-                        while (pn && *p == '*')
-                                p++, pn--;
-                        break;
-                }
-        }
-        return !pn && !sn;
-}
-
 struct collect {
         struct ctx *x;
         const struct resp_arg *pattern; /* NULL: all */
@@ -1353,7 +1274,7 @@ static void collect_key(struct dent *e, void *arg)
         if (k->type && e->type != k->type)
                 return;
         if (k->pattern && !(k->pattern->len == 1 && k->pattern->ptr[0] == '*') &&
-            !match(k->pattern->ptr, k->pattern->len, e->key, e->klen, false, 0))
+            !glob_match(k->pattern->ptr, k->pattern->len, e->key, e->klen))
                 return;
         ADD(&k->keys, e->klen + 32, resp_add_bulk(out_, cap_, e->key, e->klen));
         k->n++;

@@ -45,4 +45,8 @@ void dict_clear(struct dict *d, dict_fn *fn, void *arg);
  * not change the table. */
 unsigned long dict_scan(struct dict *d, unsigned long v, dict_fn *fn, void *arg);
 
+/* Whether s[0..sn) matches the glob pattern p[0..pn) as Redis 7.0's KEYS
+ * judges (see glob.c); in time proportional to pn * sn at worst. */
+bool glob_match(const char *p, size_t pn, const char *s, size_t sn);
+
 #endif

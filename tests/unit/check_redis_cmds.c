@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct rdb db;
@@ -61,6 +62,11 @@ static const char *run(const char *line)
 }
 
 #define IS(cmd, want) ck_assert_str_eq(run(cmd), want)
+
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 START_TEST(test_errors)
 {
@@ -430,6 +436,184 @@ START_TEST(test_oom)
 }
 END_TEST
 
+/* The keys a KEYS reply (or SCAN's second element) names, sorted and
+ * joined by spaces. */
+static const char *sorted_keys(const char *r, char *buf, size_t len)
+{
+        char *keys[128];
+        size_t n = 0, at = 0;
+        r = strchr(r, '*') + 1;
+        size_t count = strtoul(r, NULL, 10);
+        for (size_t i = 0; i < count && i < 128; i++) {
+                r = strchr(r, '$') + 1;
+                size_t l = strtoul(r, NULL, 10);
+                r = strstr(r, "\r\n") + 2;
+                keys[n++] = strndup(r, l);
+                r += l + 2;
+        }
+        qsort(keys, n, sizeof *keys, cmp_str);
+        buf[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+                at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? " " : "", keys[i]);
+                free(keys[i]);
+        }
+        return buf;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* KEYS and SCAN MATCH patterns: what redis-server 7.0 answers for these keys
+ * (tests/integration/redis_compat.py compares with a live one). */
+START_TEST(test_glob)
+{
+        static const char keys[] = "a b ab abc abd aXc a*c a?c a[c a]c a-c a\\c a\\ \\ hello hallo "
+                                   "hxllo hllo heeeello h[e]llo ] - ^ x^y user:1 user:10 user:2 "
+                                   "key KEY Key k * ? [ [] b] a^ zz a- aa aaa az m A Z";
+        static const struct {
+                const char *pattern, *match;
+        } cases[] = {
+                {"*", "* - ? A KEY Key Z [ [] \\ ] ^ a a*c a- a-c a?c aXc a[c a\\ a\\c a]c a^ aa "
+                      "aaa ab abc abd az b b] h[e]llo hallo heeeello hello hllo hxllo k key m "
+                      "user:1 user:10 user:2 x^y zz"},
+                {"**", "* - ? A KEY Key Z [ [] \\ ] ^ a a*c a- a-c a?c aXc a[c a\\ a\\c a]c a^ aa "
+                       "aaa ab abc abd az b b] h[e]llo hallo heeeello hello hllo hxllo k key m "
+                       "user:1 user:10 user:2 x^y zz"},
+                {"a", "a"},
+                {"a*", "a a*c a- a-c a?c aXc a[c a\\ a\\c a]c a^ aa aaa ab abc abd az"},
+                {"*a", "a aa aaa"},
+                {"a*c", "a*c a-c a?c aXc a[c a\\c a]c abc"},
+                {"a?c", "a*c a-c a?c aXc a[c a\\c a]c abc"},
+                {"?", "* - ? A Z [ \\ ] ^ a b k m"},
+                {"??", "[] a- a\\ a^ aa ab az b] zz"},
+                {"a??", "a*c a-c a?c aXc a[c a\\c a]c aaa abc abd"},
+                {"h?llo", "hallo hello hxllo"},
+                {"h*llo", "h[e]llo hallo heeeello hello hllo hxllo"},
+                {"h[ae]llo", "hallo hello"},
+                {"h[^e]llo", "hallo hxllo"},
+                {"h[a-b]llo", "hallo"},
+                {"h[b-a]llo", "hallo"},
+                {"[a-c]", "a b"},
+                {"[c-a]", "a b"},
+                {"[^a-c]", "* - ? A Z [ \\ ] ^ k m"},
+                {"[abc", "a b"},
+                {"[]", ""},
+                {"[]a]", ""},
+                {"[]]", ""},
+                {"[\\]]", "]"},
+                {"[\\^]", "^"},
+                {"[^]", "* - ? A Z [ \\ ] ^ a b k m"},
+                {"[^]a]", ""},
+                {"a\\*c", "a*c"},
+                {"a\\?c", "a?c"},
+                {"a\\[c", "a[c"},
+                {"a\\\\c", "a\\c"},
+                {"a\\", "a\\"},
+                {"\\", "\\"},
+                {"\\\\", "\\"},
+                {"a\\b", "ab"},
+                {"*\\*", "*"},
+                {"[*]", "*"},
+                {"[?]", "?"},
+                {"user:?", "user:1 user:2"},
+                {"user:*", "user:1 user:10 user:2"},
+                {"user:[0-9]", "user:1 user:2"},
+                {"user:[0-9]*", "user:1 user:10 user:2"},
+                {"[a-]", "] ^ a"},
+                {"[-a]", "- a"},
+                {"[a-c-e]", "- a b"},
+                {"a[", ""},
+                {"a[b", "ab"},
+                {"a[bc]", "ab"},
+                {"*[", ""},
+                {"*]", "[] ] b]"},
+                {"k*y", "key"},
+                {"[kK][eE][yY]", "KEY Key key"},
+                {"[A-Z]", "A Z"},
+                {"[a-Z]", "Z [ \\ ] ^ a"},
+                {"[Z-a]", "Z [ \\ ] ^ a"},
+                {"*a*", "a a*c a- a-c a?c aXc a[c a\\ a\\c a]c a^ aa aaa ab abc abd az hallo"},
+                {"a*a", "aa aaa"},
+                {"*aa*", "aa aaa"},
+                {"a*a*a", "aaa"},
+                {"?*", "* - ? A KEY Key Z [ [] \\ ] ^ a a*c a- a-c a?c aXc a[c a\\ a\\c a]c a^ aa "
+                       "aaa ab abc abd az b b] h[e]llo hallo heeeello hello hllo hxllo k key m "
+                       "user:1 user:10 user:2 x^y zz"},
+                {"*?", "* - ? A KEY Key Z [ [] \\ ] ^ a a*c a- a-c a?c aXc a[c a\\ a\\c a]c a^ aa "
+                       "aaa ab abc abd az b b] h[e]llo hallo heeeello hello hllo hxllo k key m "
+                       "user:1 user:10 user:2 x^y zz"},
+                {"*?*", "* - ? A KEY Key Z [ [] \\ ] ^ a a*c a- a-c a?c aXc a[c a\\ a\\c a]c a^ aa "
+                        "aaa ab abc abd az b b] h[e]llo hallo heeeello hello hllo hxllo k key m "
+                        "user:1 user:10 user:2 x^y zz"},
+                {"[^a]*", "* - ? A KEY Key Z [ [] \\ ] ^ b b] h[e]llo hallo heeeello hello hllo "
+                          "hxllo k key m user:1 user:10 user:2 x^y zz"},
+                {"[!a]", "a"},
+                {"a[^]c", "a*c a-c a?c aXc a[c a\\c a]c abc"},
+                {"a[]]c", ""},
+                {"x[\\^]y", "x^y"},
+                {"a-?", "a-c"},
+                {"[a-z][a-z]", "aa ab az zz"},
+                {"*[a-c]", "a a*c a-c a?c aXc a[c a\\c a]c aa aaa ab abc b"},
+                {"[[]", "["},
+                {"[[]]", "[]"},
+                {"[\\", "\\"},
+                {"a[\\", "a\\"},
+        };
+        char cmd[4200], got[4096], buf[sizeof keys];
+        memcpy(buf, keys, sizeof keys);
+        for (char *save, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+                snprintf(cmd, sizeof cmd, "set %s v", w);
+                IS(cmd, "+OK\r\n");
+        }
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                snprintf(cmd, sizeof cmd, "keys %s", cases[i].pattern);
+                sorted_keys(run(cmd), got, sizeof got);
+                ck_assert_msg(!strcmp(got, cases[i].match), "KEYS %s: %s, Redis: %s",
+                              cases[i].pattern, got, cases[i].match);
+        }
+        snprintf(cmd, sizeof cmd, "scan 0 count 1000 match h[^e]llo");
+        ck_assert_str_eq(sorted_keys(strchr(run(cmd) + 1, '*'), got, sizeof got), "hallo hxllo");
+
+        /* 20 stars against a 40-byte key: every way to split it, tried one by
+         * one, never ended; now an empty answer in well under a millisecond */
+        char key[41], pattern[64] = "";
+        memset(key, 'a', 40);
+        key[40] = 0;
+        for (int i = 0; i < 20; i++)
+                strcat(pattern, "a*");
+        strcat(pattern, "b");
+        run("flushall");
+        snprintf(cmd, sizeof cmd, "set %s v", key);
+        IS(cmd, "+OK\r\n");
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        snprintf(cmd, sizeof cmd, "keys %s", pattern);
+        IS(cmd, "*0\r\n");
+        snprintf(cmd, sizeof cmd, "scan 0 match %s", pattern);
+        IS(cmd, "*2\r\n$1\r\n0\r\n*0\r\n");
+        ck_assert_double_lt(ms_since(&t0), 50);
+
+        /* Redis gives up (no match) past 1000 nested stars */
+        static char big[2100];
+        for (int stars = 1000; stars <= 1001; stars++) {
+                run("flushall");
+                memset(big, 'a', (size_t)stars + 1);
+                big[stars + 1] = 0;
+                snprintf(cmd, sizeof cmd, "set %s v", big);
+                run(cmd);
+                for (int i = 0; i < stars; i++)
+                        memcpy(big + 2 * i, "a*", 2);
+                strcpy(big + 2 * stars, "a");
+                snprintf(cmd, sizeof cmd, "keys %s", big);
+                ck_assert(!strncmp(run(cmd), stars == 1000 ? "*1\r\n" : "*0\r\n", 4));
+        }
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("redis_cmds");
@@ -439,6 +623,7 @@ int main(void)
         tcase_add_test(tc, test_strings);
         tcase_add_test(tc, test_keys_and_expiry);
         tcase_add_test(tc, test_limits);
+        tcase_add_test(tc, test_glob);
         tcase_add_test(tc, test_oom);
         tcase_add_test(tc, test_aggregates);
         tcase_add_test(tc, test_resp3);

@@ -47,6 +47,12 @@ struct ctx {
          * such); otherwise it changed nothing. */
         bool oom;
         size_t applied;
+        /* Slices (see pause_at): where the command stands between them. */
+        struct rjob *job;
+        bool resumed; /* this is a later slice: job holds the progress */
+        bool paused;
+        unsigned steps;
+        uint64_t t0;
 };
 
 typedef void cmd_fn(struct ctx *x);
@@ -89,6 +95,38 @@ static void r_oom_at(struct ctx *x, size_t applied)
 {
         x->oom = true;
         x->applied = applied;
+}
+
+/* ------------------------------------------------------------------ */
+/* Slices. A command whose work grows with its arguments or its data calls
+ * pause_at() in its loop; once the slice (cfg.slice_us) is over, the
+ * command saves where it stands in x->job and returns, rdb_exec() returns
+ * RDB_MORE, and the store lets the rest of the worker run before
+ * rdb_resume() calls the command again with x->resumed set. Nothing else runs
+ * against the keyspace in between. */
+
+/* True when the command is to return now and go on from pos next slice.
+ * Looks at the clock every 64 calls, so each slice makes progress. */
+static bool pause_at(struct ctx *x, size_t pos)
+{
+        if (++x->steps % 64 || rdb_monotonic_us() - x->t0 < x->db->cfg.slice_us)
+                return false;
+        x->job->pos = pos;
+        x->paused = true;
+        return true;
+}
+
+/* Where a loop starts: first, or where the last slice paused. */
+static size_t resume_at(struct ctx *x, size_t first)
+{
+        return x->resumed ? x->job->pos : first;
+}
+
+/* A command that makes two passes ends the first: the second starts afresh. */
+static void next_phase(struct ctx *x)
+{
+        x->job->phase++;
+        x->resumed = false;
 }
 
 static void r_simple(struct ctx *x, const char *s)
@@ -286,12 +324,108 @@ static void free_value(struct dent *e)
         e->val = NULL;
 }
 
+/* ------------------------------------------------------------------ */
+/* Lazy freeing: a value of more elements than this waits in db->garbage,
+ * freed a slice at a time between commands, as Redis's lazyfree does in a
+ * thread. */
+#define LAZYFREE_THRESHOLD 64
+
+static bool is_large(const struct dent *e)
+{
+        if (e->type == RT_LIST)
+                return ((const struct rlist *)e->val)->len > LAZYFREE_THRESHOLD;
+        return (e->type == RT_HASH || e->type == RT_SET) &&
+               dict_size((const struct dict *)e->val) > LAZYFREE_THRESHOLD;
+}
+
+/* Queues holder g behind the one being freed (whose place is garbage_pos). */
+static void garbage_add(struct rdb *db, struct dent *g)
+{
+        struct dent **at = db->garbage ? &db->garbage->next : &db->garbage;
+        g->next = *at;
+        *at = g;
+        db->garbage_len++;
+}
+
+/* Frees e's value now, or hands it to rdb_lazyfree() if large (in a new
+ * holder: e stays, empty). */
+static void drop_value(struct rdb *db, struct dent *e)
+{
+        struct dent *g = is_large(e) ? zcalloc(sizeof *g) : NULL;
+        if (g) {
+                g->type = e->type;
+                g->val = e->val;
+                garbage_add(db, g);
+                e->val = NULL;
+        } else {
+                free_value(e);
+        }
+}
+
 static void free_key(struct rdb *db, struct dent *e)
 {
         if (e->expire)
                 db->nexpires--;
+        if (is_large(e)) { /* e itself holds the value */
+                garbage_add(db, e);
+                return;
+        }
         free_value(e);
         zfree(e);
+}
+
+/* An entry of a flushed keyspace (its expiry no longer counted). */
+static void free_flushed(struct dent *e, void *arg)
+{
+        e->expire = 0;
+        free_key(arg, e);
+}
+
+/* One step of freeing the first garbage holder, unlinked once empty. */
+static void lazyfree_step(struct rdb *db)
+{
+        struct dent *g = db->garbage;
+        struct dict *d = (struct dict *)g->val;
+        switch (g->type) {
+        case RT_LIST: {
+                struct rlist *l = (struct rlist *)g->val;
+                if (l->len) {
+                        l->len--;
+                        zfree(l->a[(l->head + l->len) & (l->cap - 1)]);
+                        return;
+                }
+                zfree(l->a);
+                break;
+        }
+        case RT_HASH:
+        case RT_SET:
+                if (dict_walk(d, &db->garbage_pos, free_field, NULL))
+                        return;
+                dict_release(d);
+                break;
+        case RT_KEYSPACE: /* its large values queue up behind it */
+                if (dict_walk(d, &db->garbage_pos, free_flushed, db))
+                        return;
+                dict_release(d);
+                break;
+        }
+        db->garbage = g->next;
+        db->garbage_pos = 0;
+        db->garbage_len--;
+        db->lazyfreed++;
+        zfree(g->val);
+        zfree(g);
+}
+
+bool rdb_lazyfree(struct rdb *db, unsigned budget_us)
+{
+        uint64_t t0 = rdb_monotonic_us();
+        for (unsigned steps = 1; db->garbage; steps++) {
+                if (steps % 64 == 0 && rdb_monotonic_us() - t0 >= budget_us)
+                        return true;
+                lazyfree_step(db);
+        }
+        return false;
 }
 
 static void free_key_cb(struct dent *e, void *arg)
@@ -368,7 +502,7 @@ static struct dent *put_string(struct ctx *x, const struct resp_arg *k, struct d
         struct dent *e;
         if (ref) {
                 e = *ref;
-                free_value(e);
+                drop_value(db, e);
         } else {
                 e = add_key(db, dent_new(k->ptr, k->len));
                 if (!e)
@@ -741,9 +875,24 @@ static void cmd_flush(struct ctx *x)
         if (x->argc > 2 ||
             (x->argc == 2 && !arg_is(&x->argv[1], "ASYNC") && !arg_is(&x->argv[1], "SYNC")))
                 return r_err(x, E_SYNTAX);
-        dict_clear(&x->db->keys, free_key_cb, x->db);
-        x->db->nexpires = 0;
-        x->db->dirty++;
+        /* The whole keyspace goes to rdb_lazyfree() (freed here only if
+         * not even its holder can be had). */
+        struct rdb *db = x->db;
+        struct dent *g = zcalloc(sizeof *g);
+        struct dict *d = zmalloc(sizeof *d);
+        if (g && d) {
+                *d = db->keys;
+                g->type = RT_KEYSPACE;
+                g->val = (char *)d;
+                garbage_add(db, g);
+                dict_init(&db->keys);
+        } else {
+                zfree(g);
+                zfree(d);
+                dict_clear(&db->keys, free_key_cb, db);
+        }
+        db->nexpires = 0;
+        db->dirty++;
         r_ok(x);
 }
 
@@ -1001,8 +1150,11 @@ static void cmd_getdel(struct ctx *x)
 
 static void cmd_mget(struct ctx *x)
 {
-        r_array(x, x->argc - 1);
-        for (size_t j = 1; j < x->argc; j++) {
+        if (!x->resumed)
+                r_array(x, x->argc - 1);
+        for (size_t j = resume_at(x, 1); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
                 struct dent *e = lookup_read(x, &x->argv[j]);
                 if (!e || e->type != RT_STRING)
                         r_null(x);
@@ -1015,11 +1167,18 @@ static void mset(struct ctx *x, bool nx)
 {
         if (x->argc % 2 == 0)
                 return r_arity(x, x->cmd->name);
-        if (nx)
-                for (size_t j = 1; j < x->argc; j += 2)
+        if (nx && !x->job->phase) {
+                for (size_t j = resume_at(x, 1); j < x->argc; j += 2) {
+                        if (pause_at(x, j))
+                                return;
                         if (lookup(x, &x->argv[j]))
                                 return r_int(x, 0);
-        for (size_t j = 1; j < x->argc; j += 2) {
+                }
+                next_phase(x);
+        }
+        for (size_t j = resume_at(x, 1); j < x->argc; j += 2) {
+                if (pause_at(x, j))
+                        return;
                 if (!set_string(x, &x->argv[j], x->argv[j + 1].ptr, x->argv[j + 1].len, false)) {
                         x->db->dirty += (j - 1) / 2;
                         return r_oom_at(x, j);
@@ -1218,23 +1377,26 @@ static void cmd_setrange(struct ctx *x)
 
 static void cmd_del(struct ctx *x)
 {
-        long long n = 0;
-        for (size_t j = 1; j < x->argc; j++) {
+        for (size_t j = resume_at(x, 1); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
                 if (lookup(x, &x->argv[j])) {
                         delete_key(x->db, x->argv[j].ptr, x->argv[j].len);
-                        n++;
+                        x->job->n++;
                 }
         }
-        x->db->dirty += (uint64_t)n;
-        r_int(x, n);
+        x->db->dirty += (uint64_t)x->job->n;
+        r_int(x, x->job->n);
 }
 
 static void cmd_exists(struct ctx *x)
 {
-        long long n = 0;
-        for (size_t j = 1; j < x->argc; j++)
-                n += lookup(x, &x->argv[j]) != NULL;
-        r_int(x, n);
+        for (size_t j = resume_at(x, 1); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
+                x->job->n += lookup(x, &x->argv[j]) != NULL;
+        }
+        r_int(x, x->job->n);
 }
 
 static const char *type_name(int t)
@@ -1258,12 +1420,11 @@ static void cmd_type(struct ctx *x)
         r_simple(x, e ? type_name(e->type) : "none");
 }
 
+/* KEYS and SCAN: the keys found go to x->job->acc, counted in x->job->n. */
 struct collect {
         struct ctx *x;
         const struct resp_arg *pattern; /* NULL: all */
         int type;                       /* 0: any */
-        struct rbuf keys;               /* replies, appended */
-        size_t n;
 };
 
 static void collect_key(struct dent *e, void *arg)
@@ -1276,29 +1437,32 @@ static void collect_key(struct dent *e, void *arg)
         if (k->pattern && !(k->pattern->len == 1 && k->pattern->ptr[0] == '*') &&
             !glob_match(k->pattern->ptr, k->pattern->len, e->key, e->klen))
                 return;
-        ADD(&k->keys, e->klen + 32, resp_add_bulk(out_, cap_, e->key, e->klen));
-        k->n++;
+        ADD(&k->x->job->acc, e->klen + 32, resp_add_bulk(out_, cap_, e->key, e->klen));
+        k->x->job->n++;
 }
 
-/* The replies collect_key gathered go after the array header. */
-static void collect_reply(struct ctx *x, struct collect *k)
+/* The array of what collect_key gathered. */
+static void collect_reply(struct ctx *x)
 {
-        if (k->keys.failed)
-                r_oom(x);
-        else if (k->keys.len && rbuf_reserve(x->o, k->keys.len) == 0) {
+        struct rbuf *keys = &x->job->acc;
+        if (keys->failed)
+                return r_oom(x);
+        r_array(x, (size_t)x->job->n);
+        if (keys->len && rbuf_reserve(x->o, keys->len) == 0) {
                 /* no keys: no buffer either (memcpy from NULL) */
-                memcpy(x->o->p + x->o->len, k->keys.p, k->keys.len);
-                x->o->len += k->keys.len;
+                memcpy(x->o->p + x->o->len, keys->p, keys->len);
+                x->o->len += keys->len;
         }
-        rbuf_free(&k->keys);
 }
 
 static void cmd_keys(struct ctx *x)
 {
         struct collect k = {.x = x, .pattern = &x->argv[1]};
-        dict_each(&x->db->keys, collect_key, &k);
-        r_array(x, k.n);
-        collect_reply(x, &k);
+        size_t pos = resume_at(x, 0);
+        while (dict_walk(&x->db->keys, &pos, collect_key, &k))
+                if (pause_at(x, pos))
+                        return;
+        collect_reply(x);
 }
 
 static void cmd_scan(struct ctx *x)
@@ -1336,14 +1500,21 @@ static void cmd_scan(struct ctx *x)
                         return r_err(x, E_SYNTAX);
                 }
         }
-        long long visits = count > LLONG_MAX / 10 ? LLONG_MAX : count * 10;
+        if (x->resumed) {
+                cursor = x->job->pos;
+        } else {
+                x->job->left = count > LLONG_MAX / 10 ? LLONG_MAX : (size_t)count * 10;
+        }
         do {
+                if (pause_at(x, cursor))
+                        return;
                 cursor = dict_scan(&x->db->keys, cursor, collect_key, &k);
-        } while (cursor && (long long)k.n < count && --visits > 0);
+        } while (cursor && x->job->n < count && --x->job->left > 0);
+        if (x->job->acc.failed)
+                return r_oom(x);
         r_array(x, 2);
         r_bulk_ll(x, (long long)cursor);
-        r_array(x, k.n);
-        collect_reply(x, &k);
+        collect_reply(x);
 }
 
 static void cmd_rename(struct ctx *x)
@@ -1517,12 +1688,13 @@ static int field_set(struct dict *d, const struct resp_arg *f, const struct resp
 }
 
 /* Adds or sets the fields argv[first..] (pairs if values) of the hash or
- * set e: the count of new ones, or -1 after r_oom (those before the failure
- * stay). */
-static long long fields_set(struct ctx *x, struct dent *e, size_t first, bool values)
+ * set e, counting the new ones in x->job->n. False when the command is to
+ * return: paused, or after r_oom (the fields before the failure stay). */
+static bool fields_set(struct ctx *x, struct dent *e, size_t first, bool values)
 {
-        long long added = 0;
-        for (size_t j = first; j < x->argc; j += values ? 2 : 1) {
+        for (size_t j = resume_at(x, first); j < x->argc; j += values ? 2 : 1) {
+                if (pause_at(x, j))
+                        return false;
                 int r = field_set(dict_of(e), &x->argv[j], values ? &x->argv[j + 1] : NULL);
                 if (r < 0) {
                         if (j == first)
@@ -1530,11 +1702,11 @@ static long long fields_set(struct ctx *x, struct dent *e, size_t first, bool va
                         else
                                 x->db->dirty++;
                         r_oom_at(x, j == first ? 0 : j);
-                        return -1;
+                        return false;
                 }
-                added += r;
+                x->job->n += r;
         }
-        return added;
+        return true;
 }
 
 static void cmd_hset(struct ctx *x)
@@ -1547,14 +1719,13 @@ static void cmd_hset(struct ctx *x)
                 return;
         if (!e && !(e = new_key(x, &x->argv[1], RT_HASH)))
                 return r_oom(x);
-        long long added = fields_set(x, e, 2, true);
-        if (added < 0)
+        if (!fields_set(x, e, 2, true))
                 return;
         x->db->dirty++;
         if (!strcmp(x->cmd->name, "hmset"))
                 r_ok(x);
         else
-                r_int(x, added);
+                r_int(x, x->job->n);
 }
 
 static void cmd_hget(struct ctx *x)
@@ -1575,8 +1746,11 @@ static void cmd_hmget(struct ctx *x)
         struct dent *e = lookup_type(x, &x->argv[1], RT_HASH, &bad);
         if (bad)
                 return;
-        r_array(x, x->argc - 2);
-        for (size_t j = 2; j < x->argc; j++) {
+        if (!x->resumed)
+                r_array(x, x->argc - 2);
+        for (size_t j = resume_at(x, 2); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
                 struct dent *f = e ? dict_find(dict_of(e), x->argv[j].ptr, x->argv[j].len) : NULL;
                 if (f)
                         r_bulk(x, f->val, f->vlen);
@@ -1595,19 +1769,20 @@ static void cmd_hdel(struct ctx *x)
                 return;
         if (!e)
                 return r_int(x, 0);
-        long long n = 0;
-        for (size_t j = 2; j < x->argc; j++) {
+        for (size_t j = resume_at(x, 2); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
                 struct dent *f = dict_unlink(dict_of(e), x->argv[j].ptr, x->argv[j].len);
                 if (f) {
                         free_field(f, NULL);
-                        n++;
+                        x->job->n++;
                 }
         }
-        if (n) {
+        if (x->job->n) {
                 x->db->dirty++;
                 drop_if_empty(x, e);
         }
-        r_int(x, n);
+        r_int(x, x->job->n);
 }
 
 static void cmd_hlen(struct ctx *x)
@@ -1652,15 +1827,19 @@ static void hash_walk(struct ctx *x, int type, int want)
         if (bad)
                 return;
         size_t n = e ? dict_size(dict_of(e)) : 0;
-        if (type == RT_SET)
+        if (x->resumed)
+                ;
+        else if (type == RT_SET)
                 r_set(x, n);
         else if (want == (WANT_KEYS | WANT_VALS))
                 r_map(x, n);
         else
                 r_array(x, n);
         struct fields w = {x, want};
-        if (e)
-                dict_each(dict_of(e), emit_field, &w);
+        size_t pos = resume_at(x, 0);
+        while (e && dict_walk(dict_of(e), &pos, emit_field, &w))
+                if (pause_at(x, pos))
+                        return;
 }
 
 static void cmd_hgetall(struct ctx *x)
@@ -1718,12 +1897,11 @@ static void cmd_sadd(struct ctx *x)
                 return;
         if (!e && !(e = new_key(x, &x->argv[1], RT_SET)))
                 return r_oom(x);
-        long long n = fields_set(x, e, 2, false);
-        if (n < 0)
+        if (!fields_set(x, e, 2, false))
                 return;
-        if (n)
+        if (x->job->n)
                 x->db->dirty++;
-        r_int(x, n);
+        r_int(x, x->job->n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1761,7 +1939,9 @@ static void push(struct ctx *x, bool left)
         if (!e && !(e = new_key(x, &x->argv[1], RT_LIST)))
                 return r_oom(x);
         struct rlist *l = (struct rlist *)e->val;
-        for (size_t j = 2; j < x->argc; j++) {
+        for (size_t j = resume_at(x, 2); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
                 struct relem *r = NULL;
                 if (list_grow(l) < 0 || !(r = relem_new(x->argv[j].ptr, x->argv[j].len))) {
                         if (j == 2)
@@ -1809,16 +1989,25 @@ static void pop(struct ctx *x, bool left)
         if (has_count && count == 0)
                 return r_array(x, 0);
         struct rlist *l = (struct rlist *)e->val;
-        size_t n = (size_t)count < l->len ? (size_t)count : l->len;
-        /* Room for the whole reply first: popped elements must reach the client. */
-        size_t room = 24;
-        for (size_t i = 0; i < n; i++)
-                room += (*list_at(l, left ? i : l->len - 1 - i))->len + 32;
-        if (rbuf_reserve(x->o, room) < 0)
-                return r_oom(x);
-        if (has_count)
-                r_array(x, n);
-        for (size_t i = 0; i < n; i++) {
+        if (!x->resumed && !x->job->phase)
+                x->job->left = (size_t)count < l->len ? (size_t)count : l->len;
+        size_t n = x->job->left;
+        if (!x->job->phase) {
+                /* Room for the whole reply first: popped elements must reach the client. */
+                for (size_t i = resume_at(x, 0); i < n; i++) {
+                        if (pause_at(x, i))
+                                return;
+                        x->job->n += (*list_at(l, left ? i : l->len - 1 - i))->len + 32;
+                }
+                if (rbuf_reserve(x->o, (size_t)x->job->n + 24) < 0)
+                        return r_oom(x);
+                next_phase(x);
+                if (has_count)
+                        r_array(x, n);
+        }
+        for (size_t i = resume_at(x, 0); i < n; i++) {
+                if (pause_at(x, i))
+                        return;
                 struct relem *r;
                 if (left) {
                         r = l->a[l->head];
@@ -1875,9 +2064,12 @@ static void cmd_lrange(struct ctx *x)
                 return r_array(x, 0);
         if (end >= len)
                 end = len - 1;
-        r_array(x, (size_t)(end - start + 1));
-        for (long long i = start; i <= end; i++) {
-                struct relem *r = *list_at(l, (size_t)i);
+        if (!x->resumed)
+                r_array(x, (size_t)(end - start + 1));
+        for (size_t i = resume_at(x, (size_t)start); i <= (size_t)end; i++) {
+                if (pause_at(x, i))
+                        return;
+                struct relem *r = *list_at(l, i);
                 r_bulk(x, r->d, r->len);
         }
 }
@@ -2038,6 +2230,8 @@ void rdb_init(struct rdb *db, const struct rdb_config *cfg)
                 db->cfg.max_bulk = RESP_BULK_MAX;
         if (!db->cfg.databases)
                 db->cfg.databases = 1;
+        if (!db->cfg.slice_us)
+                db->cfg.slice_us = 2000;
         db->started_ms = rdb_mstime();
         db->next_client_id = 1;
         dict_seed((uint64_t)db->started_ms ^ (uint64_t)getpid() << 32);
@@ -2048,7 +2242,10 @@ void rdb_init(struct rdb *db, const struct rdb_config *cfg)
 void rdb_free(struct rdb *db)
 {
         dict_clear(&db->keys, free_key_cb, db);
+        while (rdb_lazyfree(db, UINT_MAX))
+                ;
         rbuf_free(&db->prop);
+        rbuf_free(&db->job.acc);
 }
 
 void rclient_release(struct rclient *c)
@@ -2095,6 +2292,29 @@ static int reply_done(struct ctx *x, size_t start)
         return x->flags;
 }
 
+/* Runs x's command (the first slice, or the next one) and, once it is done,
+ * what follows it. */
+static int run_slice(struct rdb *db, struct ctx *x)
+{
+        struct rjob *j = &db->job;
+        x->job = j;
+        x->now = j->now;
+        x->t0 = rdb_monotonic_us();
+        x->cmd->fn(x);
+        j->active = x->paused;
+        if (x->paused)
+                return RDB_MORE;
+        rbuf_free(&j->acc);
+        if (db->dirty != j->dirty) {
+                x->flags |= RDB_WRITE;
+                if (x->oom && x->applied) /* what ran of a command cut short */
+                        db->log_argc = x->applied;
+        } else {
+                db->prop_argc = 0;
+        }
+        return reply_done(x, j->out_start);
+}
+
 int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, size_t argc,
              struct rbuf *out)
 {
@@ -2128,17 +2348,34 @@ int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, siz
                 r_err(&x, E_OOM);
                 return reply_done(&x, start);
         }
-        x.now = rdb_mstime();
-        uint64_t dirty = db->dirty;
-        x.cmd->fn(&x);
-        if (db->dirty != dirty) {
-                x.flags |= RDB_WRITE;
-                if (x.oom && x.applied) /* what ran of a command cut short */
-                        db->log_argc = x.applied;
-        } else {
-                db->prop_argc = 0;
-        }
-        return reply_done(&x, start);
+        rbuf_free(&db->job.acc);
+        db->job = (struct rjob){.c = c,
+                                .argv = argv,
+                                .argc = argc,
+                                .out = out,
+                                .cmd = x.cmd,
+                                .out_start = start,
+                                .dirty = db->dirty,
+                                .now = rdb_mstime()};
+        return run_slice(db, &x);
+}
+
+int rdb_resume(struct rdb *db)
+{
+        struct rjob *j = &db->job;
+        struct ctx x = {.db = db,
+                        .c = j->c,
+                        .argv = j->argv,
+                        .argc = j->argc,
+                        .o = j->out,
+                        .cmd = j->cmd,
+                        .resumed = true};
+        return run_slice(db, &x);
+}
+
+bool rdb_busy(const struct rdb *db)
+{
+        return db->job.active;
 }
 
 struct expiring {

@@ -37,7 +37,7 @@ struct dent {
         char key[];
 };
 
-enum { RT_STRING = 1, RT_LIST, RT_HASH, RT_SET };
+enum { RT_STRING = 1, RT_LIST, RT_HASH, RT_SET, RT_KEYSPACE /* a flushed one, being freed */ };
 
 /* A hash table with incremental rehashing: each operation moves a bucket
  * from the old table to the new one, so growth never stalls a command. */
@@ -53,6 +53,9 @@ struct rdb_config {
         long long max_bulk; /* longest string a command may build */
         unsigned databases; /* SELECT accepts [0, databases) but only 0 holds data */
         bool appendonly;
+        /* How long a command runs before it pauses (RDB_MORE), so that a
+         * dispatch never nears the kernel's CPU budget; 0: 2000 us. */
+        unsigned slice_us;
 };
 
 struct rdb_stats {
@@ -73,13 +76,35 @@ struct rclient {
         struct rbuf big;
         struct resp_parser *big_parser;
         struct resp_arg *big_argv;
-        size_t big_cap;
+        size_t big_cap, big_argc;
+        char *big_scratch;
         uint32_t flags; /* RC_* */
 };
 
 #define RC_CLOSING 0x1    /* QUIT ran: later commands are dropped */
 #define RC_BATCH_DONE 0x2 /* every command of the batch ran */
 #define RC_AWAITING 0x4   /* a part of a long reply is out: wait for 'N' */
+
+struct rcmd;
+
+/* A command cut into slices: what rdb_resume() needs to go on with it. */
+struct rjob {
+        bool active;
+        struct rclient *c;
+        const struct resp_arg *argv;
+        size_t argc;
+        struct rbuf *out;
+        const struct rcmd *cmd;
+        size_t out_start; /* where its reply begins in out */
+        uint64_t dirty;   /* db->dirty before it ran */
+        int64_t now;      /* its time, the same in every slice */
+        /* the command's own progress */
+        size_t pos;      /* the argument, bucket or cursor to go on from */
+        size_t left;     /* what it may still do (SCAN's visits, LPOP's pops) */
+        long long n;     /* what it counted so far */
+        int phase;       /* for those that make two passes */
+        struct rbuf acc; /* replies held back until their count is known */
+};
 
 struct rdb {
         struct dict keys;
@@ -95,6 +120,13 @@ struct rdb {
          * sent (relative expiry times become absolute). */
         struct rbuf prop;
         size_t prop_argc;
+        struct rjob job;
+        /* Values too large to free inside a command (over 64 elements, or a
+         * whole flushed keyspace), linked by next, freed by rdb_lazyfree();
+         * garbage_pos is where freeing the first one stands. */
+        struct dent *garbage;
+        size_t garbage_pos, garbage_len;
+        uint64_t lazyfreed;
         /* Set by a command that ran out of memory half-way: only argv[0..log_argc)
          * took effect (0: all of it). */
         size_t log_argc;
@@ -106,6 +138,7 @@ struct rdb {
 /* Flags rdb_exec() returns. */
 #define RDB_CLOSE 0x1 /* QUIT: close the connection after the reply */
 #define RDB_WRITE 0x2 /* changed the keyspace: log it (prop holds it if prop_argc) */
+#define RDB_MORE 0x4  /* paused after a slice: rdb_resume() goes on, nothing else may run */
 
 void rdb_init(struct rdb *db, const struct rdb_config *cfg);
 void rdb_free(struct rdb *db);
@@ -116,6 +149,18 @@ void rdb_free(struct rdb *db);
 int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, size_t argc,
              struct rbuf *out);
 
+/* Runs the next slice of the command that returned RDB_MORE, whose
+ * arguments and output must still be where they were. Returns what
+ * rdb_exec() would have (RDB_MORE again while it is not done). */
+int rdb_resume(struct rdb *db);
+
+/* Whether a command is paused between slices. */
+bool rdb_busy(const struct rdb *db);
+
+/* Frees large values that wait (garbage) for about budget_us microseconds.
+ * Returns whether some still wait. */
+bool rdb_lazyfree(struct rdb *db, unsigned budget_us);
+
 /* Active expiry: examines keys for about budget_us microseconds, deleting
  * those whose time passed. Returns how many it deleted. */
 size_t rdb_active_expire(struct rdb *db, unsigned budget_us);
@@ -125,6 +170,9 @@ uint64_t rdb_used_memory(void);
 
 /* Unix time in milliseconds. */
 int64_t rdb_mstime(void);
+
+/* A monotonic clock in microseconds. */
+uint64_t rdb_monotonic_us(void);
 
 /* A client's resources (not the struct itself). */
 void rclient_release(struct rclient *c);

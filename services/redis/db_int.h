@@ -39,7 +39,14 @@ struct dent *dict_unlink(struct dict *d, const char *k, size_t n);
 void dict_replace(struct dent **ref, struct dent *e);
 /* Calls fn on every entry (fn may free the entry it is given, nothing else). */
 void dict_each(struct dict *d, dict_fn *fn, void *arg);
-/* dict_each, then empties the table. */
+/* dict_each a bucket at a time: calls fn on the entries of the first bucket
+ * at or after *pos that has any and moves *pos past it; false, with nothing
+ * called, when none is left. The table must not change between calls (fn
+ * may free the entry it is given: then dict_release() ends the walk). */
+bool dict_walk(struct dict *d, size_t *pos, dict_fn *fn, void *arg);
+/* Frees the tables, not the entries, and empties d. */
+void dict_release(struct dict *d);
+/* dict_each, then dict_release. */
 void dict_clear(struct dict *d, dict_fn *fn, void *arg);
 /* One SCAN step from cursor v; returns the next cursor (0: done). fn must
  * not change the table. */

@@ -271,22 +271,46 @@ void dict_replace(struct dent **ref, struct dent *e)
         *ref = e;
 }
 
+static void visit(struct dent *e, dict_fn *fn, void *arg)
+{
+        for (struct dent *next; e; e = next) {
+                next = e->next;
+                fn(e, arg);
+        }
+}
+
+bool dict_walk(struct dict *d, size_t *pos, dict_fn *fn, void *arg)
+{
+        for (; *pos < d->size[0] + d->size[1]; ++*pos) {
+                int t = *pos >= d->size[0];
+                struct dent *e = d->t[t][*pos - (t ? d->size[0] : 0)];
+                if (e) {
+                        ++*pos;
+                        visit(e, fn, arg);
+                        return true;
+                }
+        }
+        return false;
+}
+
 void dict_each(struct dict *d, dict_fn *fn, void *arg)
 {
-        for (int t = 0; t <= 1; t++)
-                for (size_t i = 0; i < d->size[t]; i++)
-                        for (struct dent *e = d->t[t][i], *next; e; e = next) {
-                                next = e->next;
-                                fn(e, arg);
-                        }
+        size_t pos = 0;
+        while (dict_walk(d, &pos, fn, arg))
+                ;
+}
+
+void dict_release(struct dict *d)
+{
+        zfree(d->t[0]);
+        zfree(d->t[1]);
+        dict_init(d);
 }
 
 void dict_clear(struct dict *d, dict_fn *fn, void *arg)
 {
         dict_each(d, fn, arg);
-        zfree(d->t[0]);
-        zfree(d->t[1]);
-        dict_init(d);
+        dict_release(d);
 }
 
 static unsigned long rev(unsigned long v)
@@ -297,14 +321,6 @@ static unsigned long rev(unsigned long v)
                 v = ((v >> s) & mask) | ((v << s) & ~mask);
         }
         return v;
-}
-
-static void visit(struct dent *e, dict_fn *fn, void *arg)
-{
-        for (struct dent *next; e; e = next) {
-                next = e->next;
-                fn(e, arg);
-        }
 }
 
 unsigned long dict_scan(struct dict *d, unsigned long v, dict_fn *fn, void *arg)
@@ -337,4 +353,11 @@ int64_t rdb_mstime(void)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t rdb_monotonic_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }

@@ -45,11 +45,20 @@ struct store {
         size_t argv_cap;
         char ack[8];
         uint64_t refuse; /* a connection to answer -OOM and close: no memory for it */
+        /* The message being run: its client, and (a 'C' batch) the commands
+         * not yet run, or (s->part) the client's large command. They stay
+         * while a command is paused between slices (rdb_busy). */
+        struct rclient *cur;
+        const char *bat, *bat_end;
+        bool bat_last, part;
+        const struct resp_arg *cur_argv; /* the command running */
+        size_t cur_argc;
         /* append-only file */
         int aof_fd;
         struct rbuf aof;
         int64_t aof_synced_ms;
         bool aof_dirty;
+        struct replay *replay; /* while the file is loaded */
 };
 
 static struct rclient **client_slot(struct store *s, uint64_t pid)
@@ -92,6 +101,8 @@ static void big_free(struct rclient *c)
         c->big_parser = NULL;
         zfree(c->big_argv);
         c->big_argv = NULL;
+        zfree(c->big_scratch);
+        c->big_scratch = NULL;
         free(c->big.p);
         c->big = (struct rbuf){0};
 }
@@ -129,96 +140,132 @@ static int aof_path(const struct redis_conf *conf, char *buf, size_t len)
         return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* Replays the file into the keyspace; a torn or corrupt tail is cut off. */
-static int aof_load(struct store *s)
-{
+/* The append-only file being replayed at start, a slice at a time. */
+struct replay {
         char path[700];
-        if (aof_path(s->conf, path, sizeof path) < 0)
+        int fd;
+        char *data;
+        size_t size, good, cmds;
+        struct resp_parser p;
+        struct resp_arg *argv;
+        size_t cap;
+        struct rclient c;
+        struct rbuf out;
+        uint64_t maxmemory; /* MaxMemory=, off while the data comes back */
+};
+
+static void replay_free(struct store *s)
+{
+        struct replay *l = s->replay;
+        if (!l)
+                return;
+        if (l->fd >= 0 && s->aof_fd != l->fd)
+                close(l->fd);
+        s->db.cfg.maxmemory = l->maxmemory;
+        rclient_release(&l->c);
+        rbuf_free(&l->out);
+        free(l->argv);
+        free(l->data);
+        free(l);
+        s->replay = NULL;
+}
+
+/* Opens and reads the file for aof_replay(). */
+static int aof_open(struct store *s)
+{
+        struct replay *l = calloc(1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        s->replay = l;
+        l->fd = -1;
+        l->c.proto = RESP2;
+        /* MaxMemory= refuses new writes, not the data already written. */
+        l->maxmemory = s->db.cfg.maxmemory;
+        s->db.cfg.maxmemory = 0;
+        if (aof_path(s->conf, l->path, sizeof l->path) < 0)
                 return -ENAMETOOLONG;
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_APPEND, 0644);
-        if (fd < 0) {
-                fprintf(stderr, "<3>redis: %s: %s\n", path, strerror(errno));
+        l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_APPEND, 0644);
+        if (l->fd < 0) {
+                fprintf(stderr, "<3>redis: %s: %s\n", l->path, strerror(errno));
                 return -errno;
         }
         struct stat sb;
-        if (fstat(fd, &sb) < 0) {
-                close(fd);
+        if (fstat(l->fd, &sb) < 0)
                 return -errno;
-        }
-        size_t size = (size_t)sb.st_size, good = 0, cmds = 0;
-        char *data = size ? malloc(size) : NULL;
-        if (size && !data) {
-                close(fd);
+        l->cap = 16;
+        l->argv = malloc(l->cap * sizeof *l->argv);
+        l->data = sb.st_size ? malloc((size_t)sb.st_size) : NULL;
+        if (!l->argv || (sb.st_size && !l->data))
                 return -ENOMEM;
-        }
-        size_t got = 0;
-        while (got < size) {
-                ssize_t r = pread(fd, data + got, size - got, (off_t)got);
+        while (l->size < (size_t)sb.st_size) {
+                ssize_t r = pread(l->fd, l->data + l->size, (size_t)sb.st_size - l->size,
+                                  (off_t)l->size);
                 if (r <= 0)
                         break;
-                got += (size_t)r;
+                l->size += (size_t)r;
         }
-        size = got;
-        struct resp_parser p;
         struct resp_limits lim = s->conf->limits;
-        resp_parser_init(&p, &lim);
-        struct rclient c = {.proto = RESP2};
-        struct rbuf out = {0};
-        size_t cap = 16;
-        /* MaxMemory= refuses new writes, not the data already written. */
-        uint64_t maxmemory = s->db.cfg.maxmemory;
-        s->db.cfg.maxmemory = 0;
-        struct resp_arg *argv = malloc(cap * sizeof *argv);
-        int err = argv ? 0 : -ENOMEM;
-        while (good < size && !err) {
-                struct resp_command cmd = {.argv = argv, .argv_cap = cap};
-                ssize_t r = resp_parse(&p, data + good, size - good, &cmd);
-                while (r == -ENOBUFS && cmd.argc > cap) {
-                        struct resp_arg *a = realloc(argv, 2 * cap * sizeof *argv);
-                        if (!a) {
-                                err = -ENOMEM;
-                                break;
-                        }
-                        argv = a;
-                        cap *= 2;
-                        cmd.argv = argv;
-                        cmd.argv_cap = cap;
-                        r = resp_parse(&p, data + good, size - good, &cmd);
-                }
-                if (err || r <= 0 || data[good] != '*')
-                        break;
-                out.len = 0;
-                rdb_exec(&s->db, &c, cmd.argv, cmd.argc, &out);
-                if (out.len > 4 && !memcmp(out.p, "-OOM", 4))
-                        err = -ENOMEM; /* the data does not fit: refuse to run without it */
-                good += (size_t)r;
-                cmds++;
-        }
+        resp_parser_init(&l->p, &lim);
+        return 0;
+}
+
+/* The end of the replay: a torn or corrupt tail is cut off. */
+static int replay_done(struct store *s, int err)
+{
+        struct replay *l = s->replay;
         if (err) {
-                fprintf(stderr, "<3>redis: %s: out of memory replaying command %zu\n", path, cmds);
-                close(fd);
-        } else if (good < size) {
+                fprintf(stderr, "<3>redis: %s: out of memory replaying command %zu\n", l->path,
+                        l->cmds);
+        } else if (l->good < l->size) {
                 fprintf(stderr,
                         "<4>redis: %s: torn or bad record at byte %zu of %zu: truncated "
                         "after %zu commands\n",
-                        path, good, size, cmds);
-                if (ftruncate(fd, (off_t)good) < 0) {
+                        l->path, l->good, l->size, l->cmds);
+                if (ftruncate(l->fd, (off_t)l->good) < 0) {
                         err = -errno;
-                        fprintf(stderr, "<3>redis: %s: truncate: %s\n", path, strerror(errno));
-                        close(fd);
+                        fprintf(stderr, "<3>redis: %s: truncate: %s\n", l->path, strerror(errno));
                 }
         }
-        rclient_release(&c);
-        rbuf_free(&out);
-        free(argv);
-        free(data);
-        s->db.cfg.maxmemory = maxmemory;
-        if (err)
-                return err;
-        s->aof_fd = fd;
-        s->db.dirty = 0;
-        s->db.st.commands = 0;
-        return 0;
+        if (!err) {
+                s->aof_fd = l->fd;
+                s->db.dirty = 0;
+                s->db.st.commands = 0;
+        }
+        replay_free(s);
+        return err;
+}
+
+/* Replays the file into the keyspace for about a slice: 1 while some is
+ * left (call again after yielding), 0 once loaded, or -errno. */
+static int aof_replay(struct store *s)
+{
+        struct replay *l = s->replay;
+        uint64_t t0 = rdb_monotonic_us();
+        int f = rdb_busy(&s->db) ? rdb_resume(&s->db) : 0;
+        for (unsigned n = 1;; n++) {
+                if (f & RDB_MORE)
+                        return 1;
+                if (l->out.len > 4 && !memcmp(l->out.p, "-OOM", 4))
+                        return replay_done(s, -ENOMEM); /* refuse to run without the data */
+                l->out.len = 0;
+                if (n % 64 == 0 && rdb_monotonic_us() - t0 >= s->db.cfg.slice_us)
+                        return 1;
+                struct resp_command cmd = {.argv = l->argv, .argv_cap = l->cap};
+                ssize_t r = resp_parse(&l->p, l->data + l->good, l->size - l->good, &cmd);
+                while (r == -ENOBUFS && cmd.argc > l->cap) {
+                        struct resp_arg *a = realloc(l->argv, 2 * l->cap * sizeof *a);
+                        if (!a)
+                                return replay_done(s, -ENOMEM);
+                        l->argv = cmd.argv = a;
+                        l->cap = cmd.argv_cap = 2 * l->cap;
+                        r = resp_parse(&l->p, l->data + l->good, l->size - l->good, &cmd);
+                }
+                if (r <= 0 || l->data[l->good] != '*')
+                        return replay_done(s, 0);
+                l->good += (size_t)r;
+                l->cmds++;
+                f = rdb_exec(&s->db, &l->c, cmd.argv, cmd.argc, &l->out);
+        }
 }
 
 static void aof_feed(struct store *s, const struct resp_arg *argv, size_t argc)
@@ -280,30 +327,43 @@ _Static_assert((R_DONE | R_CLOSE) == 0x05, "oom_close starts with R_DONE | R_CLO
  * INCRBYFLOAT's result, an absolute time. */
 #define PROP_ROOM (RESP_LDSTR_SIZE + 64)
 
-static void exec_one(struct store *s, struct rclient *c, const struct resp_arg *argv, size_t argc)
+/* What follows a command, once it has run to its end. */
+static void exec_done(struct store *s, struct rclient *c, int f)
 {
-        if (c->flags & RC_CLOSING)
-                return;
-        /* Room in the log first: a write that ran is always logged. */
-        if (s->aof_fd >= 0 &&
-            rbuf_reserve(&s->aof, rdb_multibulk_size(argv, argc) + PROP_ROOM) < 0) {
-                s->aof.failed = false;
-                return reply_oom(c);
-        }
-        int f = rdb_exec(&s->db, c, argv, argc, &c->out);
         if (f & RDB_WRITE)
-                aof_feed(s, argv, argc);
+                aof_feed(s, s->cur_argv, s->cur_argc);
         if (f & RDB_CLOSE)
                 c->flags |= RC_CLOSING;
 }
 
-/* Runs the commands of a 'C' message. */
-static void run_batch(struct store *s, struct rclient *c, const char *m, size_t n)
+/* Runs one command for c; true if it paused (rdb_busy: see store_step). */
+static bool exec_one(struct store *s, struct rclient *c, const struct resp_arg *argv, size_t argc)
 {
-        const char *end = m + n;
+        if (c->flags & RC_CLOSING)
+                return false;
+        /* Room in the log first: a write that ran is always logged. */
+        if (s->aof_fd >= 0 &&
+            rbuf_reserve(&s->aof, rdb_multibulk_size(argv, argc) + PROP_ROOM) < 0) {
+                s->aof.failed = false;
+                reply_oom(c);
+                return false;
+        }
+        s->cur_argv = argv;
+        s->cur_argc = argc;
+        int f = rdb_exec(&s->db, c, argv, argc, &c->out);
+        if (f & RDB_MORE)
+                return true;
+        exec_done(s, c, f);
+        return false;
+}
+
+/* Runs the commands of the current 'C' message from where it stands; true
+ * if one paused. */
+static bool run_batch(struct store *s, struct rclient *c)
+{
         uint32_t argc, len;
-        m += 2;
-        while (end - m >= 4) {
+        while (s->bat_end - s->bat >= 4) {
+                const char *m = s->bat;
                 memcpy(&argc, m, 4);
                 m += 4;
                 struct resp_arg *a = s->argv;
@@ -317,19 +377,51 @@ static void run_batch(struct store *s, struct rclient *c, const char *m, size_t 
                                 s->argv[i] = (struct resp_arg){m + 4, len};
                         m += 4 + len;
                 }
+                s->bat = m;
                 if (argc > s->argv_cap)
                         reply_oom(c);
-                else
-                        exec_one(s, c, s->argv, argc);
+                else if (exec_one(s, c, s->argv, argc))
+                        return true;
         }
+        return false;
 }
 
-/* A part of a large command ('P'): parse what has come so far. Fills s->ack. */
-static void run_part(struct store *s, struct rclient *c, const char *m, size_t n)
+/*
+ * Goes on with the current message (s->cur's batch, or its large command if
+ * s->part) from where it stands. Returns the client to answer once the
+ * message is done, or NULL: nothing to send yet, or a command paused after
+ * its slice (rdb_busy), to be called again once the worker had its turn.
+ */
+static struct rclient *store_step(struct store *s)
+{
+        struct rclient *c = s->cur;
+        if (rdb_busy(&s->db)) {
+                int f = rdb_resume(&s->db);
+                if (f & RDB_MORE)
+                        return NULL;
+                exec_done(s, c, f);
+        } else if (s->part && exec_one(s, c, c->big_argv, c->big_argc)) {
+                return NULL;
+        }
+        if (s->part) {
+                big_free(c);
+                c->flags |= RC_BATCH_DONE;
+        } else if (run_batch(s, c)) {
+                return NULL;
+        } else if (s->bat_last) {
+                c->flags |= RC_BATCH_DONE;
+        }
+        aof_write(s);
+        s->cur = NULL;
+        return c->flags & RC_BATCH_DONE ? c : NULL;
+}
+
+/* A part of a large command ('P'): parse what has come so far. Fills s->ack;
+ * returns true when the command is whole (in c->big_argv), to be run. */
+static bool run_part(struct store *s, struct rclient *c, const char *m, size_t n)
 {
         uint32_t used = (uint32_t)n;
         uint8_t flags = R_ACK;
-        char *scratch = NULL;
         ssize_t r = -ENOMEM;
         if (!c->big_parser) {
                 c->big_parser = zmalloc(sizeof *c->big_parser);
@@ -373,18 +465,17 @@ static void run_part(struct store *s, struct rclient *c, const char *m, size_t n
                         cmd.argv_cap = cap;
                 }
                 if (cmd.scratch_len > cmd.scratch_cap) {
-                        char *b = zrealloc(scratch, cmd.scratch_len);
+                        char *b = zrealloc(c->big_scratch, cmd.scratch_len);
                         if (!b)
                                 goto out;
-                        scratch = b;
-                        cmd.scratch = scratch;
+                        c->big_scratch = b;
+                        cmd.scratch = b;
                         cmd.scratch_cap = cmd.scratch_len;
                 }
         }
         if (r >= 0) {
                 used = (uint32_t)(n - (c->big.len - (size_t)r));
-                exec_one(s, c, cmd.argv, cmd.argc);
-                c->flags |= RC_BATCH_DONE;
+                c->big_argc = cmd.argc;
                 flags |= R_CMDDONE;
         }
 out:
@@ -396,12 +487,11 @@ out:
                                                      e, strlen(e));
                 c->flags |= RC_CLOSING | RC_BATCH_DONE;
                 flags |= R_CMDDONE;
-        }
-        if (flags & R_CMDDONE)
                 big_free(c);
-        zfree(scratch);
+        }
         s->ack[0] = (char)flags;
         memcpy(s->ack + 1, &used, 4);
+        return r >= 0;
 }
 
 /* Handles one message; returns the client to send to, or NULL. */
@@ -442,16 +532,19 @@ static struct rclient *handle(struct store *s, uint64_t from, ssize_t n)
         }
         case 'C':
                 s->db.st.net_in += (uint64_t)n;
-                run_batch(s, c, m, (size_t)n);
-                if (m[1] & MSG_END)
-                        c->flags |= RC_BATCH_DONE;
-                aof_write(s);
-                return c->flags & RC_BATCH_DONE ? c : NULL;
+                s->cur = c;
+                s->part = false;
+                s->bat = m + 2;
+                s->bat_end = m + n;
+                s->bat_last = m[1] & MSG_END;
+                return store_step(s);
         case 'P':
                 s->db.st.net_in += (uint64_t)n;
-                run_part(s, c, m + 1, (size_t)n - 1);
-                aof_write(s);
-                return c;
+                if (!run_part(s, c, m + 1, (size_t)n - 1))
+                        return c;
+                s->cur = c;
+                s->part = true;
+                return store_step(s);
         case 'N':
                 c->flags &= ~RC_AWAITING;
                 return c;
@@ -542,7 +635,10 @@ static void store_cron(struct vk_thread *that)
         vk_begin();
         for (;;) {
                 vk_sleep(100);
-                rdb_active_expire(&self->s->db, 5000);
+                if (!rdb_busy(&self->s->db)) { /* else a paused command owns the keyspace */
+                        rdb_active_expire(&self->s->db, 5000);
+                        rdb_lazyfree(&self->s->db, self->s->db.cfg.slice_us);
+                }
                 if (++self->ticks % 10 == 0 && self->s->aof_fd >= 0 && self->s->aof_dirty &&
                     self->s->conf->fsync == FSYNC_EVERYSEC) {
                         fdatasync(self->s->aof_fd);
@@ -563,20 +659,44 @@ void redis_store(struct vk_thread *that)
                 char *msg;
                 size_t len;
                 struct vk_thread *cron;
+                int r;
         } * self;
         vk_begin();
         self->s = store_new(self->conf);
         if (!self->s)
                 vk_raise(ENOMEM, "no memory for the redis store");
-        if (self->conf->db.appendonly && aof_load(self->s) < 0)
-                vk_raise(EIO, "cannot load the append-only file");
+        if (self->conf->db.appendonly) {
+                /* A slice at a time: a large file must not look like a runaway
+                 * loop to the kernel's CPU budget. */
+                self->r = aof_open(self->s);
+                while (!self->r && (self->r = aof_replay(self->s)) > 0) {
+                        vk_sleep(0);
+                        self->r = 0;
+                }
+                if (self->r < 0)
+                        vk_raise(EIO, "cannot load the append-only file");
+        }
         self->cron = vk_spawn(store_cron, &self->s, sizeof self->s);
         if (!self->cron)
                 vk_raise(ENOMEM, "no memory for the store's timer");
         vk_play(self->cron);
         for (;;) {
+                /* Large values wait to be freed: a slice at a time while no
+                 * mail waits (the timer frees some in any case). */
+                while (self->s->db.garbage && !vk_has_message(that)) {
+                        rdb_lazyfree(&self->s->db, self->s->db.cfg.slice_us);
+                        vk_sleep(0);
+                }
                 vk_receive(self->n, self->from, self->s->rx, self->s->rxcap);
                 self->c = handle(self->s, self->from, self->n);
+                /* A long command runs a slice per dispatch, so that none nears
+                 * the kernel's CPU budget and the worker's other processes run
+                 * in between. vk_sleep(0), not vk_yield(): a yielding process
+                 * keeps its dispatch for up to 64 resumptions. */
+                while (rdb_busy(&self->s->db)) {
+                        vk_sleep(0);
+                        self->c = store_step(self->s);
+                }
                 if (self->s->refuse) {
                         vk_send(self->s->refuse, oom_close, sizeof oom_close - 1);
                         self->s->refuse = 0;
@@ -600,6 +720,7 @@ void redis_store(struct vk_thread *that)
         if (vk_error() && vk_error()->code == ECANCELED)
                 vk_clear_error();
         if (self->s) {
+                replay_free(self->s);
                 if (self->s->aof_fd >= 0) {
                         aof_write(self->s);
                         fdatasync(self->s->aof_fd);

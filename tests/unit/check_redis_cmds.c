@@ -34,9 +34,31 @@ static void teardown(void)
         rdb_free(&db);
 }
 
-/* Runs a command given as space-separated words, with the allocations after
- * the first fail_at failing (one of them; -1: none); returns the reply,
+static int last_slices; /* how many slices it took */
+
+/* Runs argv to its end, slice after slice, with the allocations after the
+ * first fail_at failing (one of them; -1: none); returns the reply,
  * NUL-terminated, and in *ret_failed whether an allocation was made to fail. */
+static const char *run_argv(const struct resp_arg *argv, size_t argc, long fail_at,
+                            bool *ret_failed)
+{
+        out.len = 0;
+        zmalloc_fail_after(fail_at, 1);
+        last_flags = rdb_exec(&db, &cl, argv, argc, &out);
+        for (last_slices = 1; last_flags & RDB_MORE; last_slices++) {
+                ck_assert(rdb_busy(&db));
+                last_flags = rdb_resume(&db);
+        }
+        ck_assert(!rdb_busy(&db));
+        bool failed = zmalloc_fail_after(-1, 0);
+        if (ret_failed)
+                *ret_failed = failed;
+        ck_assert_int_eq(rbuf_reserve(&out, 1), 0);
+        out.p[out.len] = 0;
+        return out.p;
+}
+
+/* run_argv() of a command given as space-separated words. */
 static const char *run_failing(const char *line, long fail_at, bool *ret_failed)
 {
         char buf[4096];
@@ -45,15 +67,7 @@ static const char *run_failing(const char *line, long fail_at, bool *ret_failed)
         snprintf(buf, sizeof buf, "%s", line);
         for (char *save, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
                 argv[argc++] = (struct resp_arg){w, strlen(w)};
-        out.len = 0;
-        zmalloc_fail_after(fail_at, 1);
-        last_flags = rdb_exec(&db, &cl, argv, argc, &out);
-        bool failed = zmalloc_fail_after(-1, 0);
-        if (ret_failed)
-                *ret_failed = failed;
-        ck_assert_int_eq(rbuf_reserve(&out, 1), 0);
-        out.p[out.len] = 0;
-        return out.p;
+        return run_argv(argv, argc, fail_at, ret_failed);
 }
 
 static const char *run(const char *line)
@@ -614,6 +628,107 @@ START_TEST(test_glob)
 }
 END_TEST
 
+enum { N = 20000 };
+static char names[N][16];
+static struct resp_arg args[2 * N + 8];
+
+/* A command of words then the N names (with their values if pairs). */
+static const char *run_many(const char *words, bool pairs)
+{
+        static char buf[256];
+        size_t argc = 0;
+        snprintf(buf, sizeof buf, "%s", words);
+        for (char *save, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
+                args[argc++] = (struct resp_arg){w, strlen(w)};
+        for (int i = 0; i < N; i++) {
+                args[argc++] = (struct resp_arg){names[i], strlen(names[i])};
+                if (pairs)
+                        args[argc++] = (struct resp_arg){names[i], strlen(names[i])};
+        }
+        return run_argv(args, argc, -1, NULL);
+}
+
+/* The command run whole (one slice) and in slices of 1 us: the same reply. */
+static void same_in_slices(const char *cmd, bool many, const char *want_prefix)
+{
+        static char whole[1 << 20];
+        db.cfg.slice_us = ~0u;
+        snprintf(whole, sizeof whole, "%s", many ? run_many(cmd, false) : run(cmd));
+        ck_assert_int_eq(last_slices, 1);
+        db.cfg.slice_us = 1;
+        const char *r = many ? run_many(cmd, false) : run(cmd);
+        ck_assert_msg(last_slices > 1, "%s took %d slice", cmd, last_slices);
+        ck_assert_msg(!strcmp(r, whole), "%s differs in slices", cmd);
+        ck_assert_msg(!strncmp(r, want_prefix, strlen(want_prefix)), "%s: %.40s", cmd, r);
+}
+
+/*
+ * A command whose work grows with its arguments or the keyspace pauses after
+ * each slice (RDB_MORE) and rdb_resume() goes on with it: the reply is the
+ * one it gives in a single run. Large values are freed later, a slice at a
+ * time (rdb_lazyfree).
+ */
+START_TEST(test_slices)
+{
+        for (int i = 0; i < N; i++)
+                snprintf(names[i], sizeof names[i], "key:%d", i);
+        db.cfg.slice_us = 1;
+        ck_assert_str_eq(run_many("msetnx", true), ":1\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        ck_assert_str_eq(run_many("mset", true), "+OK\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        ck_assert_str_eq(run_many("msetnx", true), ":0\r\n");
+        IS("dbsize", ":20000\r\n");
+        same_in_slices("keys *", false, "*20000\r\n");
+        same_in_slices("keys key:1*", false, "*11111\r\n");
+        same_in_slices("scan 0 count 1000000000", false, "*2\r\n$1\r\n0\r\n*20000\r\n");
+        same_in_slices("mget", true, "*20000\r\n$5\r\nkey:0\r\n");
+        same_in_slices("exists", true, ":20000\r\n");
+        db.cfg.slice_us = 1;
+        ck_assert_str_eq(run_many("rpush list", false), ":20000\r\n");
+        ck_assert_str_eq(run_many("sadd set", false), ":20000\r\n");
+        ck_assert_str_eq(run_many("hset hash", true), ":20000\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        same_in_slices("lrange list 0 -1", false, "*20000\r\n$5\r\nkey:0\r\n");
+        same_in_slices("smembers set", false, "*20000\r\n");
+        same_in_slices("hgetall hash", false, "*40000\r\n");
+        same_in_slices("hmget hash", true, "*20000\r\n$5\r\nkey:0\r\n");
+        db.cfg.slice_us = 1;
+        const char *r = run("lpop list 15000");
+        ck_assert(!strncmp(r, "*15000\r\n$5\r\nkey:0\r\n", 18));
+        ck_assert_int_gt(last_slices, 1);
+        IS("llen list", ":5000\r\n");
+        ck_assert_str_eq(run_many("srem set", false), ":20000\r\n");
+        IS("exists set", ":0\r\n");
+
+        /* DEL of every key in one command; the large values wait to be freed */
+        ck_assert_str_eq(run_many("del hash list", false), ":20002\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        IS("dbsize", ":0\r\n");
+        ck_assert_uint_eq(db.garbage_len, 2);
+        uint64_t before = rdb_used_memory();
+        int calls = 1;
+        while (rdb_lazyfree(&db, 1))
+                calls++;
+        ck_assert_int_gt(calls, 1);
+        ck_assert_uint_eq(db.garbage_len, 0);
+        ck_assert_uint_lt(rdb_used_memory(), before);
+
+        /* FLUSHALL is immediate; the keyspace is freed afterwards, in slices */
+        ck_assert_str_eq(run_many("mset", true), "+OK\r\n");
+        ck_assert_str_eq(run_many("sadd set", false), ":20000\r\n");
+        IS("flushall", "+OK\r\n");
+        ck_assert_int_eq(last_slices, 1);
+        IS("dbsize", ":0\r\n");
+        IS("set after v", "+OK\r\n");
+        for (calls = 1; rdb_lazyfree(&db, 1); calls++)
+                ;
+        ck_assert_int_gt(calls, 10);
+        ck_assert_uint_eq(db.garbage_len, 0);
+        IS("get after", "$1\r\nv\r\n");
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("redis_cmds");
@@ -624,6 +739,7 @@ int main(void)
         tcase_add_test(tc, test_keys_and_expiry);
         tcase_add_test(tc, test_limits);
         tcase_add_test(tc, test_glob);
+        tcase_add_test(tc, test_slices);
         tcase_add_test(tc, test_oom);
         tcase_add_test(tc, test_aggregates);
         tcase_add_test(tc, test_resp3);

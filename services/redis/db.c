@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dlfcn.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,7 +53,8 @@ struct ctx {
         size_t applied;
         /* Slices (see pause_at): where the command stands between them. */
         struct rjob *job;
-        bool resumed; /* this is a later slice: job holds the progress */
+        bool rejected; /* refused before it ran (a subcommand's arity), for INFO */
+        bool resumed;  /* this is a later slice: job holds the progress */
         bool paused;
         unsigned steps;
         uint64_t t0;
@@ -140,10 +145,41 @@ static void r_ok(struct ctx *x)
         ADD(x->o, 5, resp_add_simple(out_, cap_, "OK", 2));
 }
 
+/* Counts an error reply under its code ("-CODE text", else ERR) for INFO
+ * errorstats; codes past the table's room go uncounted there. */
+static void count_error(struct rdb_stats *st, const char *msg, size_t n)
+{
+        char code[sizeof st->err[0].code] = "ERR";
+        if (n && msg[0] == '-') {
+                size_t len = strcspn(msg + 1, " ");
+                snprintf(code, sizeof code, "%.*s", (int)len, msg + 1);
+        }
+        st->error_replies++;
+        size_t i = 0;
+        int c = 1;
+        while (i < RDB_ERRSTATS && st->err[i].code[0] && (c = strcmp(st->err[i].code, code)) < 0)
+                i++;
+        if (i == RDB_ERRSTATS)
+                return;
+        if (c && st->err[RDB_ERRSTATS - 1].code[0]) /* full */
+                return;
+        if (c) { /* a new code: keep the table in order */
+                memmove(&st->err[i + 1], &st->err[i], (RDB_ERRSTATS - 1 - i) * sizeof st->err[0]);
+                snprintf(st->err[i].code, sizeof st->err[i].code, "%s", code);
+                st->err[i].count = 0;
+        }
+        st->err[i].count++;
+}
+
+static void r_error(struct ctx *x, const char *msg, size_t n)
+{
+        count_error(&x->db->st, msg, n);
+        ADD(x->o, n + 8, resp_add_error(out_, cap_, msg, n));
+}
+
 static void r_err(struct ctx *x, const char *msg)
 {
-        size_t n = strlen(msg);
-        ADD(x->o, n + 8, resp_add_error(out_, cap_, msg, n));
+        r_error(x, msg, strlen(msg));
 }
 
 static void r_errf(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -158,7 +194,7 @@ static void r_errf(struct ctx *x, const char *fmt, ...)
                 n = 0;
         if ((size_t)n >= sizeof buf)
                 n = sizeof buf - 1;
-        ADD(x->o, (size_t)n + 8, resp_add_error(out_, cap_, buf, (size_t)n));
+        r_error(x, buf, (size_t)n);
 }
 
 static void r_int(struct ctx *x, long long v)
@@ -719,6 +755,7 @@ static void sub_arity(struct ctx *x, const char *cmd, const struct resp_arg *sub
         for (size_t i = 0; i < n; i++)
                 low[i] = (char)tolower((unsigned char)sub->ptr[i]);
         low[n] = 0;
+        x->rejected = true;
         r_errf(x, "wrong number of arguments for '%s|%s' command", cmd, low);
 }
 
@@ -763,6 +800,9 @@ static void cmd_client(struct ctx *x)
 }
 
 static const struct rcmd *const *all_commands(size_t *n);
+static const char *stat_name(size_t i);
+static size_t stat_slots(void);
+static const char *allocator(void);
 
 static void command_info(struct ctx *x, const struct rcmd *c)
 {
@@ -860,6 +900,7 @@ static void cmd_config(struct ctx *x)
                 if (x->argc != 2)
                         return sub_arity(x, "config", sub);
                 memset(&x->db->st, 0, sizeof x->db->st);
+                x->job->errors = 0; /* this command's own baseline restarts too */
                 return r_ok(x);
         }
         unknown_sub(x, "CONFIG");
@@ -905,73 +946,211 @@ static void cmd_time(struct ctx *x)
         r_bulk_ll(x, tv.tv_usec);
 }
 
+/* ------------------------------------------------------------------ */
+/* INFO: Redis 7.0's sections in its order, with the fields of each that
+ * mean something here, named and ordered as Redis has them. */
+
+/* Redis's bytesToHuman: 1023B, 1.00K, 1.50M, ... */
+static const char *human(char *buf, size_t len, uint64_t n)
+{
+        double d = (double)n;
+        int unit = -1;
+        while (d >= 1024 && unit < 5) {
+                d /= 1024;
+                unit++;
+        }
+        if (unit < 0)
+                snprintf(buf, len, "%lluB", (unsigned long long)n);
+        else
+                snprintf(buf, len, "%.2f%c", d, "KMGTPE"[unit]);
+        return buf;
+}
+
+static void info_server(struct ctx *x, FILE *f)
+{
+        struct utsname u;
+        struct timeval tv;
+        if (uname(&u) < 0)
+                memset(&u, 0, sizeof u);
+        gettimeofday(&tv, NULL);
+        long long up = (long long)(x->now - x->db->started_ms) / 1000;
+        fprintf(f,
+                "redis_version:%s\r\nredis_mode:standalone\r\nvkd_service:redis\r\n"
+                "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:vkd\r\nprocess_id:%d\r\n"
+                "run_id:%s\r\nserver_time_usec:%lld\r\nuptime_in_seconds:%lld\r\n"
+                "uptime_in_days:%lld\r\nhz:10\r\nconfigured_hz:10\r\n",
+                VERSION, u.sysname, u.release, u.machine, (int)(8 * sizeof(void *)), (int)getpid(),
+                x->db->run_id, (long long)tv.tv_sec * 1000000 + tv.tv_usec, up, up / 86400);
+}
+
+static void info_clients(struct ctx *x, FILE *f)
+{
+        fprintf(f, "connected_clients:%zu\r\nblocked_clients:0\r\n", x->db->clients);
+}
+
+static void info_memory(struct ctx *x, FILE *f)
+{
+        struct rdb *db = x->db;
+        char h[3][32];
+        uint64_t used = rdb_used_memory(), peak = rdb_peak_memory();
+        fprintf(f,
+                "used_memory:%llu\r\nused_memory_human:%s\r\nused_memory_peak:%llu\r\n"
+                "used_memory_peak_human:%s\r\nmaxmemory:%llu\r\nmaxmemory_human:%s\r\n"
+                "maxmemory_policy:noeviction\r\nmem_allocator:%s\r\n"
+                "lazyfree_pending_objects:%zu\r\nlazyfreed_objects:%llu\r\n",
+                (unsigned long long)used, human(h[0], sizeof h[0], used), (unsigned long long)peak,
+                human(h[1], sizeof h[1], peak), (unsigned long long)db->cfg.maxmemory,
+                human(h[2], sizeof h[2], db->cfg.maxmemory), allocator(), db->garbage_len,
+                (unsigned long long)db->lazyfreed);
+}
+
+/* No RDB snapshots and no AOF rewrites here: those fields say so. */
+static void info_persistence(struct ctx *x, FILE *f)
+{
+        struct rdb *db = x->db;
+        fprintf(f,
+                "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:%llu\r\n"
+                "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:%lld\r\n"
+                "rdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\n"
+                "rdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\naof_enabled:%d\r\n"
+                "aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n"
+                "aof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\n"
+                "aof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\n"
+                "aof_last_write_status:%s\r\n",
+                (unsigned long long)db->dirty, (long long)db->started_ms / 1000, db->cfg.appendonly,
+                db->aof_write_failed ? "err" : "ok");
+        if (db->cfg.appendonly)
+                fprintf(f, "aof_current_size:%llu\r\naof_base_size:%llu\r\naof_buffer_length:0\r\n",
+                        (unsigned long long)db->aof_size, (unsigned long long)db->aof_base_size);
+}
+
+static void info_stats(struct ctx *x, FILE *f)
+{
+        const struct rdb_stats *st = &x->db->st;
+        fprintf(f,
+                "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
+                "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
+                "rejected_connections:0\r\nexpired_keys:%llu\r\nevicted_keys:0\r\n"
+                "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\ntotal_error_replies:%llu\r\n",
+                (unsigned long long)st->connections, (unsigned long long)st->commands,
+                (unsigned long long)st->net_in, (unsigned long long)st->net_out,
+                (unsigned long long)st->expired, (unsigned long long)st->hits,
+                (unsigned long long)st->misses, (unsigned long long)st->error_replies);
+}
+
+static void info_replication(struct ctx *x, FILE *f)
+{
+        fprintf(f,
+                "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n"
+                "master_replid:%s\r\nmaster_replid2:0000000000000000000000000000000000000000\r\n"
+                "master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n"
+                "repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\n"
+                "repl_backlog_histlen:0\r\n",
+                x->db->replid);
+}
+
+static double seconds(struct timeval tv)
+{
+        return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void info_cpu(struct ctx *x, FILE *f)
+{
+        struct rusage self, children, thread;
+        getrusage(RUSAGE_SELF, &self);
+        getrusage(RUSAGE_CHILDREN, &children);
+        getrusage(RUSAGE_THREAD, &thread);
+        fprintf(f,
+                "used_cpu_sys:%f\r\nused_cpu_user:%f\r\nused_cpu_sys_children:%f\r\n"
+                "used_cpu_user_children:%f\r\nused_cpu_sys_main_thread:%f\r\n"
+                "used_cpu_user_main_thread:%f\r\n",
+                seconds(self.ru_stime), seconds(self.ru_utime), seconds(children.ru_stime),
+                seconds(children.ru_utime), seconds(thread.ru_stime), seconds(thread.ru_utime));
+}
+
+static void info_none(struct ctx *x, FILE *f)
+{
+}
+
+static void info_commandstats(struct ctx *x, FILE *f)
+{
+        for (size_t i = 0; i < stat_slots(); i++) {
+                const struct rcmdstat *c = &x->db->st.cmd[i];
+                if (!c->calls && !c->rejected && !c->failed)
+                        continue;
+                fprintf(f,
+                        "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+                        "failed_calls=%llu\r\n",
+                        stat_name(i), (unsigned long long)c->calls, (unsigned long long)c->usec,
+                        c->calls ? (double)c->usec / (double)c->calls : 0.0,
+                        (unsigned long long)c->rejected, (unsigned long long)c->failed);
+        }
+}
+
+static void info_errorstats(struct ctx *x, FILE *f)
+{
+        for (size_t i = 0; i < RDB_ERRSTATS && x->db->st.err[i].code[0]; i++)
+                fprintf(f, "errorstat_%s:count=%llu\r\n", x->db->st.err[i].code,
+                        (unsigned long long)x->db->st.err[i].count);
+}
+
+static void info_cluster(struct ctx *x, FILE *f)
+{
+        fprintf(f, "cluster_enabled:0\r\n");
+}
+
+static void info_keyspace(struct ctx *x, FILE *f)
+{
+        if (dict_size(&x->db->keys))
+                fprintf(f, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", dict_size(&x->db->keys),
+                        x->db->nexpires);
+}
+
+static const struct {
+        const char *name;
+        void (*fn)(struct ctx *x, FILE *f);
+        bool by_default; /* in INFO and INFO default, not only in INFO all */
+} info_sections[] = {
+        {"Server", info_server, true},
+        {"Clients", info_clients, true},
+        {"Memory", info_memory, true},
+        {"Persistence", info_persistence, true},
+        {"Stats", info_stats, true},
+        {"Replication", info_replication, true},
+        {"CPU", info_cpu, true},
+        {"Modules", info_none, true},
+        {"Commandstats", info_commandstats, false},
+        {"Errorstats", info_errorstats, true},
+        {"Cluster", info_cluster, true},
+        {"Keyspace", info_keyspace, true},
+};
+#define NSECTIONS (sizeof info_sections / sizeof info_sections[0])
+
 static void cmd_info(struct ctx *x)
 {
-        static const char *const sections[] = {"server", "clients", "memory", "stats", "keyspace"};
-        bool want[5] = {0};
-        bool any = x->argc == 1;
-        for (size_t j = 1; j < x->argc; j++) {
-                if (arg_is(&x->argv[j], "all") || arg_is(&x->argv[j], "default") ||
-                    arg_is(&x->argv[j], "everything"))
-                        any = true;
-                for (int i = 0; i < 5; i++)
-                        if (arg_is(&x->argv[j], sections[i]))
-                                want[i] = true;
+        bool want[NSECTIONS] = {0};
+        for (size_t i = 0; i < NSECTIONS; i++) {
+                want[i] = x->argc == 1 && info_sections[i].by_default;
+                for (size_t j = 1; j < x->argc; j++) {
+                        const struct resp_arg *a = &x->argv[j];
+                        want[i] |= arg_is(a, info_sections[i].name) || arg_is(a, "all") ||
+                                   arg_is(a, "everything") ||
+                                   (arg_is(a, "default") && info_sections[i].by_default);
+                }
         }
-        if (any)
-                for (int i = 0; i < 5; i++)
-                        want[i] = true;
-        struct rdb *db = x->db;
         char *t = NULL;
         size_t tn = 0;
         FILE *f = open_memstream(&t, &tn);
         if (!f)
                 return r_oom(x);
-        int64_t up = (x->now - db->started_ms) / 1000;
         bool first = true;
-#define SECTION(name)                                                \
-        do {                                                         \
-                fprintf(f, "%s# %s\r\n", first ? "" : "\r\n", name); \
-                first = false;                                       \
-        } while (0)
-        if (want[0]) {
-                SECTION("Server");
-                fprintf(f,
-                        "redis_version:%s\r\nredis_mode:standalone\r\nvkd_service:redis\r\n"
-                        "multiplexing_api:vkd\r\narch_bits:%d\r\nprocess_id:%d\r\n"
-                        "uptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n",
-                        VERSION, (int)(8 * sizeof(void *)), (int)getpid(), (long long)up,
-                        (long long)up / 86400);
+        for (size_t i = 0; i < NSECTIONS; i++) {
+                if (!want[i])
+                        continue;
+                fprintf(f, "%s# %s\r\n", first ? "" : "\r\n", info_sections[i].name);
+                info_sections[i].fn(x, f);
+                first = false;
         }
-        if (want[1]) {
-                SECTION("Clients");
-                fprintf(f, "connected_clients:%zu\r\nblocked_clients:0\r\n", db->clients);
-        }
-        if (want[2]) {
-                uint64_t used = rdb_used_memory();
-                SECTION("Memory");
-                fprintf(f, "used_memory:%llu\r\nmaxmemory:%llu\r\nmaxmemory_policy:noeviction\r\n",
-                        (unsigned long long)used, (unsigned long long)db->cfg.maxmemory);
-        }
-        if (want[3]) {
-                SECTION("Stats");
-                fprintf(f,
-                        "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
-                        "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
-                        "rejected_connections:0\r\nexpired_keys:%llu\r\nevicted_keys:0\r\n"
-                        "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n",
-                        (unsigned long long)db->st.connections, (unsigned long long)db->st.commands,
-                        (unsigned long long)db->st.net_in, (unsigned long long)db->st.net_out,
-                        (unsigned long long)db->st.expired, (unsigned long long)db->st.hits,
-                        (unsigned long long)db->st.misses);
-        }
-        if (want[4]) {
-                SECTION("Keyspace");
-                if (dict_size(&db->keys))
-                        fprintf(f, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", dict_size(&db->keys),
-                                db->nexpires);
-        }
-#undef SECTION
         fclose(f);
         r_verbatim(x, t, tn);
         free(t);
@@ -2175,6 +2354,41 @@ static const struct rcmd commands[] = {
 #undef R
 
 #define NCMDS (sizeof commands / sizeof commands[0])
+
+/* Subcommands INFO commandstats counts apart (Redis 7 names them so). */
+static const char *const subcommands[] = {
+        "client|id",    "client|getname", "client|setname", "client|setinfo",   "command|count",
+        "command|docs", "command|info",   "config|get",     "config|resetstat",
+};
+#define NSUBS (sizeof subcommands / sizeof subcommands[0])
+_Static_assert(NCMDS + NSUBS <= RDB_CMDSTATS, "room for every command's statistics");
+
+/* The name statistics slot i stands for. */
+static const char *stat_name(size_t i)
+{
+        return i < NCMDS ? commands[i].name : subcommands[i - NCMDS];
+}
+
+static size_t stat_slots(void)
+{
+        return NCMDS + NSUBS;
+}
+
+/* The st.cmd slot of a command: its own, or its subcommand's; -1 for a
+ * subcommand that does not exist (Redis counts it nowhere). */
+static int stat_slot(const struct rcmd *cmd, const struct resp_arg *argv, size_t argc)
+{
+        size_t n = strlen(cmd->name);
+        bool container = false;
+        for (size_t i = 0; i < NSUBS; i++) {
+                if (strncmp(subcommands[i], cmd->name, n) || subcommands[i][n] != '|')
+                        continue;
+                container = true;
+                if (argc >= 2 && arg_is(&argv[1], subcommands[i] + n + 1))
+                        return (int)(NCMDS + i);
+        }
+        return container && argc >= 2 ? -1 : (int)(cmd - commands);
+}
 #define LOOKUP_SIZE 256
 static const struct rcmd *lookup_table[LOOKUP_SIZE];
 static const struct rcmd *command_list[NCMDS];
@@ -2221,6 +2435,39 @@ static const struct rcmd *find_command(const struct resp_arg *a)
 /* ------------------------------------------------------------------ */
 /* Entry points. */
 
+/* The allocator malloc is: jemalloc when the host links it (the daemon),
+ * which answers mallctl(), else the C library's. */
+static const char *allocator(void)
+{
+        static char name[32];
+        if (name[0])
+                return name;
+        int (*mallctl)(const char *, void *, size_t *, void *, size_t);
+        *(void **)&mallctl = dlsym(RTLD_DEFAULT, "mallctl");
+        const char *v = NULL;
+        size_t len = sizeof v;
+        if (mallctl && mallctl("version", &v, &len, NULL, 0) == 0 && v)
+                snprintf(name, sizeof name, "jemalloc-%.*s", (int)strcspn(v, "-"), v);
+        else
+                snprintf(name, sizeof name, "libc");
+        return name;
+}
+
+/* 40 random hex digits and a NUL, as Redis's run and replication ids. */
+static void random_id(char out[41])
+{
+        unsigned char b[20];
+        if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
+                uint64_t v = rdb_monotonic_us() ^ (uint64_t)getpid() << 32;
+                for (size_t i = 0; i < sizeof b; i++) {
+                        v = v * 6364136223846793005ull + 1442695040888963407ull;
+                        b[i] = (unsigned char)(v >> 56);
+                }
+        }
+        for (size_t i = 0; i < sizeof b; i++)
+                sprintf(out + 2 * i, "%02x", b[i]);
+}
+
 void rdb_init(struct rdb *db, const struct rdb_config *cfg)
 {
         memset(db, 0, sizeof *db);
@@ -2234,6 +2481,9 @@ void rdb_init(struct rdb *db, const struct rdb_config *cfg)
                 db->cfg.slice_us = 2000;
         db->started_ms = rdb_mstime();
         db->next_client_id = 1;
+        random_id(db->run_id);
+        random_id(db->replid);
+        allocator();
         dict_seed((uint64_t)db->started_ms ^ (uint64_t)getpid() << 32);
         if (!lookup_table[name_hash("get", 3) % LOOKUP_SIZE] || !command_list[0])
                 build_lookup();
@@ -2301,6 +2551,7 @@ static int run_slice(struct rdb *db, struct ctx *x)
         x->now = j->now;
         x->t0 = rdb_monotonic_us();
         x->cmd->fn(x);
+        j->usec += rdb_monotonic_us() - x->t0;
         j->active = x->paused;
         if (x->paused)
                 return RDB_MORE;
@@ -2312,7 +2563,15 @@ static int run_slice(struct rdb *db, struct ctx *x)
         } else {
                 db->prop_argc = 0;
         }
-        return reply_done(x, j->out_start);
+        int f = reply_done(x, j->out_start);
+        if (j->stat >= 0 && x->rejected) {
+                db->st.cmd[j->stat].rejected++;
+        } else if (j->stat >= 0) {
+                db->st.cmd[j->stat].calls++;
+                db->st.cmd[j->stat].usec += j->usec;
+                db->st.cmd[j->stat].failed += db->st.error_replies != j->errors;
+        }
+        return f;
 }
 
 int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, size_t argc,
@@ -2337,14 +2596,18 @@ int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, siz
                 unknown_command(&x);
                 return reply_done(&x, start);
         }
+        int stat = stat_slot(x.cmd, argv, argc);
         if ((x.cmd->arity > 0 && (size_t)x.cmd->arity != argc) ||
             (x.cmd->arity < 0 && argc < (size_t)-x.cmd->arity)) {
+                db->st.cmd[x.cmd - commands].rejected++;
                 r_arity(&x, x.cmd->name);
                 return reply_done(&x, start);
         }
         if ((x.cmd->flags & F_DENYOOM) && db->cfg.maxmemory &&
             rdb_used_memory() > db->cfg.maxmemory) {
                 db->st.rejected_oom++;
+                if (stat >= 0)
+                        db->st.cmd[stat].rejected++;
                 r_err(&x, E_OOM);
                 return reply_done(&x, start);
         }
@@ -2356,6 +2619,8 @@ int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, siz
                                 .cmd = x.cmd,
                                 .out_start = start,
                                 .dirty = db->dirty,
+                                .errors = db->st.error_replies,
+                                .stat = stat,
                                 .now = rdb_mstime()};
         return run_slice(db, &x);
 }

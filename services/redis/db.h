@@ -58,9 +58,25 @@ struct rdb_config {
         unsigned slice_us;
 };
 
+/* Slots for INFO commandstats (commands and the subcommands counted apart)
+ * and for errorstats (error codes: ERR, WRONGTYPE, ...). */
+#define RDB_CMDSTATS 96
+#define RDB_ERRSTATS 16
+
+struct rcmdstat {
+        uint64_t calls, usec, rejected, failed;
+};
+
+struct rerrstat {
+        char code[24];
+        uint64_t count;
+};
+
 struct rdb_stats {
         uint64_t commands, connections, expired, hits, misses, rejected_oom;
-        uint64_t net_in, net_out;
+        uint64_t net_in, net_out, error_replies;
+        struct rcmdstat cmd[RDB_CMDSTATS];
+        struct rerrstat err[RDB_ERRSTATS]; /* by code, in order; "" past the last */
 };
 
 /* One client as the store sees it. */
@@ -97,6 +113,9 @@ struct rjob {
         const struct rcmd *cmd;
         size_t out_start; /* where its reply begins in out */
         uint64_t dirty;   /* db->dirty before it ran */
+        uint64_t errors;  /* st.error_replies before it ran */
+        uint64_t usec;    /* time it ran, slices added up */
+        int stat;         /* its st.cmd slot, -1: none */
         int64_t now;      /* its time, the same in every slice */
         /* the command's own progress */
         size_t pos;      /* the argument, bucket or cursor to go on from */
@@ -115,6 +134,10 @@ struct rdb {
         uint64_t next_client_id;
         size_t clients;
         int64_t started_ms;
+        /* The store's, for INFO persistence. */
+        uint64_t aof_size, aof_base_size;
+        bool aof_write_failed;
+        char run_id[41], replid[41];
         unsigned long scan_cursor; /* active expiry's place in the table */
         /* Filled by a command that must be logged differently from how it was
          * sent (relative expiry times become absolute). */
@@ -165,8 +188,10 @@ bool rdb_lazyfree(struct rdb *db, unsigned budget_us);
  * those whose time passed. Returns how many it deleted. */
 size_t rdb_active_expire(struct rdb *db, unsigned budget_us);
 
-/* Bytes malloc'd for the keyspace and buffers (malloc_usable_size). */
+/* Bytes malloc'd for the keyspace and buffers (malloc_usable_size), and
+ * the most there ever were. */
 uint64_t rdb_used_memory(void);
+uint64_t rdb_peak_memory(void);
 
 /* Unix time in milliseconds. */
 int64_t rdb_mstime(void);

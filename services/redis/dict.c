@@ -17,7 +17,7 @@
 /* ------------------------------------------------------------------ */
 /* Counted memory. */
 
-static uint64_t used_memory;
+static uint64_t used_memory, peak_memory;
 
 /* Failure injection for the unit tests: skip this many allocations, then
  * fail this many (-1: all); skip -1: off. */
@@ -47,11 +47,18 @@ static bool injected(void)
         return true;
 }
 
+static void counted(size_t n)
+{
+        used_memory += n;
+        if (used_memory > peak_memory)
+                peak_memory = used_memory;
+}
+
 void *zmalloc(size_t n)
 {
         void *p = injected() ? NULL : malloc(n ? n : 1);
         if (p)
-                used_memory += malloc_usable_size(p);
+                counted(malloc_usable_size(p));
         return p;
 }
 
@@ -59,7 +66,7 @@ void *zcalloc(size_t n)
 {
         void *p = injected() ? NULL : calloc(1, n ? n : 1);
         if (p)
-                used_memory += malloc_usable_size(p);
+                counted(malloc_usable_size(p));
         return p;
 }
 
@@ -69,8 +76,8 @@ void *zrealloc(void *p, size_t n)
         void *q = injected() ? NULL : realloc(p, n ? n : 1);
         if (!q)
                 return NULL;
-        used_memory += malloc_usable_size(q);
         used_memory -= old;
+        counted(malloc_usable_size(q));
         return q;
 }
 
@@ -85,6 +92,11 @@ void zfree(void *p)
 uint64_t rdb_used_memory(void)
 {
         return used_memory;
+}
+
+uint64_t rdb_peak_memory(void)
+{
+        return peak_memory > used_memory ? peak_memory : used_memory;
 }
 
 int rbuf_reserve(struct rbuf *b, size_t more)

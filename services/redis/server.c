@@ -228,6 +228,7 @@ static int replay_done(struct store *s, int err)
         }
         if (!err) {
                 s->aof_fd = l->fd;
+                s->db.aof_size = s->db.aof_base_size = l->good;
                 s->db.dirty = 0;
                 s->db.st.commands = 0;
         }
@@ -308,6 +309,8 @@ static void aof_write(struct store *s)
                 }
                 done += (size_t)r;
         }
+        s->db.aof_size += done;
+        s->db.aof_write_failed = done < s->aof.len;
         s->aof.len = 0;
         s->aof_dirty = true;
         if (s->conf->fsync == FSYNC_ALWAYS) {

@@ -10,6 +10,7 @@ Without redis-server the test is skipped (77), or fails under CI=true.
 usage: redis_compat.py VKD_REDIS"""
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -193,6 +194,63 @@ def edges(vkd, ref):
           "\n".join(bad))
 
 
+def info_fields(text):
+    """{section: [field names in order]}, sections in order."""
+    out, sec = {}, None
+    for line in text.decode().split("\r\n"):
+        if line.startswith("# "):
+            sec = line[2:]
+            out[sec] = []
+        elif line and sec:
+            out[sec].append(line.split(":", 1)[0])
+    return out
+
+
+VKD_ONLY = {"vkd_service"}
+WANTED = {"mem_allocator", "used_memory_human", "used_cpu_sys", "used_cpu_user", "role",
+          "connected_slaves", "master_repl_offset", "loading", "aof_enabled",
+          "rdb_changes_since_last_save", "total_error_replies", "cluster_enabled", "run_id"}
+
+
+def info(vkd, ref):
+    got, want = info_fields(vkd("INFO", "everything")), info_fields(ref("INFO", "everything"))
+    want.pop("Latencystats", None)  # per-command latency percentiles: not kept here
+    check(list(got) == list(want), "INFO everything: Redis 7.0's sections, in its order",
+          f"vkd {list(got)}\nredis {list(want)}")
+    bad = []
+    for sec, fields in got.items():
+        if sec in ("Commandstats", "Errorstats", "Keyspace"):
+            continue
+        common = [f for f in fields if f not in VKD_ONLY]
+        unknown = [f for f in common if f not in want[sec]]
+        order = [f for f in want[sec] if f in common]
+        if unknown or order != common:
+            bad.append(f"{sec}: fields Redis lacks {unknown}; order {common} vs {order}")
+    check(not bad, "every INFO field has Redis's name, in Redis's order", "\n".join(bad))
+    have = {f for fields in got.values() for f in fields}
+    check(WANTED <= have, "INFO has what clients and monitoring read", WANTED - have)
+    for name, c in (("vkd", vkd), ("redis", ref)):
+        secs = info_fields(c("INFO"))
+        check("Commandstats" not in secs and "Errorstats" in secs,
+              f"{name}: plain INFO leaves Commandstats out")
+
+    # the same commands, the same counts (time aside)
+    def stats(c):
+        c("CONFIG", "RESETSTAT")
+        for cmd in (("SET", "a", "1"), ("INCR", "a", "b", "c"), ("LPUSH", "a", "x"), ("GET", "a"),
+                    ("NOSUCH",), ("HELLO", "4"), ("CLIENT", "SETNAME"), ("CLIENT", "NOSUCH"),
+                    ("CLIENT", "GETNAME"), ("CONFIG", "GET", "maxmemory"), ("GET",),
+                    ("DEL", "a"), ("COMMAND", "COUNT")):
+            c(*cmd)
+        lines = c("INFO", "commandstats", "errorstats").decode().split("\r\n")
+        stat = sorted(re.sub(r"usec=\d+,usec_per_call=[\d.]+,", "", x) for x in lines)
+        errors = c("INFO", "stats").decode().split("total_error_replies:")[1].split("\r")[0]
+        return [x for x in stat if x], errors
+    got, want = stats(vkd), stats(ref)
+    check(got == want, "commandstats and errorstats count as redis-server's",
+          f"vkd {got}\nredis {want}")
+
+
 def main():
     if not shutil.which("redis-server"):
         if os.environ.get("CI") == "true":
@@ -207,6 +265,7 @@ def main():
         vkd, ref = Conn(srv.port), Conn(ref_port)
         glob_cases(vkd, ref)
         edges(vkd, ref)
+        info(vkd, ref)
     finally:
         if ref_p:
             ref_p.terminate()

@@ -729,6 +729,84 @@ START_TEST(test_slices)
 }
 END_TEST
 
+/* The "# Name" lines of an INFO reply, joined by spaces. */
+static const char *section_names(const char *r, char *buf, size_t len)
+{
+        size_t at = 0;
+        buf[0] = 0;
+        for (const char *p = strstr(r, "# "); p; p = strstr(p + 1, "\r\n# ")) {
+                p += p[0] == '\r' ? 4 : 2;
+                at += (size_t)snprintf(buf + at, len - at, "%s%.*s", at ? " " : "",
+                                       (int)strcspn(p, "\r"), p);
+        }
+        return buf;
+}
+
+#define HAS(r, s) ck_assert_msg(strstr(r, s), "no %s in INFO", s)
+
+/* INFO's sections and fields as Redis 7.0 names and orders them (the ones
+ * vkd has); redis_compat.py compares them with a live redis-server. */
+START_TEST(test_info)
+{
+        char sections[512];
+        const char *r = run("info");
+        ck_assert_str_eq(section_names(r, sections, sizeof sections),
+                         "Server Clients Memory Persistence Stats Replication CPU Modules "
+                         "Errorstats Cluster Keyspace");
+        ck_assert_str_eq(section_names(run("info everything"), sections, sizeof sections),
+                         "Server Clients Memory Persistence Stats Replication CPU Modules "
+                         "Commandstats Errorstats Cluster Keyspace");
+        ck_assert_str_eq(section_names(run("info cpu SERVER nosuch"), sections, sizeof sections),
+                         "Server CPU");
+        IS("info nosuch", "$0\r\n\r\n");
+        r = run("info");
+        HAS(r, "\r\nmem_allocator:");
+        HAS(r, "\r\nused_memory_human:");
+        HAS(r, "\r\n# Persistence\r\nloading:0\r\nasync_loading:0\r\n");
+        HAS(r, "\r\naof_enabled:0\r\n");
+        HAS(r, "\r\nrdb_changes_since_last_save:");
+        HAS(r, "\r\ntotal_error_replies:");
+        HAS(r, "\r\n# Replication\r\nrole:master\r\nconnected_slaves:0\r\n");
+        HAS(r, "\r\nmaster_repl_offset:0\r\n");
+        HAS(r, "\r\n# CPU\r\nused_cpu_sys:");
+        HAS(r, "\r\nused_cpu_user:");
+        HAS(r, "\r\n# Modules\r\n\r\n# Errorstats\r\n");
+        HAS(r, "\r\n# Cluster\r\ncluster_enabled:0\r\n");
+        HAS(r, "\r\nrun_id:");
+
+        /* calls, rejected (before it ran: arity, -OOM) and failed (an error
+         * reply) per command, and per subcommand; errors by their code */
+        IS("config resetstat", "+OK\r\n");
+        IS("set a 1", "+OK\r\n");
+        run("incr a b c");
+        run("lpush a x");
+        IS("get a", "$1\r\n1\r\n");
+        run("nosuch");
+        run("hello 4");
+        run("client setname");
+        run("client nosuch");
+        db.cfg.maxmemory = 1;
+        IS("set b 2", "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+        db.cfg.maxmemory = 0;
+        r = run("info commandstats");
+        HAS(r, "# Commandstats\r\n");
+        HAS(r, "\r\ncmdstat_set:calls=1,usec=");
+        HAS(r, ",rejected_calls=1,failed_calls=0\r\ncmdstat_");
+        HAS(r, "\r\ncmdstat_incr:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,"
+               "failed_calls=0\r\n");
+        HAS(r, "\r\ncmdstat_config|resetstat:calls=1,");
+        HAS(r, "\r\ncmdstat_client|setname:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,"
+               "failed_calls=0\r\n");
+        ck_assert(strstr(strstr(r, "cmdstat_lpush:calls=1,"), ",rejected_calls=0,failed_calls=1"));
+        ck_assert(strstr(strstr(r, "cmdstat_hello:calls=1,"), ",rejected_calls=0,failed_calls=1"));
+        ck_assert(!strstr(r, "cmdstat_nosuch") && !strstr(r, "cmdstat_client:"));
+        r = run("info errorstats stats");
+        HAS(r, "\r\ntotal_error_replies:7\r\n");
+        HAS(r, "# Errorstats\r\nerrorstat_ERR:count=4\r\nerrorstat_NOPROTO:count=1\r\n"
+               "errorstat_OOM:count=1\r\nerrorstat_WRONGTYPE:count=1\r\n");
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("redis_cmds");
@@ -740,6 +818,7 @@ int main(void)
         tcase_add_test(tc, test_limits);
         tcase_add_test(tc, test_glob);
         tcase_add_test(tc, test_slices);
+        tcase_add_test(tc, test_info);
         tcase_add_test(tc, test_oom);
         tcase_add_test(tc, test_aggregates);
         tcase_add_test(tc, test_resp3);

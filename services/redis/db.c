@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dlfcn.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,7 +32,7 @@ static const char E_SYNTAX[] = "syntax error";
 static const char E_NOFLOAT[] = "value is not a valid float";
 static const char E_OVERFLOW[] = "increment or decrement would overflow";
 static const char E_NOKEY[] = "no such key";
-static const char E_OOM[] = "-OOM command not allowed when used memory > 'maxmemory'.";
+static const char E_OOM[] = RDB_E_OOM;
 static const char E_TOOBIG[] = "string exceeds maximum allowed size (proto-max-bulk-len)";
 static const char E_POSITIVE[] = "value is out of range, must be positive";
 
@@ -42,6 +46,18 @@ struct ctx {
         int64_t now;
         int flags;
         const struct rcmd *cmd;
+        /* An allocation failed: the reply becomes -OOM. A command that takes
+         * many elements may have applied argv[0..applied) (then logged as
+         * such); otherwise it changed nothing. */
+        bool oom;
+        size_t applied;
+        /* Slices (see pause_at): where the command stands between them. */
+        struct rjob *job;
+        bool rejected; /* refused before it ran (a subcommand's arity), for INFO */
+        bool resumed;  /* this is a later slice: job holds the progress */
+        bool paused;
+        unsigned steps;
+        uint64_t t0;
 };
 
 typedef void cmd_fn(struct ctx *x);
@@ -60,15 +76,63 @@ struct rcmd {
 /* ------------------------------------------------------------------ */
 /* Replies. */
 
-#define ADD(o, maxlen, call)                       \
-        do {                                       \
-                rbuf_reserve((o), (maxlen));       \
-                char *out_ = (o)->p + (o)->len;    \
-                size_t cap_ = (o)->cap - (o)->len; \
-                (void)out_;                        \
-                (void)cap_;                        \
-                (o)->len += call;                  \
+/* Appends a reply of at most maxlen bytes; without room, nothing (the
+ * buffer's `failed` tells rdb_exec). */
+#define ADD(o, maxlen, call)                               \
+        do {                                               \
+                if (rbuf_reserve((o), (maxlen)) == 0) {    \
+                        char *out_ = (o)->p + (o)->len;    \
+                        size_t cap_ = (o)->cap - (o)->len; \
+                        (void)out_;                        \
+                        (void)cap_;                        \
+                        (o)->len += call;                  \
+                }                                          \
         } while (0)
+
+/* Out of memory: rdb_exec replaces whatever the command replied with -OOM. */
+static void r_oom(struct ctx *x)
+{
+        x->oom = true;
+}
+
+/* Out of memory after argv[0..applied) took effect: those are logged. */
+static void r_oom_at(struct ctx *x, size_t applied)
+{
+        x->oom = true;
+        x->applied = applied;
+}
+
+/* ------------------------------------------------------------------ */
+/* Slices. A command whose work grows with its arguments or its data calls
+ * pause_at() in its loop; once the slice (cfg.slice_us) is over, the
+ * command saves where it stands in x->job and returns, rdb_exec() returns
+ * RDB_MORE, and the store lets the rest of the worker run before
+ * rdb_resume() calls the command again with x->resumed set. Nothing else runs
+ * against the keyspace in between. */
+
+/* True when the command is to return now and go on from pos next slice.
+ * Looks at the clock every 64 calls, so each slice makes progress. */
+static bool pause_at(struct ctx *x, size_t pos)
+{
+        if (++x->steps % 64 || rdb_monotonic_us() - x->t0 < x->db->cfg.slice_us)
+                return false;
+        x->job->pos = pos;
+        x->paused = true;
+        return true;
+}
+
+/* Where a loop starts: first, or where the last slice paused. */
+static size_t resume_at(struct ctx *x, size_t first)
+{
+        return x->resumed ? x->job->pos : first;
+}
+
+/* A command that makes two passes ends the first: the second starts afresh. */
+static void next_phase(struct ctx *x)
+{
+        x->job->phase++;
+        x->resumed = false;
+}
 
 static void r_simple(struct ctx *x, const char *s)
 {
@@ -81,10 +145,41 @@ static void r_ok(struct ctx *x)
         ADD(x->o, 5, resp_add_simple(out_, cap_, "OK", 2));
 }
 
+/* Counts an error reply under its code ("-CODE text", else ERR) for INFO
+ * errorstats; codes past the table's room go uncounted there. */
+static void count_error(struct rdb_stats *st, const char *msg, size_t n)
+{
+        char code[sizeof st->err[0].code] = "ERR";
+        if (n && msg[0] == '-') {
+                size_t len = strcspn(msg + 1, " ");
+                snprintf(code, sizeof code, "%.*s", (int)len, msg + 1);
+        }
+        st->error_replies++;
+        size_t i = 0;
+        int c = 1;
+        while (i < RDB_ERRSTATS && st->err[i].code[0] && (c = strcmp(st->err[i].code, code)) < 0)
+                i++;
+        if (i == RDB_ERRSTATS)
+                return;
+        if (c && st->err[RDB_ERRSTATS - 1].code[0]) /* full */
+                return;
+        if (c) { /* a new code: keep the table in order */
+                memmove(&st->err[i + 1], &st->err[i], (RDB_ERRSTATS - 1 - i) * sizeof st->err[0]);
+                snprintf(st->err[i].code, sizeof st->err[i].code, "%s", code);
+                st->err[i].count = 0;
+        }
+        st->err[i].count++;
+}
+
+static void r_error(struct ctx *x, const char *msg, size_t n)
+{
+        count_error(&x->db->st, msg, n);
+        ADD(x->o, n + 8, resp_add_error(out_, cap_, msg, n));
+}
+
 static void r_err(struct ctx *x, const char *msg)
 {
-        size_t n = strlen(msg);
-        ADD(x->o, n + 8, resp_add_error(out_, cap_, msg, n));
+        r_error(x, msg, strlen(msg));
 }
 
 static void r_errf(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -99,7 +194,7 @@ static void r_errf(struct ctx *x, const char *fmt, ...)
                 n = 0;
         if ((size_t)n >= sizeof buf)
                 n = sizeof buf - 1;
-        ADD(x->o, (size_t)n + 8, resp_add_error(out_, cap_, buf, (size_t)n));
+        r_error(x, buf, (size_t)n);
 }
 
 static void r_int(struct ctx *x, long long v)
@@ -155,7 +250,8 @@ static void r_verbatim(struct ctx *x, const char *s, size_t n)
                 r_bulk(x, s, n);
                 return;
         }
-        rbuf_reserve(x->o, n + 32);
+        if (rbuf_reserve(x->o, n + 32) < 0)
+                return;
         x->o->len += (size_t)sprintf(x->o->p + x->o->len, "=%zu\r\ntxt:", n + 4);
         memcpy(x->o->p + x->o->len, s, n);
         x->o->len += n;
@@ -203,6 +299,8 @@ struct rlist {
 static struct dent *dent_new(const char *k, size_t n)
 {
         struct dent *e = zmalloc(sizeof *e + n);
+        if (!e)
+                return NULL;
         memcpy(e->key, k, n);
         e->klen = (uint32_t)n;
         e->val = NULL;
@@ -216,13 +314,16 @@ static struct dent *dent_new(const char *k, size_t n)
 static char *bytes_dup(const char *s, size_t n)
 {
         char *p = zmalloc(n);
-        memcpy(p, s, n);
+        if (p)
+                memcpy(p, s, n);
         return p;
 }
 
 static struct relem *relem_new(const char *s, size_t n)
 {
         struct relem *r = zmalloc(sizeof *r + n);
+        if (!r)
+                return NULL;
         r->len = (uint32_t)n;
         memcpy(r->d, s, n);
         return r;
@@ -259,12 +360,108 @@ static void free_value(struct dent *e)
         e->val = NULL;
 }
 
+/* ------------------------------------------------------------------ */
+/* Lazy freeing: a value of more elements than this waits in db->garbage,
+ * freed a slice at a time between commands, as Redis's lazyfree does in a
+ * thread. */
+#define LAZYFREE_THRESHOLD 64
+
+static bool is_large(const struct dent *e)
+{
+        if (e->type == RT_LIST)
+                return ((const struct rlist *)e->val)->len > LAZYFREE_THRESHOLD;
+        return (e->type == RT_HASH || e->type == RT_SET) &&
+               dict_size((const struct dict *)e->val) > LAZYFREE_THRESHOLD;
+}
+
+/* Queues holder g behind the one being freed (whose place is garbage_pos). */
+static void garbage_add(struct rdb *db, struct dent *g)
+{
+        struct dent **at = db->garbage ? &db->garbage->next : &db->garbage;
+        g->next = *at;
+        *at = g;
+        db->garbage_len++;
+}
+
+/* Frees e's value now, or hands it to rdb_lazyfree() if large (in a new
+ * holder: e stays, empty). */
+static void drop_value(struct rdb *db, struct dent *e)
+{
+        struct dent *g = is_large(e) ? zcalloc(sizeof *g) : NULL;
+        if (g) {
+                g->type = e->type;
+                g->val = e->val;
+                garbage_add(db, g);
+                e->val = NULL;
+        } else {
+                free_value(e);
+        }
+}
+
 static void free_key(struct rdb *db, struct dent *e)
 {
         if (e->expire)
                 db->nexpires--;
+        if (is_large(e)) { /* e itself holds the value */
+                garbage_add(db, e);
+                return;
+        }
         free_value(e);
         zfree(e);
+}
+
+/* An entry of a flushed keyspace (its expiry no longer counted). */
+static void free_flushed(struct dent *e, void *arg)
+{
+        e->expire = 0;
+        free_key(arg, e);
+}
+
+/* One step of freeing the first garbage holder, unlinked once empty. */
+static void lazyfree_step(struct rdb *db)
+{
+        struct dent *g = db->garbage;
+        struct dict *d = (struct dict *)g->val;
+        switch (g->type) {
+        case RT_LIST: {
+                struct rlist *l = (struct rlist *)g->val;
+                if (l->len) {
+                        l->len--;
+                        zfree(l->a[(l->head + l->len) & (l->cap - 1)]);
+                        return;
+                }
+                zfree(l->a);
+                break;
+        }
+        case RT_HASH:
+        case RT_SET:
+                if (dict_walk(d, &db->garbage_pos, free_field, NULL))
+                        return;
+                dict_release(d);
+                break;
+        case RT_KEYSPACE: /* its large values queue up behind it */
+                if (dict_walk(d, &db->garbage_pos, free_flushed, db))
+                        return;
+                dict_release(d);
+                break;
+        }
+        db->garbage = g->next;
+        db->garbage_pos = 0;
+        db->garbage_len--;
+        db->lazyfreed++;
+        zfree(g->val);
+        zfree(g);
+}
+
+bool rdb_lazyfree(struct rdb *db, unsigned budget_us)
+{
+        uint64_t t0 = rdb_monotonic_us();
+        for (unsigned steps = 1; db->garbage; steps++) {
+                if (steps % 64 == 0 && rdb_monotonic_us() - t0 >= budget_us)
+                        return true;
+                lazyfree_step(db);
+        }
+        return false;
 }
 
 static void free_key_cb(struct dent *e, void *arg)
@@ -321,47 +518,79 @@ static void set_expire(struct rdb *db, struct dent *e, int64_t when)
         e->expire = when;
 }
 
-/* Sets key k to a string, keeping its time to live if keepttl. */
-static struct dent *set_string(struct ctx *x, const struct resp_arg *k, const char *v, size_t vn,
-                               bool keepttl)
+/* Adds e to the keyspace, or frees it; NULL when out of memory. */
+static struct dent *add_key(struct rdb *db, struct dent *e)
+{
+        if (e && dict_add(&db->keys, e) == 0)
+                return e;
+        if (e)
+                free_key(db, e);
+        return NULL;
+}
+
+/* Sets key k, whose link is ref (NULL: k is absent), to the string v
+ * (malloc'd, n bytes), which it takes, keeping the time to live if keepttl.
+ * NULL when out of memory: then nothing changed and v is still the caller's. */
+static struct dent *put_string(struct ctx *x, const struct resp_arg *k, struct dent **ref, char *v,
+                               size_t n, bool keepttl)
 {
         struct rdb *db = x->db;
-        struct dent **ref = dict_ref(&db->keys, k->ptr, k->len, NULL);
         struct dent *e;
         if (ref) {
                 e = *ref;
-                if (!keepttl || (e->expire && e->expire <= x->now))
-                        set_expire(db, e, 0);
-                if (e->type == RT_STRING && e->vlen >= vn && e->vlen <= 2 * vn + 16) {
-                        memcpy(e->val, v, vn);
-                        e->vlen = (uint32_t)vn;
-                        return e;
-                }
-                free_value(e);
+                drop_value(db, e);
         } else {
-                e = dent_new(k->ptr, k->len);
-                dict_add(&db->keys, e);
+                e = add_key(db, dent_new(k->ptr, k->len));
+                if (!e)
+                        return NULL;
         }
+        if (ref && (!keepttl || (e->expire && e->expire <= x->now)))
+                set_expire(db, e, 0);
         e->type = RT_STRING;
-        e->val = bytes_dup(v, vn);
-        e->vlen = (uint32_t)vn;
+        e->val = v;
+        e->vlen = (uint32_t)n;
         return e;
 }
 
+/* Sets key k to a copy of v; NULL (nothing changed) when out of memory. */
+static struct dent *set_string(struct ctx *x, const struct resp_arg *k, const char *v, size_t vn,
+                               bool keepttl)
+{
+        struct dent **ref = dict_ref(&x->db->keys, k->ptr, k->len, NULL);
+        struct dent *e = ref ? *ref : NULL;
+        if (e && e->type == RT_STRING && e->vlen >= vn && e->vlen <= 2 * vn + 16) {
+                if (!keepttl || (e->expire && e->expire <= x->now))
+                        set_expire(x->db, e, 0);
+                memcpy(e->val, v, vn);
+                e->vlen = (uint32_t)vn;
+                return e;
+        }
+        char *copy = bytes_dup(v, vn);
+        if (!copy)
+                return NULL;
+        e = put_string(x, k, ref, copy, vn, keepttl);
+        if (!e)
+                zfree(copy);
+        return e;
+}
+
+/* A new, empty list, hash or set at k; NULL when out of memory. */
 static struct dent *new_key(struct ctx *x, const struct resp_arg *k, int type)
 {
         struct dent *e = dent_new(k->ptr, k->len);
+        if (!e)
+                return NULL;
         e->type = (uint8_t)type;
         if (type == RT_LIST) {
-                struct rlist *l = zcalloc(sizeof *l);
-                e->val = (char *)l;
-        } else {
-                struct dict *d = zmalloc(sizeof *d);
-                dict_init(d);
-                e->val = (char *)d;
+                e->val = zcalloc(sizeof(struct rlist));
+        } else if ((e->val = zmalloc(sizeof(struct dict)))) {
+                dict_init((struct dict *)e->val);
         }
-        dict_add(&x->db->keys, e);
-        return e;
+        if (!e->val) {
+                zfree(e);
+                return NULL;
+        }
+        return add_key(x->db, e);
 }
 
 /* Deletes a list, hash or set key that became empty. */
@@ -376,16 +605,27 @@ static void drop_if_empty(struct ctx *x, struct dent *e)
 /* ------------------------------------------------------------------ */
 /* Propagation (AOF) of a command rewritten with absolute times. */
 
+/* A command builds its rewritten form before it changes anything: if
+ * prop_failed() then, it answers -OOM instead. */
 static void prop_begin(struct ctx *x)
 {
         x->db->prop.len = 0;
+        x->db->prop.failed = false;
         x->db->prop_argc = 0;
+}
+
+static bool prop_failed(struct ctx *x)
+{
+        if (x->db->prop.failed)
+                r_oom(x);
+        return x->db->prop.failed;
 }
 
 static void prop_arg(struct ctx *x, const char *s, size_t n)
 {
         struct rbuf *b = &x->db->prop;
-        rbuf_reserve(b, sizeof(uint32_t) + n);
+        if (rbuf_reserve(b, sizeof(uint32_t) + n) < 0)
+                return;
         uint32_t l = (uint32_t)n;
         memcpy(b->p + b->len, &l, sizeof l);
         memcpy(b->p + b->len + sizeof l, s, n);
@@ -449,15 +689,19 @@ static bool valid_name(const struct resp_arg *a)
         return true;
 }
 
-static void set_name(struct rclient *c, const struct resp_arg *a)
+/* Returns 0, or -ENOMEM with the old name kept. */
+static int set_name(struct rclient *c, const struct resp_arg *a)
 {
-        zfree(c->name);
-        c->name = NULL;
+        char *name = NULL;
         if (a->len) {
-                c->name = zmalloc(a->len + 1);
-                memcpy(c->name, a->ptr, a->len);
-                c->name[a->len] = 0;
+                if (!(name = zmalloc(a->len + 1)))
+                        return -ENOMEM;
+                memcpy(name, a->ptr, a->len);
+                name[a->len] = 0;
         }
+        zfree(c->name);
+        c->name = name;
+        return 0;
 }
 
 static void cmd_hello(struct ctx *x)
@@ -484,8 +728,8 @@ static void cmd_hello(struct ctx *x)
                                       x->argv[j].ptr);
                 }
         }
-        if (name)
-                set_name(x->c, name);
+        if (name && set_name(x->c, name) < 0)
+                return r_oom(x);
         x->c->proto = (int)ver;
         r_map(x, 7);
         r_bulk_str(x, "server");
@@ -511,6 +755,7 @@ static void sub_arity(struct ctx *x, const char *cmd, const struct resp_arg *sub
         for (size_t i = 0; i < n; i++)
                 low[i] = (char)tolower((unsigned char)sub->ptr[i]);
         low[n] = 0;
+        x->rejected = true;
         r_errf(x, "wrong number of arguments for '%s|%s' command", cmd, low);
 }
 
@@ -542,7 +787,8 @@ static void cmd_client(struct ctx *x)
                 if (!valid_name(&x->argv[2]))
                         return r_err(x, "Client names cannot contain spaces, newlines or special "
                                         "characters.");
-                set_name(x->c, &x->argv[2]);
+                if (set_name(x->c, &x->argv[2]) < 0)
+                        return r_oom(x);
                 return r_ok(x);
         }
         if (arg_is(sub, "SETINFO")) {
@@ -554,6 +800,9 @@ static void cmd_client(struct ctx *x)
 }
 
 static const struct rcmd *const *all_commands(size_t *n);
+static const char *stat_name(size_t i);
+static size_t stat_slots(void);
+static const char *allocator(void);
 
 static void command_info(struct ctx *x, const struct rcmd *c)
 {
@@ -651,6 +900,7 @@ static void cmd_config(struct ctx *x)
                 if (x->argc != 2)
                         return sub_arity(x, "config", sub);
                 memset(&x->db->st, 0, sizeof x->db->st);
+                x->job->errors = 0; /* this command's own baseline restarts too */
                 return r_ok(x);
         }
         unknown_sub(x, "CONFIG");
@@ -666,9 +916,24 @@ static void cmd_flush(struct ctx *x)
         if (x->argc > 2 ||
             (x->argc == 2 && !arg_is(&x->argv[1], "ASYNC") && !arg_is(&x->argv[1], "SYNC")))
                 return r_err(x, E_SYNTAX);
-        dict_clear(&x->db->keys, free_key_cb, x->db);
-        x->db->nexpires = 0;
-        x->db->dirty++;
+        /* The whole keyspace goes to rdb_lazyfree() (freed here only if
+         * not even its holder can be had). */
+        struct rdb *db = x->db;
+        struct dent *g = zcalloc(sizeof *g);
+        struct dict *d = zmalloc(sizeof *d);
+        if (g && d) {
+                *d = db->keys;
+                g->type = RT_KEYSPACE;
+                g->val = (char *)d;
+                garbage_add(db, g);
+                dict_init(&db->keys);
+        } else {
+                zfree(g);
+                zfree(d);
+                dict_clear(&db->keys, free_key_cb, db);
+        }
+        db->nexpires = 0;
+        db->dirty++;
         r_ok(x);
 }
 
@@ -681,73 +946,211 @@ static void cmd_time(struct ctx *x)
         r_bulk_ll(x, tv.tv_usec);
 }
 
+/* ------------------------------------------------------------------ */
+/* INFO: Redis 7.0's sections in its order, with the fields of each that
+ * mean something here, named and ordered as Redis has them. */
+
+/* Redis's bytesToHuman: 1023B, 1.00K, 1.50M, ... */
+static const char *human(char *buf, size_t len, uint64_t n)
+{
+        double d = (double)n;
+        int unit = -1;
+        while (d >= 1024 && unit < 5) {
+                d /= 1024;
+                unit++;
+        }
+        if (unit < 0)
+                snprintf(buf, len, "%lluB", (unsigned long long)n);
+        else
+                snprintf(buf, len, "%.2f%c", d, "KMGTPE"[unit]);
+        return buf;
+}
+
+static void info_server(struct ctx *x, FILE *f)
+{
+        struct utsname u;
+        struct timeval tv;
+        if (uname(&u) < 0)
+                memset(&u, 0, sizeof u);
+        gettimeofday(&tv, NULL);
+        long long up = (long long)(x->now - x->db->started_ms) / 1000;
+        fprintf(f,
+                "redis_version:%s\r\nredis_mode:standalone\r\nvkd_service:redis\r\n"
+                "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:vkd\r\nprocess_id:%d\r\n"
+                "run_id:%s\r\nserver_time_usec:%lld\r\nuptime_in_seconds:%lld\r\n"
+                "uptime_in_days:%lld\r\nhz:10\r\nconfigured_hz:10\r\n",
+                VERSION, u.sysname, u.release, u.machine, (int)(8 * sizeof(void *)), (int)getpid(),
+                x->db->run_id, (long long)tv.tv_sec * 1000000 + tv.tv_usec, up, up / 86400);
+}
+
+static void info_clients(struct ctx *x, FILE *f)
+{
+        fprintf(f, "connected_clients:%zu\r\nblocked_clients:0\r\n", x->db->clients);
+}
+
+static void info_memory(struct ctx *x, FILE *f)
+{
+        struct rdb *db = x->db;
+        char h[3][32];
+        uint64_t used = rdb_used_memory(), peak = rdb_peak_memory();
+        fprintf(f,
+                "used_memory:%llu\r\nused_memory_human:%s\r\nused_memory_peak:%llu\r\n"
+                "used_memory_peak_human:%s\r\nmaxmemory:%llu\r\nmaxmemory_human:%s\r\n"
+                "maxmemory_policy:noeviction\r\nmem_allocator:%s\r\n"
+                "lazyfree_pending_objects:%zu\r\nlazyfreed_objects:%llu\r\n",
+                (unsigned long long)used, human(h[0], sizeof h[0], used), (unsigned long long)peak,
+                human(h[1], sizeof h[1], peak), (unsigned long long)db->cfg.maxmemory,
+                human(h[2], sizeof h[2], db->cfg.maxmemory), allocator(), db->garbage_len,
+                (unsigned long long)db->lazyfreed);
+}
+
+/* No RDB snapshots and no AOF rewrites here: those fields say so. */
+static void info_persistence(struct ctx *x, FILE *f)
+{
+        struct rdb *db = x->db;
+        fprintf(f,
+                "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:%llu\r\n"
+                "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:%lld\r\n"
+                "rdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\n"
+                "rdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\naof_enabled:%d\r\n"
+                "aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n"
+                "aof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\n"
+                "aof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\n"
+                "aof_last_write_status:%s\r\n",
+                (unsigned long long)db->dirty, (long long)db->started_ms / 1000, db->cfg.appendonly,
+                db->aof_write_failed ? "err" : "ok");
+        if (db->cfg.appendonly)
+                fprintf(f, "aof_current_size:%llu\r\naof_base_size:%llu\r\naof_buffer_length:0\r\n",
+                        (unsigned long long)db->aof_size, (unsigned long long)db->aof_base_size);
+}
+
+static void info_stats(struct ctx *x, FILE *f)
+{
+        const struct rdb_stats *st = &x->db->st;
+        fprintf(f,
+                "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
+                "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
+                "rejected_connections:0\r\nexpired_keys:%llu\r\nevicted_keys:0\r\n"
+                "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\ntotal_error_replies:%llu\r\n",
+                (unsigned long long)st->connections, (unsigned long long)st->commands,
+                (unsigned long long)st->net_in, (unsigned long long)st->net_out,
+                (unsigned long long)st->expired, (unsigned long long)st->hits,
+                (unsigned long long)st->misses, (unsigned long long)st->error_replies);
+}
+
+static void info_replication(struct ctx *x, FILE *f)
+{
+        fprintf(f,
+                "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n"
+                "master_replid:%s\r\nmaster_replid2:0000000000000000000000000000000000000000\r\n"
+                "master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n"
+                "repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\n"
+                "repl_backlog_histlen:0\r\n",
+                x->db->replid);
+}
+
+static double seconds(struct timeval tv)
+{
+        return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void info_cpu(struct ctx *x, FILE *f)
+{
+        struct rusage self, children, thread;
+        getrusage(RUSAGE_SELF, &self);
+        getrusage(RUSAGE_CHILDREN, &children);
+        getrusage(RUSAGE_THREAD, &thread);
+        fprintf(f,
+                "used_cpu_sys:%f\r\nused_cpu_user:%f\r\nused_cpu_sys_children:%f\r\n"
+                "used_cpu_user_children:%f\r\nused_cpu_sys_main_thread:%f\r\n"
+                "used_cpu_user_main_thread:%f\r\n",
+                seconds(self.ru_stime), seconds(self.ru_utime), seconds(children.ru_stime),
+                seconds(children.ru_utime), seconds(thread.ru_stime), seconds(thread.ru_utime));
+}
+
+static void info_none(struct ctx *x, FILE *f)
+{
+}
+
+static void info_commandstats(struct ctx *x, FILE *f)
+{
+        for (size_t i = 0; i < stat_slots(); i++) {
+                const struct rcmdstat *c = &x->db->st.cmd[i];
+                if (!c->calls && !c->rejected && !c->failed)
+                        continue;
+                fprintf(f,
+                        "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+                        "failed_calls=%llu\r\n",
+                        stat_name(i), (unsigned long long)c->calls, (unsigned long long)c->usec,
+                        c->calls ? (double)c->usec / (double)c->calls : 0.0,
+                        (unsigned long long)c->rejected, (unsigned long long)c->failed);
+        }
+}
+
+static void info_errorstats(struct ctx *x, FILE *f)
+{
+        for (size_t i = 0; i < RDB_ERRSTATS && x->db->st.err[i].code[0]; i++)
+                fprintf(f, "errorstat_%s:count=%llu\r\n", x->db->st.err[i].code,
+                        (unsigned long long)x->db->st.err[i].count);
+}
+
+static void info_cluster(struct ctx *x, FILE *f)
+{
+        fprintf(f, "cluster_enabled:0\r\n");
+}
+
+static void info_keyspace(struct ctx *x, FILE *f)
+{
+        if (dict_size(&x->db->keys))
+                fprintf(f, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", dict_size(&x->db->keys),
+                        x->db->nexpires);
+}
+
+static const struct {
+        const char *name;
+        void (*fn)(struct ctx *x, FILE *f);
+        bool by_default; /* in INFO and INFO default, not only in INFO all */
+} info_sections[] = {
+        {"Server", info_server, true},
+        {"Clients", info_clients, true},
+        {"Memory", info_memory, true},
+        {"Persistence", info_persistence, true},
+        {"Stats", info_stats, true},
+        {"Replication", info_replication, true},
+        {"CPU", info_cpu, true},
+        {"Modules", info_none, true},
+        {"Commandstats", info_commandstats, false},
+        {"Errorstats", info_errorstats, true},
+        {"Cluster", info_cluster, true},
+        {"Keyspace", info_keyspace, true},
+};
+#define NSECTIONS (sizeof info_sections / sizeof info_sections[0])
+
 static void cmd_info(struct ctx *x)
 {
-        static const char *const sections[] = {"server", "clients", "memory", "stats", "keyspace"};
-        bool want[5] = {0};
-        bool any = x->argc == 1;
-        for (size_t j = 1; j < x->argc; j++) {
-                if (arg_is(&x->argv[j], "all") || arg_is(&x->argv[j], "default") ||
-                    arg_is(&x->argv[j], "everything"))
-                        any = true;
-                for (int i = 0; i < 5; i++)
-                        if (arg_is(&x->argv[j], sections[i]))
-                                want[i] = true;
+        bool want[NSECTIONS] = {0};
+        for (size_t i = 0; i < NSECTIONS; i++) {
+                want[i] = x->argc == 1 && info_sections[i].by_default;
+                for (size_t j = 1; j < x->argc; j++) {
+                        const struct resp_arg *a = &x->argv[j];
+                        want[i] |= arg_is(a, info_sections[i].name) || arg_is(a, "all") ||
+                                   arg_is(a, "everything") ||
+                                   (arg_is(a, "default") && info_sections[i].by_default);
+                }
         }
-        if (any)
-                for (int i = 0; i < 5; i++)
-                        want[i] = true;
-        struct rdb *db = x->db;
         char *t = NULL;
         size_t tn = 0;
         FILE *f = open_memstream(&t, &tn);
         if (!f)
-                return r_err(x, "out of memory");
-        int64_t up = (x->now - db->started_ms) / 1000;
+                return r_oom(x);
         bool first = true;
-#define SECTION(name)                                                \
-        do {                                                         \
-                fprintf(f, "%s# %s\r\n", first ? "" : "\r\n", name); \
-                first = false;                                       \
-        } while (0)
-        if (want[0]) {
-                SECTION("Server");
-                fprintf(f,
-                        "redis_version:%s\r\nredis_mode:standalone\r\nvkd_service:redis\r\n"
-                        "multiplexing_api:vkd\r\narch_bits:%d\r\nprocess_id:%d\r\n"
-                        "uptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n",
-                        VERSION, (int)(8 * sizeof(void *)), (int)getpid(), (long long)up,
-                        (long long)up / 86400);
+        for (size_t i = 0; i < NSECTIONS; i++) {
+                if (!want[i])
+                        continue;
+                fprintf(f, "%s# %s\r\n", first ? "" : "\r\n", info_sections[i].name);
+                info_sections[i].fn(x, f);
+                first = false;
         }
-        if (want[1]) {
-                SECTION("Clients");
-                fprintf(f, "connected_clients:%zu\r\nblocked_clients:0\r\n", db->clients);
-        }
-        if (want[2]) {
-                uint64_t used = rdb_used_memory();
-                SECTION("Memory");
-                fprintf(f, "used_memory:%llu\r\nmaxmemory:%llu\r\nmaxmemory_policy:noeviction\r\n",
-                        (unsigned long long)used, (unsigned long long)db->cfg.maxmemory);
-        }
-        if (want[3]) {
-                SECTION("Stats");
-                fprintf(f,
-                        "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
-                        "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
-                        "rejected_connections:0\r\nexpired_keys:%llu\r\nevicted_keys:0\r\n"
-                        "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n",
-                        (unsigned long long)db->st.connections, (unsigned long long)db->st.commands,
-                        (unsigned long long)db->st.net_in, (unsigned long long)db->st.net_out,
-                        (unsigned long long)db->st.expired, (unsigned long long)db->st.hits,
-                        (unsigned long long)db->st.misses);
-        }
-        if (want[4]) {
-                SECTION("Keyspace");
-                if (dict_size(&db->keys))
-                        fprintf(f, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", dict_size(&db->keys),
-                                db->nexpires);
-        }
-#undef SECTION
         fclose(f);
         r_verbatim(x, t, tn);
         free(t);
@@ -831,10 +1234,6 @@ static void do_set(struct ctx *x, const struct resp_arg *k, const struct resp_ar
                         r_null(x);
                 return;
         }
-        e = set_string(x, k, v->ptr, v->len, flags & KEEPTTL);
-        if (when)
-                set_expire(x->db, e, when);
-        x->db->dirty++;
         if (when) {
                 prop_begin(x);
                 prop_arg(x, "SET", 3);
@@ -842,7 +1241,15 @@ static void do_set(struct ctx *x, const struct resp_arg *k, const struct resp_ar
                 prop_arg(x, v->ptr, v->len);
                 prop_arg(x, "PXAT", 4);
                 prop_ll(x, when);
+                if (prop_failed(x))
+                        return;
         }
+        /* the old value must reach the client before it is gone */
+        if (x->o->failed || !(e = set_string(x, k, v->ptr, v->len, flags & KEEPTTL)))
+                return r_oom(x);
+        if (when)
+                set_expire(x->db, e, when);
+        x->db->dirty++;
         if (!(flags & GET))
                 r_ok(x);
         (void)reply_null_on_skip;
@@ -861,7 +1268,8 @@ static void cmd_setnx(struct ctx *x)
 {
         if (lookup(x, &x->argv[1]))
                 return r_int(x, 0);
-        set_string(x, &x->argv[1], x->argv[2].ptr, x->argv[2].len, false);
+        if (!set_string(x, &x->argv[1], x->argv[2].ptr, x->argv[2].len, false))
+                return r_oom(x);
         x->db->dirty++;
         r_int(x, 1);
 }
@@ -913,14 +1321,19 @@ static void cmd_getdel(struct ctx *x)
         if (e->type != RT_STRING)
                 return r_err(x, E_WRONGTYPE);
         r_bulk(x, e->val, e->vlen);
+        if (x->o->failed) /* the value must reach the client before it is gone */
+                return r_oom(x);
         delete_key(x->db, x->argv[1].ptr, x->argv[1].len);
         x->db->dirty++;
 }
 
 static void cmd_mget(struct ctx *x)
 {
-        r_array(x, x->argc - 1);
-        for (size_t j = 1; j < x->argc; j++) {
+        if (!x->resumed)
+                r_array(x, x->argc - 1);
+        for (size_t j = resume_at(x, 1); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
                 struct dent *e = lookup_read(x, &x->argv[j]);
                 if (!e || e->type != RT_STRING)
                         r_null(x);
@@ -933,12 +1346,23 @@ static void mset(struct ctx *x, bool nx)
 {
         if (x->argc % 2 == 0)
                 return r_arity(x, x->cmd->name);
-        if (nx)
-                for (size_t j = 1; j < x->argc; j += 2)
+        if (nx && !x->job->phase) {
+                for (size_t j = resume_at(x, 1); j < x->argc; j += 2) {
+                        if (pause_at(x, j))
+                                return;
                         if (lookup(x, &x->argv[j]))
                                 return r_int(x, 0);
-        for (size_t j = 1; j < x->argc; j += 2)
-                set_string(x, &x->argv[j], x->argv[j + 1].ptr, x->argv[j + 1].len, false);
+                }
+                next_phase(x);
+        }
+        for (size_t j = resume_at(x, 1); j < x->argc; j += 2) {
+                if (pause_at(x, j))
+                        return;
+                if (!set_string(x, &x->argv[j], x->argv[j + 1].ptr, x->argv[j + 1].len, false)) {
+                        x->db->dirty += (j - 1) / 2;
+                        return r_oom_at(x, j);
+                }
+        }
         x->db->dirty += (x->argc - 1) / 2;
         if (nx)
                 r_int(x, 1);
@@ -964,11 +1388,15 @@ static void cmd_append(struct ctx *x)
                 return;
         const struct resp_arg *v = &x->argv[2];
         if (!e) {
-                e = set_string(x, &x->argv[1], v->ptr, v->len, false);
+                if (!(e = set_string(x, &x->argv[1], v->ptr, v->len, false)))
+                        return r_oom(x);
         } else {
                 if ((long long)v->len > x->db->cfg.max_bulk - (long long)e->vlen)
                         return r_err(x, E_TOOBIG);
-                e->val = zrealloc(e->val, e->vlen + v->len);
+                char *p = zrealloc(e->val, e->vlen + v->len);
+                if (!p)
+                        return r_oom(x);
+                e->val = p;
                 memcpy(e->val + e->vlen, v->ptr, v->len);
                 e->vlen += (uint32_t)v->len;
         }
@@ -998,7 +1426,8 @@ static void incr(struct ctx *x, long long by)
         v += by;
         char b[RESP_LLSTR_SIZE];
         size_t n = resp_ll2str(b, v);
-        set_string(x, &x->argv[1], b, n, true);
+        if (!set_string(x, &x->argv[1], b, n, true))
+                return r_oom(x);
         x->db->dirty++;
         r_int(x, v);
 }
@@ -1046,13 +1475,16 @@ static void cmd_incrbyfloat(struct ctx *x)
                 return r_err(x, "increment would produce NaN or Infinity");
         char b[RESP_LDSTR_SIZE];
         size_t n = resp_ld2str(b, sizeof b, v);
-        set_string(x, &x->argv[1], b, n, true);
-        x->db->dirty++;
         prop_begin(x);
         prop_arg(x, "SET", 3);
         prop_arg(x, x->argv[1].ptr, x->argv[1].len);
         prop_arg(x, b, n);
         prop_arg(x, "KEEPTTL", 7);
+        if (prop_failed(x))
+                return;
+        if (!set_string(x, &x->argv[1], b, n, true))
+                return r_oom(x);
+        x->db->dirty++;
         r_bulk(x, b, n);
 }
 
@@ -1100,15 +1532,21 @@ static void cmd_setrange(struct ctx *x)
         /* off + len would overflow for an offset near LLONG_MAX */
         if (off > x->db->cfg.max_bulk - (long long)v->len)
                 return r_err(x, E_TOOBIG);
-        if (!e)
-                e = set_string(x, &x->argv[1], "", 0, false);
-        size_t need = (size_t)off + v->len;
-        if (need > e->vlen) {
-                e->val = zrealloc(e->val, need);
-                memset(e->val + e->vlen, 0, need - e->vlen);
-                e->vlen = (uint32_t)need;
+        size_t need = (size_t)off + v->len, have = e ? e->vlen : 0;
+        char *p = e ? e->val : NULL;
+        if (need > have) {
+                if (!(p = zrealloc(p, need)))
+                        return r_oom(x);
+                memset(p + have, 0, need - have);
         }
-        memcpy(e->val + off, v->ptr, v->len);
+        memcpy(p + off, v->ptr, v->len);
+        if (e) {
+                e->val = p;
+                e->vlen = (uint32_t)(need > have ? need : have);
+        } else if (!(e = put_string(x, &x->argv[1], NULL, p, need, false))) {
+                zfree(p);
+                return r_oom(x);
+        }
         x->db->dirty++;
         r_int(x, e->vlen);
 }
@@ -1118,23 +1556,26 @@ static void cmd_setrange(struct ctx *x)
 
 static void cmd_del(struct ctx *x)
 {
-        long long n = 0;
-        for (size_t j = 1; j < x->argc; j++) {
+        for (size_t j = resume_at(x, 1); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
                 if (lookup(x, &x->argv[j])) {
                         delete_key(x->db, x->argv[j].ptr, x->argv[j].len);
-                        n++;
+                        x->job->n++;
                 }
         }
-        x->db->dirty += (uint64_t)n;
-        r_int(x, n);
+        x->db->dirty += (uint64_t)x->job->n;
+        r_int(x, x->job->n);
 }
 
 static void cmd_exists(struct ctx *x)
 {
-        long long n = 0;
-        for (size_t j = 1; j < x->argc; j++)
-                n += lookup(x, &x->argv[j]) != NULL;
-        r_int(x, n);
+        for (size_t j = resume_at(x, 1); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
+                x->job->n += lookup(x, &x->argv[j]) != NULL;
+        }
+        r_int(x, x->job->n);
 }
 
 static const char *type_name(int t)
@@ -1158,91 +1599,11 @@ static void cmd_type(struct ctx *x)
         r_simple(x, e ? type_name(e->type) : "none");
 }
 
-/* Redis's stringmatchlen: glob-style with *, ?, [...], [^...], ranges, \ escapes. */
-static bool match(const char *p, size_t pn, const char *s, size_t sn, bool nocase, int depth)
-{
-        if (depth > 1000)
-                return false;
-        while (pn && sn) {
-                switch (*p) {
-                case '*':
-                        while (pn > 1 && p[1] == '*')
-                                p++, pn--;
-                        if (pn == 1)
-                                return true;
-                        while (sn) {
-                                if (match(p + 1, pn - 1, s, sn, nocase, depth + 1))
-                                        return true;
-                                s++, sn--;
-                        }
-                        return false;
-                case '?':
-                        s++, sn--;
-                        break;
-                case '[': {
-                        p++, pn--;
-                        bool not = pn && *p == '^', ok = false;
-                        if (not )
-                                p++, pn--;
-                        for (;;) {
-                                if (pn && *p == '\\' && pn >= 2) {
-                                        p++, pn--;
-                                        if (*p == *s)
-                                                ok = true;
-                                } else if (!pn || *p == ']') {
-                                        break;
-                                } else if (pn >= 3 && p[1] == '-') {
-                                        int a = (unsigned char)p[0], b = (unsigned char)p[2],
-                                            c = (unsigned char)*s;
-                                        if (a > b) {
-                                                int t = a;
-                                                a = b, b = t;
-                                        }
-                                        if (nocase)
-                                                a = tolower(a), b = tolower(b), c = tolower(c);
-                                        p += 2, pn -= 2;
-                                        if (c >= a && c <= b)
-                                                ok = true;
-                                } else if (*p == *s) {
-                                        ok = true;
-                                }
-                                p++, pn--;
-                        }
-                        if (!pn) /* unterminated: Redis treats the end as the close */
-                                p--, pn++;
-                        if (not )
-                                ok = !ok;
-                        if (!ok)
-                                return false;
-                        s++, sn--;
-                        break;
-                }
-                case '\\':
-                        if (pn >= 2)
-                                p++, pn--;
-                        /* fall through */
-                default:
-                        if (*p != *s)
-                                return false;
-                        s++, sn--;
-                        break;
-                }
-                p++, pn--;
-                if (!sn) {
-                        while (pn && *p == '*')
-                                p++, pn--;
-                        break;
-                }
-        }
-        return !pn && !sn;
-}
-
+/* KEYS and SCAN: the keys found go to x->job->acc, counted in x->job->n. */
 struct collect {
         struct ctx *x;
         const struct resp_arg *pattern; /* NULL: all */
         int type;                       /* 0: any */
-        struct rbuf keys;               /* replies, appended */
-        size_t n;
 };
 
 static void collect_key(struct dent *e, void *arg)
@@ -1253,29 +1614,34 @@ static void collect_key(struct dent *e, void *arg)
         if (k->type && e->type != k->type)
                 return;
         if (k->pattern && !(k->pattern->len == 1 && k->pattern->ptr[0] == '*') &&
-            !match(k->pattern->ptr, k->pattern->len, e->key, e->klen, false, 0))
+            !glob_match(k->pattern->ptr, k->pattern->len, e->key, e->klen))
                 return;
-        ADD(&k->keys, e->klen + 32, resp_add_bulk(out_, cap_, e->key, e->klen));
-        k->n++;
+        ADD(&k->x->job->acc, e->klen + 32, resp_add_bulk(out_, cap_, e->key, e->klen));
+        k->x->job->n++;
 }
 
-/* The replies collect_key gathered go after the array header. */
-static void collect_reply(struct ctx *x, struct collect *k)
+/* The array of what collect_key gathered. */
+static void collect_reply(struct ctx *x)
 {
-        if (k->keys.len) { /* no keys: no buffer either (memcpy from NULL) */
-                rbuf_reserve(x->o, k->keys.len);
-                memcpy(x->o->p + x->o->len, k->keys.p, k->keys.len);
-                x->o->len += k->keys.len;
+        struct rbuf *keys = &x->job->acc;
+        if (keys->failed)
+                return r_oom(x);
+        r_array(x, (size_t)x->job->n);
+        if (keys->len && rbuf_reserve(x->o, keys->len) == 0) {
+                /* no keys: no buffer either (memcpy from NULL) */
+                memcpy(x->o->p + x->o->len, keys->p, keys->len);
+                x->o->len += keys->len;
         }
-        rbuf_free(&k->keys);
 }
 
 static void cmd_keys(struct ctx *x)
 {
         struct collect k = {.x = x, .pattern = &x->argv[1]};
-        dict_each(&x->db->keys, collect_key, &k);
-        r_array(x, k.n);
-        collect_reply(x, &k);
+        size_t pos = resume_at(x, 0);
+        while (dict_walk(&x->db->keys, &pos, collect_key, &k))
+                if (pause_at(x, pos))
+                        return;
+        collect_reply(x);
 }
 
 static void cmd_scan(struct ctx *x)
@@ -1313,14 +1679,21 @@ static void cmd_scan(struct ctx *x)
                         return r_err(x, E_SYNTAX);
                 }
         }
-        long long visits = count > LLONG_MAX / 10 ? LLONG_MAX : count * 10;
+        if (x->resumed) {
+                cursor = x->job->pos;
+        } else {
+                x->job->left = count > LLONG_MAX / 10 ? LLONG_MAX : (size_t)count * 10;
+        }
         do {
+                if (pause_at(x, cursor))
+                        return;
                 cursor = dict_scan(&x->db->keys, cursor, collect_key, &k);
-        } while (cursor && (long long)k.n < count && --visits > 0);
+        } while (cursor && x->job->n < count && --x->job->left > 0);
+        if (x->job->acc.failed)
+                return r_oom(x);
         r_array(x, 2);
         r_bulk_ll(x, (long long)cursor);
-        r_array(x, k.n);
-        collect_reply(x, &k);
+        collect_reply(x);
 }
 
 static void cmd_rename(struct ctx *x)
@@ -1331,16 +1704,18 @@ static void cmd_rename(struct ctx *x)
                 return r_err(x, E_NOKEY);
         if (from->len == to->len && !memcmp(from->ptr, to->ptr, to->len))
                 return r_ok(x);
+        struct dent *n = dent_new(to->ptr, to->len);
+        if (!n)
+                return r_oom(x);
         if (lookup(x, to))
                 delete_key(x->db, to->ptr, to->len);
         e = dict_unlink(&x->db->keys, from->ptr, from->len);
-        struct dent *n = dent_new(to->ptr, to->len);
         n->val = e->val;
         n->vlen = e->vlen;
         n->type = e->type;
         n->expire = e->expire;
         zfree(e);
-        dict_add(&x->db->keys, n);
+        (void)dict_add(&x->db->keys, n); /* cannot fail: the table held `from` */
         x->db->dirty++;
         r_ok(x);
 }
@@ -1386,15 +1761,19 @@ static void expire_generic(struct ctx *x, int64_t base, bool ms, const char *nam
                 return r_int(x, 0);
         prop_begin(x);
         if (v <= x->now) {
-                delete_key(x->db, x->argv[1].ptr, x->argv[1].len);
                 prop_arg(x, "DEL", 3);
                 prop_arg(x, x->argv[1].ptr, x->argv[1].len);
         } else {
-                set_expire(x->db, e, v);
                 prop_arg(x, "PEXPIREAT", 9);
                 prop_arg(x, x->argv[1].ptr, x->argv[1].len);
                 prop_ll(x, v);
         }
+        if (prop_failed(x))
+                return;
+        if (v <= x->now)
+                delete_key(x->db, x->argv[1].ptr, x->argv[1].len);
+        else
+                set_expire(x->db, e, v);
         x->db->dirty++;
         r_int(x, 1);
 }
@@ -1460,25 +1839,53 @@ static struct dict *dict_of(struct dent *e)
         return (struct dict *)e->val;
 }
 
-/* Sets field f to v (v NULL: a set member). 1 if the field is new. */
+/* Sets field f to v (v NULL: a set member). 1 if the field is new, 0 if
+ * not, -ENOMEM (nothing changed) when out of memory. */
 static int field_set(struct dict *d, const struct resp_arg *f, const struct resp_arg *v)
 {
         struct dent **ref = dict_ref(d, f->ptr, f->len, NULL);
+        char *val = NULL;
+        if (v && !(val = bytes_dup(v->ptr, v->len)))
+                return -ENOMEM;
         if (ref) {
                 if (v) {
                         zfree((*ref)->val);
-                        (*ref)->val = bytes_dup(v->ptr, v->len);
+                        (*ref)->val = val;
                         (*ref)->vlen = (uint32_t)v->len;
                 }
                 return 0;
         }
         struct dent *e = dent_new(f->ptr, f->len);
-        if (v) {
-                e->val = bytes_dup(v->ptr, v->len);
-                e->vlen = (uint32_t)v->len;
+        if (!e || dict_add(d, e) < 0) {
+                zfree(e);
+                zfree(val);
+                return -ENOMEM;
         }
-        dict_add(d, e);
+        e->val = val;
+        e->vlen = v ? (uint32_t)v->len : 0;
         return 1;
+}
+
+/* Adds or sets the fields argv[first..] (pairs if values) of the hash or
+ * set e, counting the new ones in x->job->n. False when the command is to
+ * return: paused, or after r_oom (the fields before the failure stay). */
+static bool fields_set(struct ctx *x, struct dent *e, size_t first, bool values)
+{
+        for (size_t j = resume_at(x, first); j < x->argc; j += values ? 2 : 1) {
+                if (pause_at(x, j))
+                        return false;
+                int r = field_set(dict_of(e), &x->argv[j], values ? &x->argv[j + 1] : NULL);
+                if (r < 0) {
+                        if (j == first)
+                                drop_if_empty(x, e);
+                        else
+                                x->db->dirty++;
+                        r_oom_at(x, j == first ? 0 : j);
+                        return false;
+                }
+                x->job->n += r;
+        }
+        return true;
 }
 
 static void cmd_hset(struct ctx *x)
@@ -1489,16 +1896,15 @@ static void cmd_hset(struct ctx *x)
         struct dent *e = lookup_type(x, &x->argv[1], RT_HASH, &bad);
         if (bad)
                 return;
-        if (!e)
-                e = new_key(x, &x->argv[1], RT_HASH);
-        long long added = 0;
-        for (size_t j = 2; j < x->argc; j += 2)
-                added += field_set(dict_of(e), &x->argv[j], &x->argv[j + 1]);
+        if (!e && !(e = new_key(x, &x->argv[1], RT_HASH)))
+                return r_oom(x);
+        if (!fields_set(x, e, 2, true))
+                return;
         x->db->dirty++;
         if (!strcmp(x->cmd->name, "hmset"))
                 r_ok(x);
         else
-                r_int(x, added);
+                r_int(x, x->job->n);
 }
 
 static void cmd_hget(struct ctx *x)
@@ -1519,8 +1925,11 @@ static void cmd_hmget(struct ctx *x)
         struct dent *e = lookup_type(x, &x->argv[1], RT_HASH, &bad);
         if (bad)
                 return;
-        r_array(x, x->argc - 2);
-        for (size_t j = 2; j < x->argc; j++) {
+        if (!x->resumed)
+                r_array(x, x->argc - 2);
+        for (size_t j = resume_at(x, 2); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
                 struct dent *f = e ? dict_find(dict_of(e), x->argv[j].ptr, x->argv[j].len) : NULL;
                 if (f)
                         r_bulk(x, f->val, f->vlen);
@@ -1539,19 +1948,20 @@ static void cmd_hdel(struct ctx *x)
                 return;
         if (!e)
                 return r_int(x, 0);
-        long long n = 0;
-        for (size_t j = 2; j < x->argc; j++) {
+        for (size_t j = resume_at(x, 2); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
                 struct dent *f = dict_unlink(dict_of(e), x->argv[j].ptr, x->argv[j].len);
                 if (f) {
                         free_field(f, NULL);
-                        n++;
+                        x->job->n++;
                 }
         }
-        if (n) {
+        if (x->job->n) {
                 x->db->dirty++;
                 drop_if_empty(x, e);
         }
-        r_int(x, n);
+        r_int(x, x->job->n);
 }
 
 static void cmd_hlen(struct ctx *x)
@@ -1596,15 +2006,19 @@ static void hash_walk(struct ctx *x, int type, int want)
         if (bad)
                 return;
         size_t n = e ? dict_size(dict_of(e)) : 0;
-        if (type == RT_SET)
+        if (x->resumed)
+                ;
+        else if (type == RT_SET)
                 r_set(x, n);
         else if (want == (WANT_KEYS | WANT_VALS))
                 r_map(x, n);
         else
                 r_array(x, n);
         struct fields w = {x, want};
-        if (e)
-                dict_each(dict_of(e), emit_field, &w);
+        size_t pos = resume_at(x, 0);
+        while (e && dict_walk(dict_of(e), &pos, emit_field, &w))
+                if (pause_at(x, pos))
+                        return;
 }
 
 static void cmd_hgetall(struct ctx *x)
@@ -1642,11 +2056,14 @@ static void cmd_hincrby(struct ctx *x)
         if ((by < 0 && v < 0 && by < LLONG_MIN - v) || (by > 0 && v > 0 && by > LLONG_MAX - v))
                 return r_err(x, E_OVERFLOW);
         v += by;
-        if (!e)
-                e = new_key(x, &x->argv[1], RT_HASH);
+        if (!e && !(e = new_key(x, &x->argv[1], RT_HASH)))
+                return r_oom(x);
         char b[RESP_LLSTR_SIZE];
         struct resp_arg val = {b, resp_ll2str(b, v)};
-        field_set(dict_of(e), &x->argv[2], &val);
+        if (field_set(dict_of(e), &x->argv[2], &val) < 0) {
+                drop_if_empty(x, e);
+                return r_oom(x);
+        }
         x->db->dirty++;
         r_int(x, v);
 }
@@ -1657,14 +2074,13 @@ static void cmd_sadd(struct ctx *x)
         struct dent *e = lookup_type(x, &x->argv[1], RT_SET, &bad);
         if (bad)
                 return;
-        if (!e)
-                e = new_key(x, &x->argv[1], RT_SET);
-        long long n = 0;
-        for (size_t j = 2; j < x->argc; j++)
-                n += field_set(dict_of(e), &x->argv[j], NULL);
-        if (n)
+        if (!e && !(e = new_key(x, &x->argv[1], RT_SET)))
+                return r_oom(x);
+        if (!fields_set(x, e, 2, false))
+                return;
+        if (x->job->n)
                 x->db->dirty++;
-        r_int(x, n);
+        r_int(x, x->job->n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1675,18 +2091,22 @@ static struct relem **list_at(struct rlist *l, size_t i)
         return &l->a[(l->head + i) & (l->cap - 1)];
 }
 
-static void list_grow(struct rlist *l)
+/* Room for one more element: 0, or -ENOMEM (l unchanged). */
+static int list_grow(struct rlist *l)
 {
         if (l->len < l->cap)
-                return;
+                return 0;
         size_t cap = l->cap ? l->cap * 2 : 4;
         struct relem **a = zmalloc(cap * sizeof *a);
+        if (!a)
+                return -ENOMEM;
         for (size_t i = 0; i < l->len; i++)
                 a[i] = *list_at(l, i);
         zfree(l->a);
         l->a = a;
         l->cap = cap;
         l->head = 0;
+        return 0;
 }
 
 static void push(struct ctx *x, bool left)
@@ -1695,12 +2115,20 @@ static void push(struct ctx *x, bool left)
         struct dent *e = lookup_type(x, &x->argv[1], RT_LIST, &bad);
         if (bad)
                 return;
-        if (!e)
-                e = new_key(x, &x->argv[1], RT_LIST);
+        if (!e && !(e = new_key(x, &x->argv[1], RT_LIST)))
+                return r_oom(x);
         struct rlist *l = (struct rlist *)e->val;
-        for (size_t j = 2; j < x->argc; j++) {
-                list_grow(l);
-                struct relem *r = relem_new(x->argv[j].ptr, x->argv[j].len);
+        for (size_t j = resume_at(x, 2); j < x->argc; j++) {
+                if (pause_at(x, j))
+                        return;
+                struct relem *r = NULL;
+                if (list_grow(l) < 0 || !(r = relem_new(x->argv[j].ptr, x->argv[j].len))) {
+                        if (j == 2)
+                                drop_if_empty(x, e);
+                        else
+                                x->db->dirty++;
+                        return r_oom_at(x, j == 2 ? 0 : j);
+                }
                 if (left) {
                         l->head = (l->head - 1) & (l->cap - 1);
                         l->a[l->head] = r;
@@ -1740,10 +2168,25 @@ static void pop(struct ctx *x, bool left)
         if (has_count && count == 0)
                 return r_array(x, 0);
         struct rlist *l = (struct rlist *)e->val;
-        size_t n = (size_t)count < l->len ? (size_t)count : l->len;
-        if (has_count)
-                r_array(x, n);
-        for (size_t i = 0; i < n; i++) {
+        if (!x->resumed && !x->job->phase)
+                x->job->left = (size_t)count < l->len ? (size_t)count : l->len;
+        size_t n = x->job->left;
+        if (!x->job->phase) {
+                /* Room for the whole reply first: popped elements must reach the client. */
+                for (size_t i = resume_at(x, 0); i < n; i++) {
+                        if (pause_at(x, i))
+                                return;
+                        x->job->n += (*list_at(l, left ? i : l->len - 1 - i))->len + 32;
+                }
+                if (rbuf_reserve(x->o, (size_t)x->job->n + 24) < 0)
+                        return r_oom(x);
+                next_phase(x);
+                if (has_count)
+                        r_array(x, n);
+        }
+        for (size_t i = resume_at(x, 0); i < n; i++) {
+                if (pause_at(x, i))
+                        return;
                 struct relem *r;
                 if (left) {
                         r = l->a[l->head];
@@ -1800,9 +2243,12 @@ static void cmd_lrange(struct ctx *x)
                 return r_array(x, 0);
         if (end >= len)
                 end = len - 1;
-        r_array(x, (size_t)(end - start + 1));
-        for (long long i = start; i <= end; i++) {
-                struct relem *r = *list_at(l, (size_t)i);
+        if (!x->resumed)
+                r_array(x, (size_t)(end - start + 1));
+        for (size_t i = resume_at(x, (size_t)start); i <= (size_t)end; i++) {
+                if (pause_at(x, i))
+                        return;
+                struct relem *r = *list_at(l, i);
                 r_bulk(x, r->d, r->len);
         }
 }
@@ -1908,6 +2354,41 @@ static const struct rcmd commands[] = {
 #undef R
 
 #define NCMDS (sizeof commands / sizeof commands[0])
+
+/* Subcommands INFO commandstats counts apart (Redis 7 names them so). */
+static const char *const subcommands[] = {
+        "client|id",    "client|getname", "client|setname", "client|setinfo",   "command|count",
+        "command|docs", "command|info",   "config|get",     "config|resetstat",
+};
+#define NSUBS (sizeof subcommands / sizeof subcommands[0])
+_Static_assert(NCMDS + NSUBS <= RDB_CMDSTATS, "room for every command's statistics");
+
+/* The name statistics slot i stands for. */
+static const char *stat_name(size_t i)
+{
+        return i < NCMDS ? commands[i].name : subcommands[i - NCMDS];
+}
+
+static size_t stat_slots(void)
+{
+        return NCMDS + NSUBS;
+}
+
+/* The st.cmd slot of a command: its own, or its subcommand's; -1 for a
+ * subcommand that does not exist (Redis counts it nowhere). */
+static int stat_slot(const struct rcmd *cmd, const struct resp_arg *argv, size_t argc)
+{
+        size_t n = strlen(cmd->name);
+        bool container = false;
+        for (size_t i = 0; i < NSUBS; i++) {
+                if (strncmp(subcommands[i], cmd->name, n) || subcommands[i][n] != '|')
+                        continue;
+                container = true;
+                if (argc >= 2 && arg_is(&argv[1], subcommands[i] + n + 1))
+                        return (int)(NCMDS + i);
+        }
+        return container && argc >= 2 ? -1 : (int)(cmd - commands);
+}
 #define LOOKUP_SIZE 256
 static const struct rcmd *lookup_table[LOOKUP_SIZE];
 static const struct rcmd *command_list[NCMDS];
@@ -1954,6 +2435,39 @@ static const struct rcmd *find_command(const struct resp_arg *a)
 /* ------------------------------------------------------------------ */
 /* Entry points. */
 
+/* The allocator malloc is: jemalloc when the host links it (the daemon),
+ * which answers mallctl(), else the C library's. */
+static const char *allocator(void)
+{
+        static char name[32];
+        if (name[0])
+                return name;
+        int (*mallctl)(const char *, void *, size_t *, void *, size_t);
+        *(void **)&mallctl = dlsym(RTLD_DEFAULT, "mallctl");
+        const char *v = NULL;
+        size_t len = sizeof v;
+        if (mallctl && mallctl("version", &v, &len, NULL, 0) == 0 && v)
+                snprintf(name, sizeof name, "jemalloc-%.*s", (int)strcspn(v, "-"), v);
+        else
+                snprintf(name, sizeof name, "libc");
+        return name;
+}
+
+/* 40 random hex digits and a NUL, as Redis's run and replication ids. */
+static void random_id(char out[41])
+{
+        unsigned char b[20];
+        if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
+                uint64_t v = rdb_monotonic_us() ^ (uint64_t)getpid() << 32;
+                for (size_t i = 0; i < sizeof b; i++) {
+                        v = v * 6364136223846793005ull + 1442695040888963407ull;
+                        b[i] = (unsigned char)(v >> 56);
+                }
+        }
+        for (size_t i = 0; i < sizeof b; i++)
+                sprintf(out + 2 * i, "%02x", b[i]);
+}
+
 void rdb_init(struct rdb *db, const struct rdb_config *cfg)
 {
         memset(db, 0, sizeof *db);
@@ -1963,8 +2477,13 @@ void rdb_init(struct rdb *db, const struct rdb_config *cfg)
                 db->cfg.max_bulk = RESP_BULK_MAX;
         if (!db->cfg.databases)
                 db->cfg.databases = 1;
+        if (!db->cfg.slice_us)
+                db->cfg.slice_us = 2000;
         db->started_ms = rdb_mstime();
         db->next_client_id = 1;
+        random_id(db->run_id);
+        random_id(db->replid);
+        allocator();
         dict_seed((uint64_t)db->started_ms ^ (uint64_t)getpid() << 32);
         if (!lookup_table[name_hash("get", 3) % LOOKUP_SIZE] || !command_list[0])
                 build_lookup();
@@ -1973,7 +2492,10 @@ void rdb_init(struct rdb *db, const struct rdb_config *cfg)
 void rdb_free(struct rdb *db)
 {
         dict_clear(&db->keys, free_key_cb, db);
+        while (rdb_lazyfree(db, UINT_MAX))
+                ;
         rbuf_free(&db->prop);
+        rbuf_free(&db->job.acc);
 }
 
 void rclient_release(struct rclient *c)
@@ -1999,38 +2521,126 @@ static void unknown_command(struct ctx *x)
                x->argv[0].ptr, args);
 }
 
+/* What a simple reply (+OK, :n, a short error, -OOM) needs at most. */
+#define REPLY_ROOM 128
+
+/* After a command: an allocation that failed turns its reply into -OOM; a
+ * reply that cannot even be written closes the connection rather than leave
+ * the client waiting for it. */
+static int reply_done(struct ctx *x, size_t start)
+{
+        if (x->oom || x->o->failed) {
+                x->o->len = start;
+                x->o->failed = false;
+                r_err(x, E_OOM);
+        }
+        if (x->o->failed) {
+                x->o->len = start;
+                x->o->failed = false;
+                x->flags |= RDB_CLOSE;
+        }
+        return x->flags;
+}
+
+/* Runs x's command (the first slice, or the next one) and, once it is done,
+ * what follows it. */
+static int run_slice(struct rdb *db, struct ctx *x)
+{
+        struct rjob *j = &db->job;
+        x->job = j;
+        x->now = j->now;
+        x->t0 = rdb_monotonic_us();
+        x->cmd->fn(x);
+        j->usec += rdb_monotonic_us() - x->t0;
+        j->active = x->paused;
+        if (x->paused)
+                return RDB_MORE;
+        rbuf_free(&j->acc);
+        if (db->dirty != j->dirty) {
+                x->flags |= RDB_WRITE;
+                if (x->oom && x->applied) /* what ran of a command cut short */
+                        db->log_argc = x->applied;
+        } else {
+                db->prop_argc = 0;
+        }
+        int f = reply_done(x, j->out_start);
+        if (j->stat >= 0 && x->rejected) {
+                db->st.cmd[j->stat].rejected++;
+        } else if (j->stat >= 0) {
+                db->st.cmd[j->stat].calls++;
+                db->st.cmd[j->stat].usec += j->usec;
+                db->st.cmd[j->stat].failed += db->st.error_replies != j->errors;
+        }
+        return f;
+}
+
 int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, size_t argc,
              struct rbuf *out)
 {
         struct ctx x = {.db = db, .c = c, .argv = argv, .argc = argc, .o = out};
+        size_t start = out->len;
+        out->failed = false;
+        db->prop_argc = 0;
+        db->log_argc = 0;
         if (!argc)
                 return 0;
+        /* Room for a short reply, or -OOM, before anything changes: a write
+         * then never goes unanswered. */
+        if (rbuf_reserve(out, REPLY_ROOM) < 0) {
+                out->failed = false;
+                return RDB_CLOSE;
+        }
         x.cmd = find_command(&argv[0]);
         db->st.commands++;
         if (!x.cmd) {
                 unknown_command(&x);
-                return 0;
+                return reply_done(&x, start);
         }
+        int stat = stat_slot(x.cmd, argv, argc);
         if ((x.cmd->arity > 0 && (size_t)x.cmd->arity != argc) ||
             (x.cmd->arity < 0 && argc < (size_t)-x.cmd->arity)) {
+                db->st.cmd[x.cmd - commands].rejected++;
                 r_arity(&x, x.cmd->name);
-                return 0;
+                return reply_done(&x, start);
         }
         if ((x.cmd->flags & F_DENYOOM) && db->cfg.maxmemory &&
             rdb_used_memory() > db->cfg.maxmemory) {
                 db->st.rejected_oom++;
+                if (stat >= 0)
+                        db->st.cmd[stat].rejected++;
                 r_err(&x, E_OOM);
-                return 0;
+                return reply_done(&x, start);
         }
-        x.now = rdb_mstime();
-        uint64_t dirty = db->dirty;
-        db->prop_argc = 0;
-        x.cmd->fn(&x);
-        if (db->dirty != dirty)
-                x.flags |= RDB_WRITE;
-        else
-                db->prop_argc = 0;
-        return x.flags;
+        rbuf_free(&db->job.acc);
+        db->job = (struct rjob){.c = c,
+                                .argv = argv,
+                                .argc = argc,
+                                .out = out,
+                                .cmd = x.cmd,
+                                .out_start = start,
+                                .dirty = db->dirty,
+                                .errors = db->st.error_replies,
+                                .stat = stat,
+                                .now = rdb_mstime()};
+        return run_slice(db, &x);
+}
+
+int rdb_resume(struct rdb *db)
+{
+        struct rjob *j = &db->job;
+        struct ctx x = {.db = db,
+                        .c = j->c,
+                        .argv = j->argv,
+                        .argc = j->argc,
+                        .o = j->out,
+                        .cmd = j->cmd,
+                        .resumed = true};
+        return run_slice(db, &x);
+}
+
+bool rdb_busy(const struct rdb *db)
+{
+        return db->job.active;
 }
 
 struct expiring {
@@ -2088,12 +2698,20 @@ size_t rdb_active_expire(struct rdb *db, unsigned budget_us)
         return deleted;
 }
 
-void rdb_append_multibulk(struct rbuf *b, const struct resp_arg *argv, size_t argc)
+size_t rdb_multibulk_size(const struct resp_arg *argv, size_t argc)
 {
-        rbuf_reserve(b, 24);
+        size_t n = 24;
+        for (size_t i = 0; i < argc; i++)
+                n += argv[i].len + 32;
+        return n;
+}
+
+int rdb_append_multibulk(struct rbuf *b, const struct resp_arg *argv, size_t argc)
+{
+        if (rbuf_reserve(b, rdb_multibulk_size(argv, argc)) < 0)
+                return -ENOMEM;
         b->len += resp_add_array(b->p + b->len, b->cap - b->len, argc);
-        for (size_t i = 0; i < argc; i++) {
-                rbuf_reserve(b, argv[i].len + 32);
+        for (size_t i = 0; i < argc; i++)
                 b->len += resp_add_bulk(b->p + b->len, b->cap - b->len, argv[i].ptr, argv[i].len);
-        }
+        return 0;
 }

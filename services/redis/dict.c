@@ -5,6 +5,7 @@
  * cursor, which visits every element present for the whole scan even across a
  * rehash. Plus the counted allocator the store uses for MaxMemory= and INFO.
  */
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,40 +17,67 @@
 /* ------------------------------------------------------------------ */
 /* Counted memory. */
 
-static uint64_t used_memory;
+static uint64_t used_memory, peak_memory;
 
-static void *oom(size_t n)
+/* Failure injection for the unit tests: skip this many allocations, then
+ * fail this many (-1: all); skip -1: off. */
+static long fail_skip = -1, fail_count;
+static bool fail_hit;
+
+bool zmalloc_fail_after(long n, long count)
 {
-        fprintf(stderr, "redis: out of memory allocating %zu bytes\n", n);
-        abort();
+        bool hit = fail_hit;
+        fail_skip = n;
+        fail_count = count;
+        fail_hit = false;
+        return hit;
+}
+
+static bool injected(void)
+{
+        if (fail_skip < 0 || fail_count == 0)
+                return false;
+        if (fail_skip > 0) {
+                fail_skip--;
+                return false;
+        }
+        if (fail_count > 0)
+                fail_count--;
+        fail_hit = true;
+        return true;
+}
+
+static void counted(size_t n)
+{
+        used_memory += n;
+        if (used_memory > peak_memory)
+                peak_memory = used_memory;
 }
 
 void *zmalloc(size_t n)
 {
-        void *p = malloc(n ? n : 1);
-        if (!p)
-                return oom(n);
-        used_memory += malloc_usable_size(p);
+        void *p = injected() ? NULL : malloc(n ? n : 1);
+        if (p)
+                counted(malloc_usable_size(p));
         return p;
 }
 
 void *zcalloc(size_t n)
 {
-        void *p = calloc(1, n ? n : 1);
-        if (!p)
-                return oom(n);
-        used_memory += malloc_usable_size(p);
+        void *p = injected() ? NULL : calloc(1, n ? n : 1);
+        if (p)
+                counted(malloc_usable_size(p));
         return p;
 }
 
 void *zrealloc(void *p, size_t n)
 {
         size_t old = p ? malloc_usable_size(p) : 0;
-        void *q = realloc(p, n ? n : 1);
+        void *q = injected() ? NULL : realloc(p, n ? n : 1);
         if (!q)
-                return oom(n);
-        used_memory += malloc_usable_size(q);
+                return NULL;
         used_memory -= old;
+        counted(malloc_usable_size(q));
         return q;
 }
 
@@ -66,22 +94,36 @@ uint64_t rdb_used_memory(void)
         return used_memory;
 }
 
-void rbuf_reserve(struct rbuf *b, size_t more)
+uint64_t rdb_peak_memory(void)
+{
+        return peak_memory > used_memory ? peak_memory : used_memory;
+}
+
+int rbuf_reserve(struct rbuf *b, size_t more)
 {
         if (b->cap - b->len >= more)
-                return;
+                return 0;
         size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->len < more)
+        while (cap - b->len < more) {
+                if (cap > SIZE_MAX / 2)
+                        goto fail;
                 cap *= 2;
-        b->p = zrealloc(b->p, cap);
+        }
+        char *p = zrealloc(b->p, cap);
+        if (!p)
+                goto fail;
+        b->p = p;
         b->cap = cap;
+        return 0;
+fail:
+        b->failed = true;
+        return -ENOMEM;
 }
 
 void rbuf_free(struct rbuf *b)
 {
         zfree(b->p);
-        b->p = NULL;
-        b->len = b->cap = 0;
+        *b = (struct rbuf){0};
 }
 
 /* ------------------------------------------------------------------ */
@@ -199,23 +241,28 @@ struct dent *dict_find(struct dict *d, const char *k, size_t n)
         return pp ? *pp : NULL;
 }
 
-void dict_add(struct dict *d, struct dent *e)
+int dict_add(struct dict *d, struct dent *e)
 {
         if (d->rehash >= 0) {
                 dict_step(d, 1);
         } else if (!d->size[0]) {
+                if (!(d->t[0] = zcalloc(4 * sizeof *d->t[0])))
+                        return -ENOMEM;
                 d->size[0] = 4;
-                d->t[0] = zcalloc(4 * sizeof *d->t[0]);
         } else if (d->used[0] >= d->size[0]) {
-                d->size[1] = d->size[0] * 2;
-                d->t[1] = zcalloc(d->size[1] * sizeof *d->t[1]);
-                d->rehash = 0;
+                /* No memory to grow: longer chains are slower, not wrong. */
+                d->t[1] = zcalloc(d->size[0] * 2 * sizeof *d->t[1]);
+                if (d->t[1]) {
+                        d->size[1] = d->size[0] * 2;
+                        d->rehash = 0;
+                }
         }
         int t = d->rehash >= 0 ? 1 : 0;
         size_t i = bucket(d, t, e);
         e->next = d->t[t][i];
         d->t[t][i] = e;
         d->used[t]++;
+        return 0;
 }
 
 struct dent *dict_unlink(struct dict *d, const char *k, size_t n)
@@ -236,22 +283,46 @@ void dict_replace(struct dent **ref, struct dent *e)
         *ref = e;
 }
 
+static void visit(struct dent *e, dict_fn *fn, void *arg)
+{
+        for (struct dent *next; e; e = next) {
+                next = e->next;
+                fn(e, arg);
+        }
+}
+
+bool dict_walk(struct dict *d, size_t *pos, dict_fn *fn, void *arg)
+{
+        for (; *pos < d->size[0] + d->size[1]; ++*pos) {
+                int t = *pos >= d->size[0];
+                struct dent *e = d->t[t][*pos - (t ? d->size[0] : 0)];
+                if (e) {
+                        ++*pos;
+                        visit(e, fn, arg);
+                        return true;
+                }
+        }
+        return false;
+}
+
 void dict_each(struct dict *d, dict_fn *fn, void *arg)
 {
-        for (int t = 0; t <= 1; t++)
-                for (size_t i = 0; i < d->size[t]; i++)
-                        for (struct dent *e = d->t[t][i], *next; e; e = next) {
-                                next = e->next;
-                                fn(e, arg);
-                        }
+        size_t pos = 0;
+        while (dict_walk(d, &pos, fn, arg))
+                ;
+}
+
+void dict_release(struct dict *d)
+{
+        zfree(d->t[0]);
+        zfree(d->t[1]);
+        dict_init(d);
 }
 
 void dict_clear(struct dict *d, dict_fn *fn, void *arg)
 {
         dict_each(d, fn, arg);
-        zfree(d->t[0]);
-        zfree(d->t[1]);
-        dict_init(d);
+        dict_release(d);
 }
 
 static unsigned long rev(unsigned long v)
@@ -262,14 +333,6 @@ static unsigned long rev(unsigned long v)
                 v = ((v >> s) & mask) | ((v << s) & ~mask);
         }
         return v;
-}
-
-static void visit(struct dent *e, dict_fn *fn, void *arg)
-{
-        for (struct dent *next; e; e = next) {
-                next = e->next;
-                fn(e, arg);
-        }
 }
 
 unsigned long dict_scan(struct dict *d, unsigned long v, dict_fn *fn, void *arg)
@@ -302,4 +365,11 @@ int64_t rdb_mstime(void)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t rdb_monotonic_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }

@@ -44,11 +44,21 @@ struct store {
         struct resp_arg *argv;
         size_t argv_cap;
         char ack[8];
+        uint64_t refuse; /* a connection to answer -OOM and close: no memory for it */
+        /* The message being run: its client, and (a 'C' batch) the commands
+         * not yet run, or (s->part) the client's large command. They stay
+         * while a command is paused between slices (rdb_busy). */
+        struct rclient *cur;
+        const char *bat, *bat_end;
+        bool bat_last, part;
+        const struct resp_arg *cur_argv; /* the command running */
+        size_t cur_argc;
         /* append-only file */
         int aof_fd;
         struct rbuf aof;
         int64_t aof_synced_ms;
         bool aof_dirty;
+        struct replay *replay; /* while the file is loaded */
 };
 
 static struct rclient **client_slot(struct store *s, uint64_t pid)
@@ -59,16 +69,22 @@ static struct rclient **client_slot(struct store *s, uint64_t pid)
         return pp;
 }
 
+/* The client of connection pid, made on its first message; NULL (and the
+ * connection is refused) when out of memory. */
 static struct rclient *client_get(struct store *s, uint64_t pid)
 {
         struct rclient **pp = client_slot(s, pid);
         if (*pp)
                 return *pp;
         struct rclient *c = zcalloc(sizeof *c);
+        if (!c || rbuf_reserve(&c->out, 256) < 0) {
+                zfree(c);
+                s->refuse = pid;
+                return NULL;
+        }
         c->pid = pid;
         c->id = s->db.next_client_id++;
         c->proto = RESP2;
-        rbuf_reserve(&c->out, 256);
         c->out.len = 1; /* room for the message header: see chunk() */
         c->sent_to = 1;
         c->flags = 0;
@@ -78,6 +94,19 @@ static struct rclient *client_get(struct store *s, uint64_t pid)
         return c;
 }
 
+/* Forgets c's large command, parsed or not. */
+static void big_free(struct rclient *c)
+{
+        zfree(c->big_parser);
+        c->big_parser = NULL;
+        zfree(c->big_argv);
+        c->big_argv = NULL;
+        zfree(c->big_scratch);
+        c->big_scratch = NULL;
+        free(c->big.p);
+        c->big = (struct rbuf){0};
+}
+
 static void client_drop(struct store *s, uint64_t pid)
 {
         struct rclient **pp = client_slot(s, pid);
@@ -85,13 +114,21 @@ static void client_drop(struct store *s, uint64_t pid)
         if (!c)
                 return;
         *pp = c->next;
-        free(c->big.p);
-        c->big = (struct rbuf){0};
+        big_free(c);
         rclient_release(c);
-        zfree(c->big_parser);
-        zfree(c->big_argv);
         zfree(c);
         s->db.clients--;
+}
+
+/* c's next reply is -OOM; if even that has no room, c is closed. */
+static void reply_oom(struct rclient *c)
+{
+        size_t n = sizeof RDB_E_OOM - 1;
+        if (rbuf_reserve(&c->out, n + 2) < 0) {
+                c->flags |= RC_CLOSING;
+                return;
+        }
+        c->out.len += resp_add_error(c->out.p + c->out.len, c->out.cap - c->out.len, RDB_E_OOM, n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -103,82 +140,133 @@ static int aof_path(const struct redis_conf *conf, char *buf, size_t len)
         return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* Replays the file into the keyspace; a torn or corrupt tail is cut off. */
-static int aof_load(struct store *s)
-{
+/* The append-only file being replayed at start, a slice at a time. */
+struct replay {
         char path[700];
-        if (aof_path(s->conf, path, sizeof path) < 0)
+        int fd;
+        char *data;
+        size_t size, good, cmds;
+        struct resp_parser p;
+        struct resp_arg *argv;
+        size_t cap;
+        struct rclient c;
+        struct rbuf out;
+        uint64_t maxmemory; /* MaxMemory=, off while the data comes back */
+};
+
+static void replay_free(struct store *s)
+{
+        struct replay *l = s->replay;
+        if (!l)
+                return;
+        if (l->fd >= 0 && s->aof_fd != l->fd)
+                close(l->fd);
+        s->db.cfg.maxmemory = l->maxmemory;
+        rclient_release(&l->c);
+        rbuf_free(&l->out);
+        free(l->argv);
+        free(l->data);
+        free(l);
+        s->replay = NULL;
+}
+
+/* Opens and reads the file for aof_replay(). */
+static int aof_open(struct store *s)
+{
+        struct replay *l = calloc(1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        s->replay = l;
+        l->fd = -1;
+        l->c.proto = RESP2;
+        /* MaxMemory= refuses new writes, not the data already written. */
+        l->maxmemory = s->db.cfg.maxmemory;
+        s->db.cfg.maxmemory = 0;
+        if (aof_path(s->conf, l->path, sizeof l->path) < 0)
                 return -ENAMETOOLONG;
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_APPEND, 0644);
-        if (fd < 0) {
-                fprintf(stderr, "<3>redis: %s: %s\n", path, strerror(errno));
+        l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_APPEND, 0644);
+        if (l->fd < 0) {
+                fprintf(stderr, "<3>redis: %s: %s\n", l->path, strerror(errno));
                 return -errno;
         }
         struct stat sb;
-        if (fstat(fd, &sb) < 0) {
-                close(fd);
+        if (fstat(l->fd, &sb) < 0)
                 return -errno;
-        }
-        size_t size = (size_t)sb.st_size, good = 0, cmds = 0;
-        char *data = size ? malloc(size) : NULL;
-        if (size && !data) {
-                close(fd);
+        l->cap = 16;
+        l->argv = malloc(l->cap * sizeof *l->argv);
+        l->data = sb.st_size ? malloc((size_t)sb.st_size) : NULL;
+        if (!l->argv || (sb.st_size && !l->data))
                 return -ENOMEM;
-        }
-        size_t got = 0;
-        while (got < size) {
-                ssize_t r = pread(fd, data + got, size - got, (off_t)got);
+        while (l->size < (size_t)sb.st_size) {
+                ssize_t r = pread(l->fd, l->data + l->size, (size_t)sb.st_size - l->size,
+                                  (off_t)l->size);
                 if (r <= 0)
                         break;
-                got += (size_t)r;
+                l->size += (size_t)r;
         }
-        size = got;
-        struct resp_parser p;
         struct resp_limits lim = s->conf->limits;
-        resp_parser_init(&p, &lim);
-        struct rclient c = {.proto = RESP2};
-        struct rbuf out = {0};
-        size_t cap = 16;
-        struct resp_arg *argv = malloc(cap * sizeof *argv);
-        while (good < size) {
-                struct resp_command cmd = {.argv = argv, .argv_cap = cap};
-                ssize_t r = resp_parse(&p, data + good, size - good, &cmd);
-                while (r == -ENOBUFS && cmd.argc > cap) {
-                        cap *= 2;
-                        argv = realloc(argv, cap * sizeof *argv);
-                        cmd.argv = argv;
-                        cmd.argv_cap = cap;
-                        r = resp_parse(&p, data + good, size - good, &cmd);
-                }
-                if (r <= 0 || data[good] != '*')
-                        break;
-                out.len = 0;
-                rdb_exec(&s->db, &c, cmd.argv, cmd.argc, &out);
-                good += (size_t)r;
-                cmds++;
-        }
-        if (good < size) {
+        resp_parser_init(&l->p, &lim);
+        return 0;
+}
+
+/* The end of the replay: a torn or corrupt tail is cut off. */
+static int replay_done(struct store *s, int err)
+{
+        struct replay *l = s->replay;
+        if (err) {
+                fprintf(stderr, "<3>redis: %s: out of memory replaying command %zu\n", l->path,
+                        l->cmds);
+        } else if (l->good < l->size) {
                 fprintf(stderr,
                         "<4>redis: %s: torn or bad record at byte %zu of %zu: truncated "
                         "after %zu commands\n",
-                        path, good, size, cmds);
-                if (ftruncate(fd, (off_t)good) < 0) {
-                        fprintf(stderr, "<3>redis: %s: truncate: %s\n", path, strerror(errno));
-                        close(fd);
-                        free(data);
-                        free(argv);
-                        rbuf_free(&out);
-                        return -errno;
+                        l->path, l->good, l->size, l->cmds);
+                if (ftruncate(l->fd, (off_t)l->good) < 0) {
+                        err = -errno;
+                        fprintf(stderr, "<3>redis: %s: truncate: %s\n", l->path, strerror(errno));
                 }
         }
-        rclient_release(&c);
-        rbuf_free(&out);
-        free(argv);
-        free(data);
-        s->aof_fd = fd;
-        s->db.dirty = 0;
-        s->db.st.commands = 0;
-        return 0;
+        if (!err) {
+                s->aof_fd = l->fd;
+                s->db.aof_size = s->db.aof_base_size = l->good;
+                s->db.dirty = 0;
+                s->db.st.commands = 0;
+        }
+        replay_free(s);
+        return err;
+}
+
+/* Replays the file into the keyspace for about a slice: 1 while some is
+ * left (call again after yielding), 0 once loaded, or -errno. */
+static int aof_replay(struct store *s)
+{
+        struct replay *l = s->replay;
+        uint64_t t0 = rdb_monotonic_us();
+        int f = rdb_busy(&s->db) ? rdb_resume(&s->db) : 0;
+        for (unsigned n = 1;; n++) {
+                if (f & RDB_MORE)
+                        return 1;
+                if (l->out.len > 4 && !memcmp(l->out.p, "-OOM", 4))
+                        return replay_done(s, -ENOMEM); /* refuse to run without the data */
+                l->out.len = 0;
+                if (n % 64 == 0 && rdb_monotonic_us() - t0 >= s->db.cfg.slice_us)
+                        return 1;
+                struct resp_command cmd = {.argv = l->argv, .argv_cap = l->cap};
+                ssize_t r = resp_parse(&l->p, l->data + l->good, l->size - l->good, &cmd);
+                while (r == -ENOBUFS && cmd.argc > l->cap) {
+                        struct resp_arg *a = realloc(l->argv, 2 * l->cap * sizeof *a);
+                        if (!a)
+                                return replay_done(s, -ENOMEM);
+                        l->argv = cmd.argv = a;
+                        l->cap = cmd.argv_cap = 2 * l->cap;
+                        r = resp_parse(&l->p, l->data + l->good, l->size - l->good, &cmd);
+                }
+                if (r <= 0 || l->data[l->good] != '*')
+                        return replay_done(s, 0);
+                l->good += (size_t)r;
+                l->cmds++;
+                f = rdb_exec(&s->db, &l->c, cmd.argv, cmd.argc, &l->out);
+        }
 }
 
 static void aof_feed(struct store *s, const struct resp_arg *argv, size_t argc)
@@ -198,6 +286,8 @@ static void aof_feed(struct store *s, const struct resp_arg *argv, size_t argc)
                 }
                 rdb_append_multibulk(&s->aof, a, n);
         } else {
+                if (s->db.log_argc) /* the command ran out of memory after these */
+                        argc = s->db.log_argc;
                 rdb_append_multibulk(&s->aof, argv, argc);
         }
         s->db.prop_argc = 0;
@@ -219,6 +309,8 @@ static void aof_write(struct store *s)
                 }
                 done += (size_t)r;
         }
+        s->db.aof_size += done;
+        s->db.aof_write_failed = done < s->aof.len;
         s->aof.len = 0;
         s->aof_dirty = true;
         if (s->conf->fsync == FSYNC_ALWAYS) {
@@ -230,48 +322,118 @@ static void aof_write(struct store *s)
 /* ------------------------------------------------------------------ */
 /* The store: messages in, commands run, replies out. */
 
-static void exec_one(struct store *s, struct rclient *c, const struct resp_arg *argv, size_t argc)
+/* To a connection the store has no memory for: R_DONE | R_CLOSE, -OOM. */
+static const char oom_close[] = "\x05" RDB_E_OOM "\r\n";
+_Static_assert((R_DONE | R_CLOSE) == 0x05, "oom_close starts with R_DONE | R_CLOSE");
+
+/* Room a command's rewritten form (aof_feed) may need beyond the command:
+ * INCRBYFLOAT's result, an absolute time. */
+#define PROP_ROOM (RESP_LDSTR_SIZE + 64)
+
+/* What follows a command, once it has run to its end. */
+static void exec_done(struct store *s, struct rclient *c, int f)
 {
-        if (c->flags & RC_CLOSING)
-                return;
-        int f = rdb_exec(&s->db, c, argv, argc, &c->out);
         if (f & RDB_WRITE)
-                aof_feed(s, argv, argc);
+                aof_feed(s, s->cur_argv, s->cur_argc);
         if (f & RDB_CLOSE)
                 c->flags |= RC_CLOSING;
 }
 
-/* Runs the commands of a 'C' message. */
-static void run_batch(struct store *s, struct rclient *c, const char *m, size_t n)
+/* Runs one command for c; true if it paused (rdb_busy: see store_step). */
+static bool exec_one(struct store *s, struct rclient *c, const struct resp_arg *argv, size_t argc)
 {
-        const char *end = m + n;
+        if (c->flags & RC_CLOSING)
+                return false;
+        /* Room in the log first: a write that ran is always logged. */
+        if (s->aof_fd >= 0 &&
+            rbuf_reserve(&s->aof, rdb_multibulk_size(argv, argc) + PROP_ROOM) < 0) {
+                s->aof.failed = false;
+                reply_oom(c);
+                return false;
+        }
+        s->cur_argv = argv;
+        s->cur_argc = argc;
+        int f = rdb_exec(&s->db, c, argv, argc, &c->out);
+        if (f & RDB_MORE)
+                return true;
+        exec_done(s, c, f);
+        return false;
+}
+
+/* Runs the commands of the current 'C' message from where it stands; true
+ * if one paused. */
+static bool run_batch(struct store *s, struct rclient *c)
+{
         uint32_t argc, len;
-        m += 2;
-        while (end - m >= 4) {
+        while (s->bat_end - s->bat >= 4) {
+                const char *m = s->bat;
                 memcpy(&argc, m, 4);
                 m += 4;
-                if (argc > s->argv_cap) {
-                        s->argv_cap = argc * 2;
-                        s->argv = zrealloc(s->argv, s->argv_cap * sizeof *s->argv);
+                struct resp_arg *a = s->argv;
+                if (argc > s->argv_cap && (a = zrealloc(s->argv, 2 * argc * sizeof *a))) {
+                        s->argv = a;
+                        s->argv_cap = 2 * argc;
                 }
                 for (uint32_t i = 0; i < argc; i++) {
                         memcpy(&len, m, 4);
-                        s->argv[i] = (struct resp_arg){m + 4, len};
+                        if (i < s->argv_cap)
+                                s->argv[i] = (struct resp_arg){m + 4, len};
                         m += 4 + len;
                 }
-                exec_one(s, c, s->argv, argc);
+                s->bat = m;
+                if (argc > s->argv_cap)
+                        reply_oom(c);
+                else if (exec_one(s, c, s->argv, argc))
+                        return true;
         }
+        return false;
 }
 
-/* A part of a large command ('P'): parse what has come so far. Fills s->ack. */
-static void run_part(struct store *s, struct rclient *c, const char *m, size_t n)
+/*
+ * Goes on with the current message (s->cur's batch, or its large command if
+ * s->part) from where it stands. Returns the client to answer once the
+ * message is done, or NULL: nothing to send yet, or a command paused after
+ * its slice (rdb_busy), to be called again once the worker had its turn.
+ */
+static struct rclient *store_step(struct store *s)
 {
+        struct rclient *c = s->cur;
+        if (rdb_busy(&s->db)) {
+                int f = rdb_resume(&s->db);
+                if (f & RDB_MORE)
+                        return NULL;
+                exec_done(s, c, f);
+        } else if (s->part && exec_one(s, c, c->big_argv, c->big_argc)) {
+                return NULL;
+        }
+        if (s->part) {
+                big_free(c);
+                c->flags |= RC_BATCH_DONE;
+        } else if (run_batch(s, c)) {
+                return NULL;
+        } else if (s->bat_last) {
+                c->flags |= RC_BATCH_DONE;
+        }
+        aof_write(s);
+        s->cur = NULL;
+        return c->flags & RC_BATCH_DONE ? c : NULL;
+}
+
+/* A part of a large command ('P'): parse what has come so far. Fills s->ack;
+ * returns true when the command is whole (in c->big_argv), to be run. */
+static bool run_part(struct store *s, struct rclient *c, const char *m, size_t n)
+{
+        uint32_t used = (uint32_t)n;
+        uint8_t flags = R_ACK;
+        ssize_t r = -ENOMEM;
         if (!c->big_parser) {
                 c->big_parser = zmalloc(sizeof *c->big_parser);
-                resp_parser_init(c->big_parser, &s->conf->limits);
                 c->big_cap = 16;
                 c->big_argv = zmalloc(c->big_cap * sizeof *c->big_argv);
                 c->big.len = 0;
+                if (!c->big_parser || !c->big_argv)
+                        goto out;
+                resp_parser_init(c->big_parser, &s->conf->limits);
         }
         /* Not counted as data (plain realloc): MaxMemory= judges the keyspace,
          * and a large SET must not refuse itself. */
@@ -281,60 +443,58 @@ static void run_part(struct store *s, struct rclient *c, const char *m, size_t n
                         cap *= 2;
                 char *b = realloc(c->big.p, cap);
                 if (!b)
-                        abort();
+                        goto out;
                 c->big.p = b;
                 c->big.cap = cap;
         }
         memcpy(c->big.p + c->big.len, m, n);
         c->big.len += n;
         struct resp_command cmd = {.argv = c->big_argv, .argv_cap = c->big_cap};
-        char *scratch = NULL;
-        ssize_t r;
         for (;;) {
                 r = resp_parse(c->big_parser, c->big.p, c->big.len, &cmd);
                 if (r != -ENOBUFS)
                         break;
+                r = -ENOMEM;
                 if (cmd.argc > c->big_cap) {
                         size_t cap = c->big_cap * 2;
                         while (cap < cmd.argc && cap < (1u << 20))
                                 cap *= 2;
-                        c->big_argv = zrealloc(c->big_argv, cap * sizeof *c->big_argv);
+                        struct resp_arg *a = zrealloc(c->big_argv, cap * sizeof *a);
+                        if (!a)
+                                goto out;
+                        c->big_argv = a;
                         c->big_cap = cap;
                         cmd.argv = c->big_argv;
                         cmd.argv_cap = cap;
                 }
                 if (cmd.scratch_len > cmd.scratch_cap) {
-                        scratch = zrealloc(scratch, cmd.scratch_len);
-                        cmd.scratch = scratch;
+                        char *b = zrealloc(c->big_scratch, cmd.scratch_len);
+                        if (!b)
+                                goto out;
+                        c->big_scratch = b;
+                        cmd.scratch = b;
                         cmd.scratch_cap = cmd.scratch_len;
                 }
         }
-        uint32_t used = (uint32_t)n;
-        uint8_t flags = R_ACK;
-        if (r == -EPROTO) {
-                const char *e = resp_parser_error(c->big_parser);
-                rbuf_reserve(&c->out, strlen(e) + 16);
-                c->out.len += resp_add_error(c->out.p + c->out.len, c->out.cap - c->out.len, e,
-                                             strlen(e));
+        if (r >= 0) {
+                used = (uint32_t)(n - (c->big.len - (size_t)r));
+                c->big_argc = cmd.argc;
+                flags |= R_CMDDONE;
+        }
+out:
+        if (r == -EPROTO || r == -ENOMEM) {
+                /* answered, and the rest of the command is not read: close */
+                const char *e = r == -EPROTO ? resp_parser_error(c->big_parser) : RDB_E_OOM;
+                if (rbuf_reserve(&c->out, strlen(e) + 16) == 0)
+                        c->out.len += resp_add_error(c->out.p + c->out.len, c->out.cap - c->out.len,
+                                                     e, strlen(e));
                 c->flags |= RC_CLOSING | RC_BATCH_DONE;
                 flags |= R_CMDDONE;
-        } else if (r >= 0) {
-                used = (uint32_t)(n - (c->big.len - (size_t)r));
-                exec_one(s, c, cmd.argv, cmd.argc);
-                c->flags |= RC_BATCH_DONE;
-                flags |= R_CMDDONE;
+                big_free(c);
         }
-        if (flags & R_CMDDONE) {
-                zfree(c->big_parser);
-                c->big_parser = NULL;
-                zfree(c->big_argv);
-                c->big_argv = NULL;
-                free(c->big.p);
-                c->big = (struct rbuf){0};
-        }
-        zfree(scratch);
         s->ack[0] = (char)flags;
         memcpy(s->ack + 1, &used, 4);
+        return r >= 0;
 }
 
 /* Handles one message; returns the client to send to, or NULL. */
@@ -344,45 +504,51 @@ static struct rclient *handle(struct store *s, uint64_t from, ssize_t n)
                 client_drop(s, from);
                 return NULL;
         }
-        if (n < 1 || (size_t)n > s->rxcap)
+        if (n < 1)
                 return NULL;
         const char *m = s->rx;
-        struct rclient *c;
+        struct rclient *c = NULL;
         s->ack[0] = 0;
+        if ((size_t)n > s->rxcap) { /* cut short: rx could not grow for it */
+                if (m[0] != 'X')
+                        s->refuse = from;
+                return NULL;
+        }
+        if (m[0] != 'X' && !(c = client_get(s, from)))
+                return NULL;
         switch (m[0]) {
         case 'H': {
                 uint32_t max = 0;
                 if (n >= 5)
                         memcpy(&max, m + 1, 4);
-                if (max > s->max) {
-                        s->max = max;
-                        if (s->rxcap < max + REDIS_MSG_OVERHEAD) {
-                                free(s->rx);
-                                s->rxcap = max + REDIS_MSG_OVERHEAD;
-                                s->rx = malloc(s->rxcap);
-                                if (!s->rx)
-                                        abort();
-                        }
+                if (max > s->max && s->rxcap < max + REDIS_MSG_OVERHEAD) {
+                        char *rx = malloc(max + REDIS_MSG_OVERHEAD);
+                        if (!rx) /* this connection's large messages will be refused */
+                                return NULL;
+                        free(s->rx);
+                        s->rx = rx;
+                        s->rxcap = max + REDIS_MSG_OVERHEAD;
                 }
-                client_get(s, from);
+                if (max > s->max)
+                        s->max = max;
                 return NULL;
         }
         case 'C':
-                c = client_get(s, from);
                 s->db.st.net_in += (uint64_t)n;
-                run_batch(s, c, m, (size_t)n);
-                if (m[1] & MSG_END)
-                        c->flags |= RC_BATCH_DONE;
-                aof_write(s);
-                return c->flags & RC_BATCH_DONE ? c : NULL;
+                s->cur = c;
+                s->part = false;
+                s->bat = m + 2;
+                s->bat_end = m + n;
+                s->bat_last = m[1] & MSG_END;
+                return store_step(s);
         case 'P':
-                c = client_get(s, from);
                 s->db.st.net_in += (uint64_t)n;
-                run_part(s, c, m + 1, (size_t)n - 1);
-                aof_write(s);
-                return c;
+                if (!run_part(s, c, m + 1, (size_t)n - 1))
+                        return c;
+                s->cur = c;
+                s->part = true;
+                return store_step(s);
         case 'N':
-                c = client_get(s, from);
                 c->flags &= ~RC_AWAITING;
                 return c;
         case 'X':
@@ -429,17 +595,21 @@ static void chunk_sent(struct store *s, struct rclient *c, size_t len)
         }
         c->out.len = c->sent_to = 1;
         c->flags &= ~RC_BATCH_DONE;
-        if (c->out.cap > 65536) { /* a big reply left: give its memory back */
+        struct rbuf small = {0};
+        if (c->out.cap > 65536 && rbuf_reserve(&small, 256) == 0) {
+                /* a big reply left: give its memory back */
                 rbuf_free(&c->out);
-                rbuf_reserve(&c->out, 256);
-                c->out.len = 1;
-                c->sent_to = 1;
+                c->out = small;
+                c->out.len = c->sent_to = 1;
         }
 }
 
+/* NULL when out of memory. */
 static struct store *store_new(const struct redis_conf *conf)
 {
         struct store *s = zcalloc(sizeof *s);
+        if (!s)
+                return NULL;
         s->conf = conf;
         rdb_init(&s->db, &conf->db);
         s->rxcap = 65536;
@@ -447,8 +617,13 @@ static struct store *store_new(const struct redis_conf *conf)
         s->argv_cap = 64;
         s->argv = zmalloc(s->argv_cap * sizeof *s->argv);
         s->aof_fd = -1;
-        if (!s->rx)
-                abort();
+        if (!s->rx || !s->argv) {
+                free(s->rx);
+                zfree(s->argv);
+                rdb_free(&s->db);
+                zfree(s);
+                return NULL;
+        }
         return s;
 }
 
@@ -463,7 +638,10 @@ static void store_cron(struct vk_thread *that)
         vk_begin();
         for (;;) {
                 vk_sleep(100);
-                rdb_active_expire(&self->s->db, 5000);
+                if (!rdb_busy(&self->s->db)) { /* else a paused command owns the keyspace */
+                        rdb_active_expire(&self->s->db, 5000);
+                        rdb_lazyfree(&self->s->db, self->s->db.cfg.slice_us);
+                }
                 if (++self->ticks % 10 == 0 && self->s->aof_fd >= 0 && self->s->aof_dirty &&
                     self->s->conf->fsync == FSYNC_EVERYSEC) {
                         fdatasync(self->s->aof_fd);
@@ -484,18 +662,48 @@ void redis_store(struct vk_thread *that)
                 char *msg;
                 size_t len;
                 struct vk_thread *cron;
+                int r;
         } * self;
         vk_begin();
         self->s = store_new(self->conf);
-        if (self->conf->db.appendonly && aof_load(self->s) < 0)
-                vk_raise(EIO, "cannot load the append-only file");
+        if (!self->s)
+                vk_raise(ENOMEM, "no memory for the redis store");
+        if (self->conf->db.appendonly) {
+                /* A slice at a time: a large file must not look like a runaway
+                 * loop to the kernel's CPU budget. */
+                self->r = aof_open(self->s);
+                while (!self->r && (self->r = aof_replay(self->s)) > 0) {
+                        vk_sleep(0);
+                        self->r = 0;
+                }
+                if (self->r < 0)
+                        vk_raise(EIO, "cannot load the append-only file");
+        }
         self->cron = vk_spawn(store_cron, &self->s, sizeof self->s);
         if (!self->cron)
                 vk_raise(ENOMEM, "no memory for the store's timer");
         vk_play(self->cron);
         for (;;) {
+                /* Large values wait to be freed: a slice at a time while no
+                 * mail waits (the timer frees some in any case). */
+                while (self->s->db.garbage && !vk_has_message(that)) {
+                        rdb_lazyfree(&self->s->db, self->s->db.cfg.slice_us);
+                        vk_sleep(0);
+                }
                 vk_receive(self->n, self->from, self->s->rx, self->s->rxcap);
                 self->c = handle(self->s, self->from, self->n);
+                /* A long command runs a slice per dispatch, so that none nears
+                 * the kernel's CPU budget and the worker's other processes run
+                 * in between. vk_sleep(0), not vk_yield(): a yielding process
+                 * keeps its dispatch for up to 64 resumptions. */
+                while (rdb_busy(&self->s->db)) {
+                        vk_sleep(0);
+                        self->c = store_step(self->s);
+                }
+                if (self->s->refuse) {
+                        vk_send(self->s->refuse, oom_close, sizeof oom_close - 1);
+                        self->s->refuse = 0;
+                }
                 if (!self->c)
                         continue;
                 if (self->s->ack[0]) {
@@ -515,6 +723,7 @@ void redis_store(struct vk_thread *that)
         if (vk_error() && vk_error()->code == ECANCELED)
                 vk_clear_error();
         if (self->s) {
+                replay_free(self->s);
                 if (self->s->aof_fd >= 0) {
                         aof_write(self->s);
                         fdatasync(self->s->aof_fd);

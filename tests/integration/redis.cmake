@@ -6,6 +6,14 @@ if(TARGET vkd-redis)
                 COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/redis_test.py
                         $<TARGET_FILE:vkd-redis>)
         set_tests_properties(redis_clients PROPERTIES LABELS integration TIMEOUT 300)
+
+        # Side by side with a real redis-server 7 (redis_compat.py): glob
+        # patterns, sizes at the edges of long long, INFO's layout.
+        add_test(NAME redis_compat
+                COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/redis_compat.py
+                        $<TARGET_FILE:vkd-redis>)
+        set_tests_properties(redis_compat PROPERTIES LABELS integration TIMEOUT 120
+                SKIP_RETURN_CODE 77)
 endif()
 
 # The module under the daemon: the store as a service process, data kept by

@@ -67,6 +67,14 @@ try:
     check(cli(port, "SET", "k1", "v1") == "OK", "SET through the daemon's store")
     check(cli(port, "RPUSH", "list", "a", "b", "c") == "3", "RPUSH")
     check(cli(port, "GET", "k1") == "v1", "GET it back")
+    info = cli(port, "INFO", "everything")
+    with open(f"/proc/{d.pid}/maps") as f:
+        allocator = "jemalloc-" if "libjemalloc" in f.read() else "libc"
+    check("\nused_cpu_user:" in info and f"\nmem_allocator:{allocator}" in info and
+          "\naof_enabled:1" in info and "\ncmdstat_set:calls=1," in info and
+          cli(port, "PING") == "PONG",
+          f"INFO under the worker's system call filter: CPU times, {allocator}, the AOF, "
+          "command statistics; the worker lives on", info)
 
     r = subprocess.run(ctl + ["restart", "redis"], capture_output=True, text=True, timeout=30)
     check(r.returncode == 0, "vkdctl restart redis", r.stdout + r.stderr)

@@ -6,6 +6,7 @@ check names what it proves; the first failure ends the run with its details.
 usage: redis_test.py VKD_REDIS"""
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -200,6 +201,63 @@ def main():
           "-OOM beyond MaxMemory", out)
     check(cli(srv, "GET", "a")[1].strip() == "b", "reads still work beyond MaxMemory")
     srv.stop()
+
+    # Memory that runs out inside a command is an error reply, not the end of
+    # the process: the address space is capped 64 MB above what it uses.
+    srv = Server()
+    with open(f"/proc/{srv.p.pid}/status") as f:
+        vm = int(re.search(r"VmSize:\s+(\d+) kB", f.read()).group(1)) * 1024
+    resource.prlimit(srv.p.pid, resource.RLIMIT_AS, (vm + (64 << 20), resource.RLIM_INFINITY))
+    rc, out, err = cli(srv, "SETRANGE", "huge", "300000000", "A")
+    check("OOM command not allowed when used memory > 'maxmemory'." in out,
+          "SETRANGE that cannot get 300 MB answers -OOM", out + err)
+    rc, out, err = cli(srv, "APPEND", "huge", "x")
+    check(out.strip() == "1" and cli(srv, "PING")[1].strip() == "PONG",
+          "the store goes on, the failed SETRANGE left nothing behind", out + err)
+    srv.stop()
+
+    # Long work runs in slices: with a CPU budget of 20 ms per dispatch (the
+    # kernel ends a process that overruns one), every command on 200,000 keys
+    # answers, and so does the replay of their append-only file.
+    with tempfile.TemporaryDirectory() as d:
+        conf = ["--cpu-budget-ms", "20", "--set", "AppendOnly=yes", "--set", "AppendFsync=no",
+                "--set", f"Dir={d}"]
+        srv = StandaloneServer(check, VKD_REDIS, *conf)
+        n = 200000
+
+        def resp(*args):
+            return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+        with tempfile.NamedTemporaryFile() as f:
+            for i in range(n):
+                f.write(resp(b"SET", b"key:%d" % i, b"v"))
+            f.write(resp(b"SADD", b"big", *[b"m%d" % i for i in range(100000)]))
+            f.flush()
+            r = subprocess.run([CLI, "-h", srv.host, "-p", str(srv.port), "--pipe"],
+                               stdin=open(f.name, "rb"), capture_output=True, text=True,
+                               timeout=120)
+        check(f"errors: 0, replies: {n + 1}" in r.stdout, "200,000 keys and a set of 100,000",
+              r.stdout + r.stderr)
+        t0 = time.monotonic()
+        rc, out, err = cli(srv, "KEYS", "*")
+        check(len(out.split()) == n + 1,
+              f"KEYS * lists {n + 1} keys under a 20 ms budget ({time.monotonic() - t0:.2f} s)",
+              err)
+        rc, out, err = cli(srv, "SCAN", "0", "COUNT", "1000000000000")
+        check(out.split()[0] == "0" and len(out.split()) == n + 2,
+              "SCAN with a huge COUNT visits the whole keyspace in one call", err)
+        dels = resp(b"DEL", *[b"key:%d" % i for i in range(100000)])
+        out = exchange(srv, dels, len(b":100000\r\n"), timeout=60)
+        check(out == b":100000\r\n", "one DEL of 100,000 keys", out)
+        check(cli(srv, "DEL", "big")[1].strip() == "1" and cli(srv, "PING")[1].strip() == "PONG",
+              "DEL of a set of 100,000 members (freed in slices afterwards)")
+        srv.kill9()
+        srv = StandaloneServer(check, VKD_REDIS, *conf)
+        check(cli(srv, "DBSIZE")[1].strip() == str(n - 100000),
+              "the append-only file of all that replays under the same budget")
+        check(cli(srv, "FLUSHALL")[1].strip() == "OK" and cli(srv, "DBSIZE")[1].strip() == "0" and
+              cli(srv, "SET", "after", "1")[1].strip() == "OK",
+              "FLUSHALL of 100,000 keys; the store goes on")
+        srv.stop()
 
     # Unknown keys are refused at start, naming where.
     r = subprocess.run([VKD_REDIS, "--listen", "127.0.0.1:0", "--set", "Bogus=1"],

@@ -38,6 +38,8 @@ static const char *const allowed[] = {
         "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "tgkill",
         "kill", "exit", "exit_group", "futex", "sched_yield", "getrandom", "uname",
         "prlimit64", "getrlimit", "set_robust_list", "rseq", "restart_syscall",
+        /* the CPU time a process used (redis's INFO cpu) */
+        "getrusage",
 #ifdef __SANITIZE_ADDRESS__
         /* ASan's siglongjmp interceptor, run by every contained fault, looks up
          * the program's mappings, path and threads (sanitizer builds only) */

@@ -72,6 +72,7 @@ struct rcmd {
 #define F_DENYOOM 0x2
 #define F_READONLY 0x4
 #define F_FAST 0x8
+#define F_SUBCMDS 0x10 /* its subcommands are counted apart (INFO commandstats) */
 
 /* ------------------------------------------------------------------ */
 /* Replies. */
@@ -2285,9 +2286,9 @@ static const struct rcmd commands[] = {
         {"select", 2, F_FAST, cmd_select},
         {"auth", -2, F_FAST, cmd_auth},
         {"hello", -1, F_FAST, cmd_hello},
-        {"client", -2, 0, cmd_client},
-        {"command", -1, 0, cmd_command},
-        {"config", -2, 0, cmd_config},
+        {"client", -2, F_SUBCMDS, cmd_client},
+        {"command", -1, F_SUBCMDS, cmd_command},
+        {"config", -2, F_SUBCMDS, cmd_config},
         {"info", -1, 0, cmd_info},
         {"dbsize", 1, R | F_FAST, cmd_dbsize},
         {"flushdb", -1, F_WRITE, cmd_flush},
@@ -2378,16 +2379,14 @@ static size_t stat_slots(void)
  * subcommand that does not exist (Redis counts it nowhere). */
 static int stat_slot(const struct rcmd *cmd, const struct resp_arg *argv, size_t argc)
 {
+        if (!(cmd->flags & F_SUBCMDS) || argc < 2)
+                return (int)(cmd - commands);
         size_t n = strlen(cmd->name);
-        bool container = false;
-        for (size_t i = 0; i < NSUBS; i++) {
-                if (strncmp(subcommands[i], cmd->name, n) || subcommands[i][n] != '|')
-                        continue;
-                container = true;
-                if (argc >= 2 && arg_is(&argv[1], subcommands[i] + n + 1))
+        for (size_t i = 0; i < NSUBS; i++)
+                if (!strncmp(subcommands[i], cmd->name, n) && subcommands[i][n] == '|' &&
+                    arg_is(&argv[1], subcommands[i] + n + 1))
                         return (int)(NCMDS + i);
-        }
-        return container && argc >= 2 ? -1 : (int)(cmd - commands);
+        return -1;
 }
 #define LOOKUP_SIZE 256
 static const struct rcmd *lookup_table[LOOKUP_SIZE];

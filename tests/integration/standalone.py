@@ -3,6 +3,7 @@
 and stops at the first failure, a server on 127.0.0.1:0 that is ready when it
 prints its `listening HOST:PORT` line, and a raw-socket exchange."""
 import atexit
+import os
 import re
 import signal
 import socket
@@ -31,12 +32,13 @@ class Checks:
 class Server:
     """A stand-alone host (argv) with --listen 127.0.0.1:0; ready when it prints its
     'listening' line, so nothing sleeps. A failed check exits the run: the server is then
-    killed at exit, so no run leaves one behind."""
+    killed at exit, so no run leaves one behind. env: variables to add to its environment."""
 
-    def __init__(self, check, *argv):
+    def __init__(self, check, *argv, env=None):
         self.check = check
         self.p = subprocess.Popen([*argv, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+                                  stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, **env} if env else None)
         atexit.register(self._kill_if_running)
         line = self.p.stdout.readline()  # blocks until ready or exit
         m = re.match(r"listening (\S+):(\d+)", line)

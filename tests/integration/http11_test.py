@@ -4,6 +4,7 @@ stand-alone host) against curl, wrk and raw sockets. Each check names what it
 proves; the first failure ends the run with its details.
 
 usage: http11_test.py VKD_HTTP [WRK]"""
+import atexit
 import os
 import re
 import shutil
@@ -194,6 +195,7 @@ for handler in ("echo", "hello"):
 
 # ---------------------------------------------------------------- static
 root = tempfile.mkdtemp()
+atexit.register(shutil.rmtree, root, True)
 os.mkdir(os.path.join(root, "sub"))
 with open(os.path.join(root, "index.html"), "w") as f:
     f.write("<h1>hi</h1>\n")
@@ -201,6 +203,14 @@ data = os.urandom(200000)
 with open(os.path.join(root, "sub", "data.bin"), "wb") as f:
     f.write(data)
 os.symlink("/etc/passwd", os.path.join(root, "link"))
+# A symbolic link to a directory outside the root: O_NOFOLLOW guards only the last component,
+# so only resolving the whole path beneath the root (openat2) keeps this file out of reach.
+outside = tempfile.mkdtemp()
+atexit.register(shutil.rmtree, outside, True)
+with open(os.path.join(outside, "secret.txt"), "w") as f:
+    f.write("outside the root\n")
+os.symlink(outside, os.path.join(root, "linkdir"))
+os.symlink(os.path.join(outside, "secret.txt"), os.path.join(root, "sub", "secret.txt"))
 srv = Server("--set", "Handler=static", "--set", "Root=" + root)
 rc, out, err = curl("-i", srv.url + "/")
 check(out.startswith(b"HTTP/1.1 200") and b"Content-Type: text/html" in out and
@@ -224,6 +234,10 @@ for path in ["/link", "/../etc/passwd", "/sub/../../etc/passwd", "/%2e%2e/etc/pa
     rc, out, err = curl("-i", "--path-as-is", srv.url + path)
     check(out.startswith(b"HTTP/1.1 404") and b"root:" not in out,
           f"static: no escape from the root via {path}", out[:200])
+for path in ["/linkdir/secret.txt", "/linkdir/", "/sub/secret.txt"]:
+    rc, out, err = curl("-i", "--path-as-is", srv.url + path)
+    check(status_of(out) in (403, 404) and b"outside the root" not in out,
+          f"static: a symbolic link under the root does not lead out of it: {path}", out[:200])
 rc, out, err = curl("-i", "-X", "DELETE", srv.url + "/")
 check(out.startswith(b"HTTP/1.1 405") and b"Allow: GET, HEAD" in out, "static: 405 with Allow")
 resp, closed = raw(srv, b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n")

@@ -254,11 +254,14 @@ static int aof_replay(struct store *s)
                 struct resp_command cmd = {.argv = l->argv, .argv_cap = l->cap};
                 ssize_t r = resp_parse(&l->p, l->data + l->good, l->size - l->good, &cmd);
                 while (r == -ENOBUFS && cmd.argc > l->cap) {
-                        struct resp_arg *a = realloc(l->argv, 2 * l->cap * sizeof *a);
+                        /* to the count the parser saw at once: doubling parsed a
+                         * 100,000-argument SADD 13 times, past a small CPU budget */
+                        size_t cap = cmd.argc > 2 * l->cap ? cmd.argc : 2 * l->cap;
+                        struct resp_arg *a = realloc(l->argv, cap * sizeof *a);
                         if (!a)
                                 return replay_done(s, -ENOMEM);
                         l->argv = cmd.argv = a;
-                        l->cap = cmd.argv_cap = 2 * l->cap;
+                        l->cap = cmd.argv_cap = cap;
                         r = resp_parse(&l->p, l->data + l->good, l->size - l->good, &cmd);
                 }
                 if (r <= 0 || l->data[l->good] != '*')

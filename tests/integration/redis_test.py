@@ -256,7 +256,8 @@ def main():
         srv.kill9()
         srv = StandaloneServer(check, VKD_REDIS, *conf)
         check(cli(srv, "DBSIZE")[1].strip() == str(n - 100000),
-              "the append-only file of all that replays under the same budget")
+              "the append-only file of all that replays under the same budget",
+              cli(srv, "DBSIZE")[1])
         check(cli(srv, "FLUSHALL")[1].strip() == "OK" and cli(srv, "DBSIZE")[1].strip() == "0" and
               cli(srv, "SET", "after", "1")[1].strip() == "OK",
               "FLUSHALL of 100,000 keys; the store goes on")

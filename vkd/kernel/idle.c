@@ -80,11 +80,10 @@ void idle_remove(struct vk_kernel *k, struct kproc *kp)
 static int rings_empty(const struct vk_proc *p)
 {
         unsigned n = 0;
-        for (const struct vk_socket *s = trust_socket(p->sockets); s; s = trust_socket(s->next)) {
-                TRUST_WALK(n, VK_SOCKETS_MAX + 1, "list of sockets");
+        for (const struct vk_socket *s = trust_next_socket(p->sockets, &n); s;
+             s = trust_next_socket(s->next, &n))
                 if (ring_len(&s->rx.ring) || ring_len(&s->tx.ring))
                         return 0;
-        }
         return 1;
 }
 
@@ -108,8 +107,8 @@ void idle_note(struct vk_kernel *k, struct kproc *kp)
 void idle_trim(struct vk_kernel *k)
 {
         struct kproc *kp;
-        for (int n = 0; n < IDLE_TRIM_BATCH && (kp = k->idle_head) &&
-                        kp->idle_since + k->idle_ns <= k->now;
+        for (int n = 0;
+             n < IDLE_TRIM_BATCH && (kp = k->idle_head) && kp->idle_since + k->idle_ns <= k->now;
              n++) {
                 idle_remove(k, kp);
                 hibernate(k, kp);

@@ -45,7 +45,6 @@ void pipe_want(struct vk_proc *p, struct vk_pipe *x)
         p->dirty = x;
 }
 
-
 /* Marks the thread blocked, with its deadline if it has one. Whatever it
  * wrote leaves first: no wait holds back output. */
 static ssize_t wait_here(struct vk_thread *that)
@@ -652,10 +651,8 @@ static struct vk_socket *socket_open(struct vk_thread *that, int fd, uint32_t ri
         /* after the first socket, which the process was spawned with */
         struct vk_socket **at = &p->sockets;
         unsigned n = 0;
-        while (trust_socket(*at)) {
-                TRUST_WALK(n, VK_SOCKETS_MAX + 1, "list of sockets");
+        while (trust_next_socket(*at, &n))
                 at = &(*at)->next;
-        }
         s->next = NULL;
         *at = s;
         p->new_sockets = 1;
@@ -717,11 +714,9 @@ ssize_t vk__accept(struct vk_thread *that, int listen_fd)
          * first call and kept: its read side's readiness is the backlog's. */
         struct vk_socket *s;
         unsigned n = 0;
-        for (s = trust_socket(p->sockets); s; s = trust_socket(s->next)) {
-                TRUST_WALK(n, VK_SOCKETS_MAX + 1, "list of sockets");
+        for (s = trust_next_socket(p->sockets, &n); s; s = trust_next_socket(s->next, &n))
                 if (s->alias == listen_fd)
                         break;
-        }
         if (!s) {
                 int dup = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
                 if (dup < 0)

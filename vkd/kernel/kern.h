@@ -446,6 +446,7 @@ struct kern_for {
         struct kproc *kp; /* NULL: no process (a unit test's bare heap): trust */
         uintptr_t lo;     /* its heap: [lo, lo + len) */
         size_t len;
+        unsigned max_threads; /* more than its heap can hold: a walk this long has a cycle */
 };
 extern __thread struct kern_for kern_for;
 /* Acts for kp from here: set only where a fault_jmp target ends kp. */
@@ -518,28 +519,27 @@ static inline struct vk_socket *trust_socket(struct vk_socket *s)
         trust_pipe(&s->tx);
         return s;
 }
-static inline struct vk_proc *trust_proc(struct vk_proc *p)
-{
-        if (kern_for.kp && !TRUST_LIKELY((uintptr_t)p == kern_for.lo))
-                trust_fail("process pointer");
-        return p;
-}
 static inline void trust_mailbox(struct vk_ring *r)
 {
         trust_rec(r, sizeof *r, "mailbox pointer");
         trust_ring(r);
 }
-/* The most records of this size a heap holds: a list walk longer than this
- * has a cycle. */
-static inline unsigned trust_walk_max(size_t record)
+/* A step of a list walk: the record checked, and the walk bounded by what
+ * the list can hold (a longer one has a cycle); *n counts the steps, from 0. */
+static inline struct vk_socket *trust_next_socket(struct vk_socket *s, unsigned *n)
 {
-        return (unsigned)(kern_for.len / record) + 1;
+        if (s && kern_for.kp && ++*n > VK_SOCKETS_MAX + 1)
+                trust_fail("list of sockets");
+        return trust_socket(s);
 }
-#define TRUST_WALK(n, max, what)                                                                  \
-        do {                                                                                      \
-                if (++(n) > (max))                                                                \
-                        trust_fail(what);                                                         \
-        } while (0)
+#define TRUST_THREADS "list of threads" /* what a bad walk of p->threads says */
+static inline struct vk_thread *trust_next_thread(struct vk_thread *t, unsigned *n,
+                                                  const char *what)
+{
+        if (t && kern_for.kp && ++*n > kern_for.max_threads)
+                trust_fail(what);
+        return trust_thread(t);
+}
 
 /* The process a thread belongs to and its kernel: the kernel's own records
  * while it acts for one, never the heap's copies. */

@@ -39,7 +39,7 @@ void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *f
         struct vk_proc *p = kp->p;
         struct vk_error err = {0};
         /* From kernel memory: after a fault the heap's copy may be anything. */
-        uint64_t pid = ((uint64_t)kp->gen << 24) | kp->slot;
+        uint64_t pid = kproc_pid(kp);
         if (!fault) {
                 k->stats.bytes_in += p->bytes_in;
                 k->stats.bytes_out += p->bytes_out;
@@ -59,7 +59,7 @@ void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *f
         memset(d, 0, sizeof *d);
         d->is_service = pid == k->service_pid;
         if (fault) {
-                d->cause = fault->code == ETIME        ? VK_EXIT_CPU
+                d->cause = fault->code == ETIME       ? VK_EXIT_CPU
                            : fault->code == ETIMEDOUT ? VK_EXIT_IDLE
                            : fault->corrupt           ? VK_EXIT_CORRUPT
                                                       : VK_EXIT_FAULT;
@@ -119,8 +119,7 @@ void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *f
                 k->on_exit(k->on_exit_ctx, pid, err.code ? &err : NULL);
 }
 
-void kfd_bind(struct vk_kernel *k, int fd, struct kproc *kp, struct vk_pipe *rx,
-                    struct vk_pipe *tx)
+void kfd_bind(struct vk_kernel *k, int fd, struct kproc *kp, struct vk_pipe *rx, struct vk_pipe *tx)
 {
         struct kfd *f = &k->fds[fd];
         memset(f, 0, sizeof *f);
@@ -139,8 +138,8 @@ void kfd_bind(struct vk_kernel *k, int fd, struct kproc *kp, struct vk_pipe *rx,
  * and the last occupant's heap, if still open, is closed by that switch
  * before anything else can run beside it.
  */
-int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,
-                          int fd_in, int fd_out, enum vk_isolation isolation)
+int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen, int fd_in,
+                   int fd_out, enum vk_isolation isolation)
 {
         uint32_t slot;
         int r;
@@ -187,7 +186,7 @@ int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_
         k->stats.spawned++;
         k->stats.active++;
         proc_ready(k, kp);
-        return (int64_t)(((uint64_t)gen << 24) | slot);
+        return (int64_t)kproc_pid(kp);
 
 fail_slot:
         heap_pool_put(&k->pool, slot);
@@ -217,7 +216,7 @@ void proc_birth(struct vk_kernel *k, struct kproc *kp)
         heap_init(p, k->pool.slot_size);
         p->kernel = k;
         p->ring_size = (uint32_t)k->cfg.ring_size;
-        p->pid = ((uint64_t)kp->gen << 24) | kp->slot;
+        p->pid = kproc_pid(kp);
         if (kp->fd_in >= 0 && kp->fd_out >= 0) {
                 s = vk_malloc(p, sizeof *s);
                 if (!s || pipe_init_fd(p, &s->rx, kp->fd_in, 0, k->cfg.ring_size) < 0 ||
@@ -263,8 +262,8 @@ void proc_bind_sockets(struct vk_kernel *k, struct kproc *kp)
         struct vk_proc *p = kp->p;
         unsigned n = 0;
         p->new_sockets = 0;
-        for (struct vk_socket *s = trust_socket(p->sockets); s; s = trust_socket(s->next)) {
-                TRUST_WALK(n, VK_SOCKETS_MAX + 1, "list of sockets");
+        for (struct vk_socket *s = trust_next_socket(p->sockets, &n); s;
+             s = trust_next_socket(s->next, &n)) {
                 if (s->bound)
                         continue;
                 s->bound = 1;

@@ -24,7 +24,7 @@
 
 #include "kern.h"
 
-#define SCHED_BUDGET 64       /* thread resumptions per dispatch, or per check of the slice */
+#define SCHED_BUDGET 64 /* thread resumptions per dispatch, or per check of the slice */
 #define SCHED_EVENTS 256
 
 /* ------------------------------------------------------------------ */
@@ -89,7 +89,8 @@ static void arm_dirty(struct vk_kernel *k, struct vk_proc *p)
         unsigned n = 0;
         while ((x = trust_pipe(p->dirty))) {
                 /* each pollable pipe once: two per socket */
-                TRUST_WALK(n, 2 * (VK_SOCKETS_MAX + 1), "list of pipes to arm");
+                if (++n > 2 * (VK_SOCKETS_MAX + 1))
+                        trust_fail("list of pipes to arm");
                 p->dirty = x->next_dirty;
                 x->flags &= (uint16_t)~VK_PIPE_DIRTY;
                 if (x->flags & VK_PIPE_ARMED || x->fd < 0)
@@ -181,18 +182,15 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
                 kp->timer_fired = 0;
                 /* Due threads wake in deadline order, not in list order: pick
                  * the earliest each time (waking clears its deadline). */
-                unsigned max = trust_walk_max(sizeof(struct vk_thread));
                 for (;;) {
                         struct vk_thread *due = NULL;
                         unsigned n = 0;
-                        for (struct vk_thread *t = trust_thread(p->threads); t;
-                             t = trust_thread(t->next)) {
-                                TRUST_WALK(n, max, "list of threads");
+                        for (struct vk_thread *t = trust_next_thread(p->threads, &n, TRUST_THREADS);
+                             t; t = trust_next_thread(t->next, &n, TRUST_THREADS))
                                 if (t->deadline && t->deadline <= k->now &&
                                     t->state == VK_THREAD_BLOCKED &&
                                     (!due || t->deadline < due->deadline))
                                         due = t;
-                        }
                         if (!due)
                                 break;
                         thread_timeout(due);

@@ -10,8 +10,7 @@
 
 #include "kern.h"
 
-struct vk_thread *thread_new(struct vk_proc *p, vk_thread_fn *fn, const void *arg,
-                             size_t arglen)
+struct vk_thread *thread_new(struct vk_proc *p, vk_thread_fn *fn, const void *arg, size_t arglen)
 {
         struct vk_thread *t = vk_malloc(p, sizeof *t);
         if (!t)
@@ -160,18 +159,16 @@ size_t vk__strlen(const char *s)
 
 void vk_raise_at(struct vk_thread *t, int code, const char *msg)
 {
-        unsigned n = 0, max = trust_walk_max(sizeof *t);
+        unsigned n = 0;
         trust_thread(t);
         if (t->state == VK_THREAD_DONE)
                 return;
         /* t stops waiting in vk_join(): a child that ends later must pass its
          * error up the parent chain, not to a joiner that moved on (or ended). */
-        for (struct vk_thread *c = trust_thread(kern_proc(t)->threads); c;
-             c = trust_thread(c->next)) {
-                TRUST_WALK(n, max, "list of threads");
+        for (struct vk_thread *c = trust_next_thread(kern_proc(t)->threads, &n, TRUST_THREADS); c;
+             c = trust_next_thread(c->next, &n, TRUST_THREADS))
                 if (c->joiner == t)
                         c->joiner = NULL;
-        }
         vk__set_error(t, code, 0, "%s", msg);
         t->lower_pc = t->pc;
         t->pc = VK_PC_FINALLY;
@@ -203,12 +200,10 @@ void vk__thread_end(struct vk_thread *that)
         if (that->err.code) {
                 /* Nobody awaits this thread: its parent gets the error, or the
                  * process ends with it. An error is never dropped. */
-                unsigned n = 0, max = trust_walk_max(sizeof *that);
-                struct vk_thread *up = trust_thread(that->parent);
-                while (up && up->state == VK_THREAD_DONE) {
-                        TRUST_WALK(n, max, "parent of a thread");
-                        up = trust_thread(up->parent);
-                }
+                unsigned n = 0;
+                struct vk_thread *up = trust_next_thread(that->parent, &n, "parent of a thread");
+                while (up && up->state == VK_THREAD_DONE)
+                        up = trust_next_thread(up->parent, &n, "parent of a thread");
                 if (up) {
                         vk_raise_at(up, that->err.code, that->err.msg);
                 } else {

@@ -79,13 +79,12 @@ void timers_update(struct vk_kernel *k, struct kproc *kp)
 {
         struct vk_proc *p = kp->p;
         uint64_t min = UINT64_MAX;
-        unsigned n = 0, max = trust_walk_max(sizeof(struct vk_thread));
+        unsigned n = 0;
         p->timers_dirty = 0;
-        for (struct vk_thread *t = trust_thread(p->threads); t; t = trust_thread(t->next)) {
-                TRUST_WALK(n, max, "list of threads");
+        for (struct vk_thread *t = trust_next_thread(p->threads, &n, TRUST_THREADS); t;
+             t = trust_next_thread(t->next, &n, TRUST_THREADS))
                 if (t->deadline && t->state == VK_THREAD_BLOCKED && t->deadline < min)
                         min = t->deadline;
-        }
         if (min == UINT64_MAX)
                 return;
         if (!kp->thread_when || min < kp->thread_when)
@@ -123,7 +122,7 @@ void timers_expire(struct vk_kernel *k)
                 }
                 if (limit <= k->now)
                         limit = k->now + k->idle_limit_ns;
-                timer_set(k, kp, kp->thread_when && kp->thread_when < limit ? kp->thread_when
-                                                                            : limit);
+                timer_set(k, kp,
+                          kp->thread_when && kp->thread_when < limit ? kp->thread_when : limit);
         }
 }

@@ -27,6 +27,7 @@ void kern_act_for(struct vk_kernel *k, struct kproc *kp)
         kern_for.kp = kp;
         kern_for.lo = (uintptr_t)kp->p;
         kern_for.len = k->pool.slot_size;
+        kern_for.max_threads = (unsigned)(kern_for.len / sizeof(struct vk_thread)) + 1;
 }
 
 void trust_fail(const char *what)

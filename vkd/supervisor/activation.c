@@ -23,8 +23,7 @@
 
 #define LISTEN_BACKLOG 4096
 
-static void format_sockaddr(const struct sockaddr_storage *ss, socklen_t len, char *buf,
-                            size_t size)
+void format_sockaddr(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t size)
 {
         char host[INET6_ADDRSTRLEN];
 

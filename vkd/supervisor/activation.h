@@ -30,6 +30,9 @@ struct listeners {
         struct listener *head;
 };
 
+/* "127.0.0.1:80", "[::1]:80", "unix:/run/x.sock" or "unix:(unnamed)" into buf. */
+void format_sockaddr(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t size);
+
 /*
  * Takes the sockets passed by the service manager, if any (clearing $LISTEN_FDS & co. so
  * workers do not see them), makes them non-blocking and close-on-exec, and checks each is a

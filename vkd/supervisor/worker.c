@@ -7,10 +7,8 @@
 #include "worker.h"
 #include "sysfilter.h"
 
-#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +20,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include "activation.h"
 #include "log.h"
 #include "module.h"
 #include "privileges.h"
@@ -129,22 +128,16 @@ static const char *worker_cause(enum vk_exit_cause c)
         }
 }
 
+/* " from ADDRESS" for a connection with a known peer, else "". */
 static void worker_peer(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
-        char host[INET6_ADDRSTRLEN] = "?";
-        if (ss->ss_family == AF_INET) {
-                const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-                inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-                snprintf(buf, len, " from %s:%u", host, ntohs(a->sin_port));
-        } else if (ss->ss_family == AF_INET6) {
-                const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-                inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-                snprintf(buf, len, " from [%s]:%u", host, ntohs(a->sin6_port));
-        } else if (ss->ss_family == AF_UNIX) {
-                snprintf(buf, len, " from a unix socket");
-        } else {
-                buf[0] = 0;
-        }
+        char addr[128];
+
+        buf[0] = 0;
+        if (ss->ss_family == AF_UNSPEC)
+                return;
+        format_sockaddr(ss, sizeof(*ss), addr, sizeof(addr));
+        snprintf(buf, len, " from %s", addr);
 }
 
 /* " at 0xADDR, pc 0xPC (object: symbol+0xOFF)" for a fault. */
@@ -198,7 +191,7 @@ static void worker_on_exit(void *ctx, uint64_t pid, const struct vk_error *err)
         struct worker_exits *x = ctx;
         const struct vk_exit_detail *d = vk_kernel_exit_detail(x->k);
         const char *name = x->s->name;
-        char peer[80], where[256];
+        char peer[144], where[256];
         struct timespec now;
 
         if (d->is_service && pid == x->service_pid) {

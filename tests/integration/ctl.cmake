@@ -23,6 +23,7 @@ foreach(case status commands access robust)
                 COMMAND ${Python3_EXECUTABLE} -u ${CMAKE_CURRENT_LIST_DIR}/ctl/ctl_test.py
                         --vkdctl $<TARGET_FILE:vkdctl>
                         --ctl-module $<TARGET_FILE:ctltest>
+                        --hostile-module $<TARGET_FILE:testmod_hostile>
                         --vkd $<TARGET_FILE:vkd>
                         --module-dir $<TARGET_FILE_DIR:echo>
                         --source-dir ${PROJECT_SOURCE_DIR}

@@ -374,6 +374,13 @@ static void print_service(const struct opts *o, json_object *s)
                (unsigned long long)get_u64(cnt, "active"),
                (unsigned long long)get_u64(cnt, "closed"),
                (unsigned long long)get_u64(cnt, "requests"));
+        /* A module's own process (a store, say) is no connection: shown apart. */
+        if (get_u64(cnt, "service_procs") || get_u64(cnt, "service_ends"))
+                printf("   Service: %llu process(es) running, %s%llu%s ended unasked\n",
+                       (unsigned long long)get_u64(cnt, "service_procs"),
+                       get_u64(cnt, "service_ends") ? C_RED(o) : "",
+                       (unsigned long long)get_u64(cnt, "service_ends"),
+                       get_u64(cnt, "service_ends") ? C_RESET(o) : "");
         printf("     Bytes: %s in, %s out\n", fmt_bytes(get_u64(cnt, "bytes_in"), a, sizeof(a)),
                fmt_bytes(get_u64(cnt, "bytes_out"), b, sizeof(b)));
         printf("    Errors: %s%llu%s error(s): %llu fault(s), %llu cpu kill(s), %llu out of "

@@ -18,6 +18,7 @@ const char *const fig_counter_names[FIG_N_COUNTERS] = {
         [FIG_REQUESTS] = "requests", [FIG_BYTES_IN] = "bytes_in", [FIG_BYTES_OUT] = "bytes_out",
         [FIG_ERRORS] = "errors",     [FIG_FAULTS] = "faults",     [FIG_CPU_KILLS] = "cpu_kills",
         [FIG_NOMEM] = "nomem",       [FIG_TIMEOUTS] = "timeouts",
+        [FIG_SERVICE_PROCS] = "service_procs", [FIG_SERVICE_ENDS] = "service_ends",
 };
 
 #define FIG_READ_TRIES 64
@@ -196,10 +197,10 @@ void fig_clear(struct fig_slot *s)
         memset(s, 0, sizeof(*s));
 }
 
-void fig_add(struct fig_values *sum, const struct fig_values *v, bool with_active)
+void fig_add(struct fig_values *sum, const struct fig_values *v, bool with_gauges)
 {
         for (int i = 0; i < FIG_N_COUNTERS; i++)
-                if (i != FIG_ACTIVE || with_active)
+                if (!fig_is_gauge(i) || with_gauges)
                         sum->c[i] += v->c[i];
         for (int i = 0; i < VK_LATENCY_BUCKETS; i++)
                 sum->latency[i] += v->latency[i];

@@ -39,11 +39,20 @@ enum fig_counter {
         FIG_CPU_KILLS, /* ended for overrunning their CPU budget */
         FIG_NOMEM,     /* ended because their heap was exhausted */
         FIG_TIMEOUTS,  /* ended by ETIMEDOUT (IdleTimeoutSec= included) */
+        FIG_SERVICE_PROCS, /* the module's own service processes running now (not summed) */
+        FIG_SERVICE_ENDS,  /* service processes that ended unasked (each restarts its worker) */
         FIG_N_COUNTERS,
 };
 
 /* The names of the counters as the control protocol spells them. */
 extern const char *const fig_counter_names[FIG_N_COUNTERS];
+
+/* A gauge says what is now (open connections, running service processes): the book of a
+ * service keeps no gauge of a worker that is gone. */
+static inline bool fig_is_gauge(int i)
+{
+        return i == FIG_ACTIVE || i == FIG_SERVICE_PROCS;
+}
 
 struct fig_values {
         uint64_t c[FIG_N_COUNTERS];
@@ -100,8 +109,8 @@ void fig_read_module(const struct fig_slot *s, char *name, char *version);
 /* Clears a slot for the next worker (supervisor side, while no process writes it). */
 void fig_clear(struct fig_slot *s);
 
-/* sum += v; with_active false leaves sum's FIG_ACTIVE alone (a dead worker has none). */
-void fig_add(struct fig_values *sum, const struct fig_values *v, bool with_active);
+/* sum += v; with_gauges false leaves sum's gauges alone (a dead worker has none). */
+void fig_add(struct fig_values *sum, const struct fig_values *v, bool with_gauges);
 
 /* The latency (microseconds, an upper bound at bucket resolution) below which a fraction q of
  * the requests in v finished; 0 when none was counted. */

@@ -63,9 +63,12 @@ static void worker_conn(struct vk_thread *that)
 struct worker_figs {
         struct vk_kernel *k;
         struct fig_slot *slot;
-        /* The service's own process is no connection: not accepted, not active. */
+        /* The service's own process is no connection: not accepted, not active, not closed. */
         int has_service;
         const uint64_t *service_pid; /* 0 once it ended */
+        uint64_t service_ends;       /* ended unasked: the worker exits right after */
+        int service_failed;          /* its end counted as a failure in the kernel's stats, */
+        int service_counted;         /* and in this fig_counter (or 0) */
 };
 
 static void worker_publish(void *ctx)
@@ -75,9 +78,11 @@ static void worker_publish(void *ctx)
         struct fig_values v = {0};
 
         vk_kernel_stats(f->k, &st);
+        int service_up = f->service_pid && *f->service_pid;
+
         v.c[FIG_ACCEPTED] = st.spawned - (f->has_service ? 1 : 0);
-        v.c[FIG_ACTIVE] = st.active - (f->service_pid && *f->service_pid ? 1 : 0);
-        v.c[FIG_CLOSED] = st.exited;
+        v.c[FIG_ACTIVE] = st.active - (service_up ? 1 : 0);
+        v.c[FIG_CLOSED] = st.exited - (f->has_service && !service_up ? 1 : 0);
         v.c[FIG_REQUESTS] = st.requests;
         v.c[FIG_BYTES_IN] = st.bytes_in;
         v.c[FIG_BYTES_OUT] = st.bytes_out;
@@ -86,6 +91,13 @@ static void worker_publish(void *ctx)
         v.c[FIG_CPU_KILLS] = st.cpu_kills;
         v.c[FIG_NOMEM] = st.nomem;
         v.c[FIG_TIMEOUTS] = st.timeouts;
+        v.c[FIG_SERVICE_PROCS] = service_up ? 1 : 0;
+        v.c[FIG_SERVICE_ENDS] = f->service_ends;
+        if (f->service_failed) { /* counted there, not as a connection's error */
+                v.c[FIG_ERRORS]--;
+                if (f->service_counted)
+                        v.c[f->service_counted]--;
+        }
         memcpy(v.latency, st.latency, sizeof(v.latency));
         fig_publish(f->slot, &v);
 }
@@ -200,6 +212,12 @@ static void worker_on_exit(void *ctx, uint64_t pid, const struct vk_error *err)
                         return; /* told to end: the worker is stopping */
                 log_err(name, "the service's own process ended (%s: %s); restarting the worker",
                         worker_cause(d->cause), err ? err->msg : "it returned");
+                x->figs->service_ends++;
+                x->figs->service_failed = err != NULL;
+                x->figs->service_counted = d->cause == VK_EXIT_FAULT   ? FIG_FAULTS
+                                           : d->cause == VK_EXIT_CPU   ? FIG_CPU_KILLS
+                                           : d->cause == VK_EXIT_NOMEM ? FIG_NOMEM
+                                                                       : 0;
                 if (x->figs->slot)
                         worker_publish(x->figs);
                 _exit(EXIT_FAILURE); /* the supervisor restarts it, with its back-off */

@@ -151,6 +151,10 @@ def case_status(env):
     env.write_service("echo", {"Listen": f"127.0.0.1:{p_echo}"})
     env.write_service("broken", {"Listen": f"127.0.0.1:{free_port()}", "Module": "nosuchmodule",
                                  "Optional": "yes"})
+    # A module with a service process of its own (test_modules.c: its process faults on "store").
+    p_store = free_port()
+    env.write_service("store", {"Module": ARGS["hostile_module"],
+                                "Listen": f"127.0.0.1:{p_store}", "Workers": "1"})
     d = env.start()
     env.notify.wait("READY=1")
 
@@ -173,7 +177,7 @@ def case_status(env):
     c = service(st, "lines")["counters"]
     want = {"accepted": n, "active": 0, "closed": n, "requests": 3 * n, "bytes_in": sent,
             "bytes_out": sent, "errors": 0, "faults": 0, "cpu_kills": 0, "nomem": 0,
-            "timeouts": 0}
+            "timeouts": 0, "service_procs": 0, "service_ends": 0}
     check(c == want, f"lines counters {c}, want {want}")
     c = service(st, "echo")["counters"]
     check(c["accepted"] == 5 and c["requests"] == 0 and c["bytes_in"] == echo_sent and
@@ -184,14 +188,14 @@ def case_status(env):
     check_fields(st["daemon"], {
         "pid": (int, d.pid), "version": str, "state": (str, "running"), "uptime_ms": int,
         "started_at": lambda v: isinstance(v, int) and abs(v - time.time()) < 3600,
-        "generation": (int, 1), "workers": (int, 4), "control_socket": (str, ctl_path(env)),
+        "generation": (int, 1), "workers": (int, 5), "control_socket": (str, ctl_path(env)),
         "memory": dict}, "daemon")
     check_fields(st["daemon"]["memory"], {"rss": lambda v: isinstance(v, int) and v > 0,
                                           "allocator": str}, "daemon.memory")
     if st["daemon"]["memory"]["allocator"] == "jemalloc":
         check_fields(st["daemon"]["memory"], {"allocated": int, "resident": int},
                      "daemon.memory")
-    check([s["name"] for s in st["services"]] == ["broken", "echo", "lines"],
+    check([s["name"] for s in st["services"]] == ["broken", "echo", "lines", "store"],
           f"services in order: {[s['name'] for s in st['services']]}")
     s = service(st, "lines")
     check_fields(s, {
@@ -221,6 +225,33 @@ def case_status(env):
     b = service(st, "broken")
     check(b["state"] == "failed" and isinstance(b["cause"], str) and b["cause"],
           f"broken: {b['state']} {b['cause']!r}")
+
+    # A service process is shown apart: it is no connection, and its death is counted.
+    c = service(st, "store")["counters"]
+    check(c["service_procs"] == 1 and c["service_ends"] == 0 and c["active"] == 0 and
+          c["accepted"] == 0 and c["closed"] == 0, f"store before any connection: {c}")
+    rc, out, _ = vkdctl(env, "status", "store")
+    check(rc == 0 and "Service: 1 process(es) running, 0 ended unasked" in out and
+          "0 accepted, 0 active" in out, f"status store: rc {rc}")
+    mark = d.mark()
+    with connect(("127.0.0.1", p_store)) as s:
+        s.sendall(b"store\n")
+        s.settimeout(WAIT)
+        while s.recv(4096):
+            pass
+    d.wait_log(r"store: worker \d ready", mark)
+    st = wait_status(env, "the service process's end counted",
+                     lambda st: service(st, "store")["counters"]["service_ends"] == 1 and
+                     service(st, "store")["counters"]["service_procs"] == 1 and
+                     service(st, "store")["workers_ready"] == 1)
+    s = service(st, "store")
+    c = s["counters"]
+    # (The connection that was open went with its worker: counted accepted, not closed.)
+    check(s["restarts"] == 1 and c["active"] == 0 and c["accepted"] == 1 and
+          c["errors"] == 0 and c["faults"] == 0, f"store after its process died: "
+          f"restarts {s['restarts']}, {c}")
+    rc, out, _ = vkdctl(env, "status", "store")
+    check("Service: 1 process(es) running, 1 ended unasked" in out, "status store after")
 
     # exit codes: 0 running, 3 not running (a failed service), 4 unknown service
     rc, out, _ = vkdctl(env, "status")
@@ -507,7 +538,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     ap.add_argument("--vkdctl", required=True)
     ap.add_argument("--ctl-module", required=True)
+    ap.add_argument("--hostile-module", required=True)
     mine, rest = ap.parse_known_args()
-    ARGS.update(vkdctl=mine.vkdctl, ctl_module=mine.ctl_module)
+    ARGS.update(vkdctl=mine.vkdctl, ctl_module=mine.ctl_module, hostile_module=mine.hostile_module)
     main({"status": case_status, "commands": case_commands, "access": case_access,
           "robust": case_robust}, rest)

@@ -26,17 +26,17 @@
 
 #define FAULT_TICK_MS 10
 
-__thread sigjmp_buf fault_jmp;
-__thread struct fault_info fault_last;
-__thread volatile unsigned long fault_dispatch_seq;
-__thread struct vk_thread *volatile fault_thread;
-__thread volatile int fault_in_dispatch;
-__thread unsigned fault_pkeys;
+KERN_TLS sigjmp_buf fault_jmp;
+KERN_TLS struct fault_info fault_last;
+KERN_TLS volatile unsigned long fault_dispatch_seq;
+KERN_TLS struct vk_thread *volatile fault_thread;
+KERN_TLS volatile int fault_in_dispatch;
+KERN_TLS unsigned fault_pkeys;
 
-static __thread unsigned long seen_seq;
-static __thread unsigned ticks, budget_ticks;
-static __thread int users;
-static __thread void *altstack;
+static KERN_TLS unsigned long seen_seq;
+static KERN_TLS unsigned ticks, budget_ticks;
+static KERN_TLS int users;
+static KERN_TLS void *altstack;
 
 static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
 

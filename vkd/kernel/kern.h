@@ -365,17 +365,25 @@ struct fault_info {
 };
 int fault_init(struct vk_kernel *k);
 void fault_fini(struct vk_kernel *k);
+/*
+ * The kernel's per-thread state (one kernel per OS thread). Initial-exec:
+ * the library is built position-independent, and the default model for
+ * that has every access call __tls_get_addr, which the linker relaxes in an
+ * executable but only after the compiler saved registers around the call it
+ * assumed: four pushes and pops on each vk_malloc, say.
+ */
+#define KERN_TLS __thread __attribute__((tls_model("initial-exec")))
 /* The jump target a fault returns to: set by dispatch with sigsetjmp. */
 #include <setjmp.h>
-extern __thread sigjmp_buf fault_jmp;
-extern __thread struct fault_info fault_last;
-extern __thread volatile unsigned long fault_dispatch_seq;
-extern __thread struct vk_thread *volatile fault_thread;
-extern __thread volatile int fault_in_dispatch;
+extern KERN_TLS sigjmp_buf fault_jmp;
+extern KERN_TLS struct fault_info fault_last;
+extern KERN_TLS volatile unsigned long fault_dispatch_seq;
+extern KERN_TLS struct vk_thread *volatile fault_thread;
+extern KERN_TLS volatile int fault_in_dispatch;
 /* The protection keys of this thread's kernels (bit n: key n). A signal
  * handler runs with the system's default rights, which deny them: kernel code
  * a handler reaches opens them first (fault_rights_open). */
-extern __thread unsigned fault_pkeys;
+extern KERN_TLS unsigned fault_pkeys;
 unsigned long fault_rights_open(void);
 void fault_rights_restore(unsigned long saved);
 
@@ -444,23 +452,32 @@ void listen_close_all(struct vk_kernel *k);
 struct kern_for {
         struct vk_kernel *k;
         struct kproc *kp; /* NULL: no process (a unit test's bare heap): trust */
-        uintptr_t lo;     /* its heap: [lo, lo + len) */
+        uintptr_t lo;     /* its heap: [lo, lo + len); with no process, 0 and SIZE_MAX */
         size_t len;
         unsigned max_threads; /* more than its heap can hold: a walk this long has a cycle */
+        const char *corrupt;  /* a record the allocator refused: the dispatch ends kp for it */
 };
-extern __thread struct kern_for kern_for;
+extern KERN_TLS struct kern_for kern_for;
 /* Acts for kp from here: set only where a fault_jmp target ends kp. */
 void kern_act_for(struct vk_kernel *k, struct kproc *kp);
 static inline void kern_act_done(void)
 {
         kern_for.kp = NULL;
+        kern_for.lo = 0;
+        kern_for.len = SIZE_MAX;
 }
 /* Ends the process the kernel acts for as a contained fault. */
 __attribute__((noreturn, cold)) void trust_fail(const char *what);
+/* Ends it for a record the allocator refused (heap.c), if there was one. */
+static inline void trust_settle(void)
+{
+        if (__builtin_expect(kern_for.corrupt != NULL, 0))
+                trust_fail(kern_for.corrupt);
+}
 static inline int trust_holds(const void *ptr, size_t n)
 {
         uintptr_t off = (uintptr_t)ptr - kern_for.lo;
-        return !kern_for.kp || (off <= kern_for.len && n <= kern_for.len - off);
+        return off <= kern_for.len && n <= kern_for.len - off;
 }
 /* Each returns its argument (NULL passes) or ends the process. Inline: the
  * ops check their pipes on every call, and the checks are a few compares. */

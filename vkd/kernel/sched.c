@@ -232,10 +232,12 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         fault_in_dispatch = 0;
         isolate_leave(k, kp);
         running = 0;
+        trust_settle();
         harvest(k, p);
         mail_out(k, kp); /* what a process sent as it ended still goes */
         if (p->new_sockets)
                 proc_bind_sockets(k, kp);
+        trust_settle();
         if (p->exiting) {
                 proc_exit(k, kp, NULL);
                 kern_act_done();

@@ -19,7 +19,8 @@
 
 #include "kern.h"
 
-__thread struct kern_for kern_for;
+/* Acting for no process, every address holds (see trust_holds). */
+KERN_TLS struct kern_for kern_for = {.len = SIZE_MAX};
 
 void kern_act_for(struct vk_kernel *k, struct kproc *kp)
 {
@@ -28,6 +29,7 @@ void kern_act_for(struct vk_kernel *k, struct kproc *kp)
         kern_for.lo = (uintptr_t)kp->p;
         kern_for.len = k->pool.slot_size;
         kern_for.max_threads = (unsigned)(kern_for.len / sizeof(struct vk_thread)) + 1;
+        kern_for.corrupt = NULL;
 }
 
 void trust_fail(const char *what)

@@ -10,7 +10,9 @@
 # dispatch, medians of R) and bench_kernel's thread-switch and process
 # figures, under each mode. Then the floor: isolation_bench --primitive, the
 # two mprotect calls of an isolated switch with nothing of vkd around them
-# (1, 3 and 10 resident pages a heap), and per mode the best ratio the
+# (1, 3 and 10 resident pages a heap; and a connection's layout, two front
+# pages and two 16 KiB rings at the top, closed in one call or split as the
+# kernel does), and per mode the best ratio the
 # pipelined run could reach if a dispatch cost only its process switch:
 # ns/req privileged against that plus the switch's extra ns over privileged
 # divided by the requests per dispatch. Last, system calls per request, counted by perf on
@@ -150,6 +152,11 @@ for ((rep = 1; rep <= reps; rep++)); do
                 ns_prim[$pages]+="$(field ns_per_switch "$line") "
                 ns_prim[syscall]+="$(field ns_per_syscall "$line") "
         done
+        for split in one split; do
+                line=$("${client_pin[@]}" "$isolation_bench" --primitive "$switches" \
+                        --pages 2 --rings 16384 $([[ $split == one ]] || echo --split))
+                ns_prim[$split]+="$(field ns_per_switch "$line") "
+        done
 done
 
 declare -A med
@@ -195,6 +202,10 @@ for pages in "${prim_pages[@]}"; do
         # shellcheck disable=SC2086
         printf '%-16s %12.1f\n' "$pages" "$(median ${ns_prim[$pages]})"
 done
+printf 'a connection (2 front pages, two 16 KiB rings at the top): closed in one call'
+# shellcheck disable=SC2086
+printf ' %.1f ns/switch, split at the front and the rings (isolate.c) %.1f ns/switch\n' \
+        "$(median ${ns_prim[one]})" "$(median ${ns_prim[split]})"
 printf '\nbest ratio at this depth if a dispatch cost only its process switch\n'
 printf '%-16s %8s %10s\n' isolation ratio bound
 # shellcheck disable=SC2086

@@ -6,6 +6,7 @@
  *                     [--seconds 5] [--warmup 1]
  *     isolation_bench --switch N [--procs 64] [--isolation MODE]
  *     isolation_bench --primitive N [--procs 64] [--pages 1] [--heap-size 65536]
+ *                     [--rings BYTES [--split]]
  *
  * --connect: pipelined load on an echo server. Each of --conns connections
  * keeps --depth requests of --size bytes in flight (it sends a new one as soon
@@ -27,6 +28,12 @@
  * switches that close one (PROT_NONE) and open the next (read-write) and
  * touch its pages. Prints the nanoseconds per switch, and per bare system
  * call (getppid) for scale: the floor any mprotect-based switch pays here.
+ * With --rings, a connection's layout: --pages at the bottom (the
+ * allocator's front) and the first page of two rings of that size at the
+ * top of the heap (where the kernel puts a socket's rings; an empty ring
+ * starts over at its first page); --split closes it as the kernel does
+ * (isolate.c), one call for the front, one for the gap, one for the rings,
+ * instead of one call over the heap.
  *
  * Exit 0 on success, 1 on failure (named on stderr), 2 on bad usage.
  */
@@ -257,13 +264,39 @@ static int run_switch(long iters, unsigned procs, enum vk_isolation mode, const 
 
 /* The protection primitive alone. */
 
-static int run_primitive(long iters, unsigned procs, unsigned pages, size_t heap)
+/* The pages of a heap a switch touches: the front, then each ring's first. */
+static unsigned hot_pages(size_t *at, unsigned pages, size_t rings, size_t heap, size_t page)
 {
-        size_t page = (size_t)sysconf(_SC_PAGESIZE), stride = heap + page;
+        unsigned n = 0;
+        for (unsigned p = 0; p < pages; p++)
+                at[n++] = p * page;
+        if (rings) {
+                at[n++] = heap - 2 * rings;
+                at[n++] = heap - rings;
+        }
+        return n;
+}
+
+/* Closes one heap: one call, or split at the front's end and the rings. */
+static int close_heap(char *h, size_t heap, size_t front, size_t rings, int split)
+{
+        if (!split)
+                return mprotect(h, heap, PROT_NONE);
+        size_t lo = heap - 2 * rings;
+        return mprotect(h, front, PROT_NONE) | mprotect(h + front, lo - front, PROT_NONE) |
+               mprotect(h + lo, 2 * rings, PROT_NONE);
+}
+
+static int run_primitive(long iters, unsigned procs, unsigned pages, size_t heap, size_t rings,
+                         int split)
+{
+        size_t page = (size_t)sysconf(_SC_PAGESIZE), stride = heap + page, at[4096 + 2];
         char *base = mmap(NULL, stride * procs, PROT_NONE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        unsigned nhot = hot_pages(at, pages, rings, heap, page);
 
-        if (base == MAP_FAILED || heap % page || pages * page > heap) {
+        if (base == MAP_FAILED || heap % page || rings % page || pages * page + 2 * rings > heap ||
+            (split && (!rings || !pages))) {
                 fprintf(stderr, "isolation_bench: cannot map %u heaps of %zu bytes\n", procs, heap);
                 return 1;
         }
@@ -271,8 +304,8 @@ static int run_primitive(long iters, unsigned procs, unsigned pages, size_t heap
                 char *h = base + i * stride;
                 munmap(h + heap, page); /* the guard: no two heaps share a mapping */
                 mprotect(h, heap, PROT_READ | PROT_WRITE);
-                for (unsigned p = 0; p < pages; p++)
-                        h[p * page] = 1;
+                for (unsigned p = 0; p < nhot; p++)
+                        h[at[p]] = 1;
                 mprotect(h, heap, PROT_NONE);
         }
         unsigned open = 0;
@@ -281,22 +314,22 @@ static int run_primitive(long iters, unsigned procs, unsigned pages, size_t heap
         for (long n = 0; n < iters; n++) {
                 unsigned next = (open + 1) % procs;
                 char *h = base + next * stride;
-                if (mprotect(base + open * stride, heap, PROT_NONE) < 0 ||
+                if (close_heap(base + open * stride, heap, pages * page, rings, split) < 0 ||
                     mprotect(h, heap, PROT_READ | PROT_WRITE) < 0) {
                         fprintf(stderr, "isolation_bench: mprotect: %s\n", strerror(errno));
                         return 1;
                 }
-                for (unsigned p = 0; p < pages; p++)
-                        h[p * page]++;
+                for (unsigned p = 0; p < nhot; p++)
+                        h[at[p]]++;
                 open = next;
         }
         int64_t t1 = bench_now_ns();
         for (long n = 0; n < iters; n++)
                 syscall(SYS_getppid);
         int64_t t2 = bench_now_ns();
-        printf("isolation_bench: mode=primitive procs=%u pages=%u heap=%zu"
-               " ns_per_switch=%.1f calls_per_switch=2 ns_per_syscall=%.1f\n",
-               procs, pages, heap, (double)(t1 - t0) / (double)iters,
+        printf("isolation_bench: mode=primitive procs=%u pages=%u heap=%zu rings=%zu"
+               " ns_per_switch=%.1f calls_per_switch=%d ns_per_syscall=%.1f\n",
+               procs, pages, heap, rings, (double)(t1 - t0) / (double)iters, split ? 4 : 2,
                (double)(t2 - t1) / (double)iters);
         munmap(base, stride * procs);
         return 0;
@@ -311,7 +344,8 @@ static void usage(void)
                 "                       [--seconds N] [--warmup N]\n"
                 "       isolation_bench --switch N [--procs N]\n"
                 "                       [--isolation isolated|unprivileged|privileged]\n"
-                "       isolation_bench --primitive N [--procs N] [--pages N] [--heap-size BYTES]\n");
+                "       isolation_bench --primitive N [--procs N] [--pages N] [--heap-size BYTES]\n"
+                "                       [--rings BYTES [--split]]\n");
 }
 
 int main(int argc, char **argv)
@@ -329,11 +363,14 @@ int main(int argc, char **argv)
                 {"primitive", required_argument, NULL, 'P'},
                 {"pages", required_argument, NULL, 'g'},
                 {"heap-size", required_argument, NULL, 'H'},
+                {"rings", required_argument, NULL, 'R'},
+                {"split", no_argument, NULL, 'S'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };
         uint64_t conns = 100, depth = 16, size = 64, seconds = 5, warmup = 1, iters = 0, procs = 64,
-                 prims = 0, pages = 1, heap = 65536, nofile;
+                 prims = 0, pages = 1, heap = 65536, rings = 0, nofile;
+        int split = 0;
         const char *target = NULL, *isolation = "isolated";
         enum vk_isolation mode = VK_ISOLATION_ISOLATED;
         int opt, r = 0;
@@ -373,6 +410,12 @@ int main(int argc, char **argv)
                 case 'H':
                         r = bench_parse_u64(optarg, 4096, 1 << 26, &heap);
                         break;
+                case 'R':
+                        r = bench_parse_u64(optarg, 0, 1 << 24, &rings);
+                        break;
+                case 'S':
+                        split = 1;
+                        break;
                 case 'i':
                         isolation = optarg;
                         r = vk_isolation_parse(optarg);
@@ -399,7 +442,8 @@ int main(int argc, char **argv)
                 return 2;
         }
         if (prims)
-                return run_primitive((long)prims, (unsigned)procs, (unsigned)pages, (size_t)heap);
+                return run_primitive((long)prims, (unsigned)procs, (unsigned)pages, (size_t)heap,
+                                     (size_t)rings, split);
         if (iters)
                 return run_switch((long)iters, (unsigned)procs, mode, isolation);
 

@@ -26,7 +26,7 @@ struct heap_block {
 #define HEAP_ALIGN 16u
 #define HEAP_MAGIC 0x766b6862u
 
-static size_t page_size(void)
+size_t heap_page_size(void)
 {
         static size_t ps;
         if (!ps)
@@ -42,15 +42,15 @@ static uint32_t align_up(uint32_t n, uint32_t a)
 /* Slots sit one guard page apart (see heap_pool_get). */
 static size_t slot_stride(const struct heap_pool *hp)
 {
-        return hp->slot_size + page_size();
+        return hp->slot_size + heap_page_size();
 }
 
 int heap_pool_init(struct heap_pool *hp, size_t slot_size, uint32_t nslots, uint32_t *free_stack)
 {
         memset(hp, 0, sizeof *hp);
-        if (slot_size % page_size() || slot_size > UINT32_MAX)
+        if (slot_size % heap_page_size() || slot_size > UINT32_MAX)
                 return -EINVAL;
-        void *m = mmap(NULL, (slot_size + page_size()) * nslots, PROT_READ | PROT_WRITE,
+        void *m = mmap(NULL, (slot_size + heap_page_size()) * nslots, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED)
                 return -errno;
@@ -96,7 +96,7 @@ char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot)
          * heaps and merging it back costs 3 times as much: 10 us a pair on a
          * VM here). Should the guard fail (vm.max_map_count reached), the slot
          * is handed out without one. */
-        mprotect(base + hp->slot_size, page_size(), PROT_READ);
+        mprotect(base + hp->slot_size, heap_page_size(), PROT_READ);
         *ret_slot = slot;
         return base;
 }
@@ -168,7 +168,7 @@ static int open_prefix(char *base, size_t *open, size_t end, size_t step, size_t
 /* Makes [0, end) of the store accessible; -1 if it could not. */
 static int store_open(struct heap_store *st, size_t end, uint64_t *protects)
 {
-        int r = open_prefix(st->base, &st->opened, end, page_size(), st->len);
+        int r = open_prefix(st->base, &st->opened, end, heap_page_size(), st->len);
         if (r > 0)
                 (*protects)++;
         return r;
@@ -363,7 +363,7 @@ static inline int heap_holds(const struct vk_proc *p, uint32_t end)
 
 char *heap_ring_alloc(struct vk_proc *p, size_t len)
 {
-        uint32_t n = align_up((uint32_t)len, (uint32_t)page_size());
+        uint32_t n = align_up((uint32_t)len, (uint32_t)heap_page_size());
         if (n > p->low || p->low - n < p->top)
                 return NULL;
         if (!heap_holds(p, p->low))

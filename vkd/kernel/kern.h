@@ -101,6 +101,10 @@ struct kproc {
         uint64_t last_run;    /* when it was last dispatched */
         uint32_t timer_idx;  /* 1-based position in the timer heap */
         uint32_t slot;       /* heap pool slot */
+        /* Where its heap said its allocator's front ends and its rings
+         * start, at the end of its last dispatch: where a revoke splits
+         * (isolate.c). Hints, never trusted; 0 for one call. */
+        uint32_t front_end, rings_start;
         uint32_t ring_off;   /* where its socket rings start in the heap */
         uint64_t idle_since; /* on the idle list since, 0: not on it */
         struct kproc *idle_prev, *idle_next;
@@ -263,6 +267,7 @@ void heap_pool_free(struct heap_pool *hp);
 /* Returns a slot's base, or NULL when all are in use. */
 char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot);
 char *heap_pool_slot(const struct heap_pool *hp, uint32_t slot); /* its address */
+size_t heap_page_size(void); /* the system's, cached */
 void heap_pool_put(struct heap_pool *hp, uint32_t slot);
 /* Gives the memory of all but `keep` returned slots back to the OS. */
 void heap_pool_trim(struct heap_pool *hp, uint32_t keep);

@@ -234,6 +234,8 @@ static void dispatch(struct vk_kernel *k, struct kproc *kp)
         running = 0;
         trust_settle();
         harvest(k, p);
+        kp->front_end = p->top_max; /* where a revoke splits: isolate.c */
+        kp->rings_start = p->low;
         mail_out(k, kp); /* what a process sent as it ended still goes */
         if (p->new_sockets)
                 proc_bind_sockets(k, kp);

@@ -143,4 +143,5 @@ static void redis_fini(void *state)
 }
 
 VK_MODULE(.name = "redis", .version = "1.0", .keys = redis_keys, .init = redis_init,
-          .fini = redis_fini, .main = redis_conn, .service = redis_store);
+          .fini = redis_fini, .main = redis_conn, .service = redis_store,
+          .flags = VK_MODULE_ONE_WORKER); /* one store: the keyspace is not sharded */

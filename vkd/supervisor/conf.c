@@ -855,6 +855,16 @@ static void conf_key_module(struct conf_file *f, const struct conf_key *k, const
         s->module_line = line;
 }
 
+/* Workers= in [Service]: the line is kept for a module that runs in one worker only. */
+static void conf_key_service_workers(struct conf_file *f, const struct conf_key *k,
+                                     const char *value, unsigned line)
+{
+        struct conf_service *s = f->target;
+
+        conf_key_workers(f, k, value, line);
+        s->workers_line = line;
+}
+
 static void conf_key_listen(struct conf_file *f, const struct conf_key *k, const char *value,
                             unsigned line)
 {
@@ -965,7 +975,7 @@ static const struct conf_key conf_service_keys[] = {
                                 CONF_RING_SIZE_MAX, false},
         {"MaxConnections", conf_key_uint, S(max_connections), 1, CONF_MAX_CONNECTIONS_MAX, false},
         {"IdleTimeoutSec", conf_key_duration, S(idle_timeout_usec), 1, 0, false},
-        {"Workers", conf_key_workers, S(workers), 0, 0, false},
+        {"Workers", conf_key_service_workers, S(workers), 0, 0, false},
         {"Optional", conf_key_bool, S(optional), 0, 0, false},
         {"SystemCallFilter", conf_key_bool, S(syscall_filter), 0, 0, false},
 };

@@ -217,6 +217,7 @@ struct conf_service {
         unsigned max_connections;
         uint64_t idle_timeout_usec; /* > 0; CONF_USEC_INFINITY for none */
         unsigned workers;           /* 0: on every worker ("auto"); the daemon caps the rest */
+        unsigned workers_line;      /* line of Workers=, 0 if absent */
         bool optional;              /* Optional=: skip the service if it cannot start */
         bool syscall_filter;        /* SystemCallFilter=: workers run under the allow-list */
 

@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "control.h"
 #include "log.h"
+#include "module.h"
 #include "notify.h"
 #include "privileges.h"
 #include "workers.h"
@@ -165,6 +166,33 @@ static size_t check_modules(const struct conf *c, const char *module_dir)
 }
 
 /*
+ * A module that runs in one worker only (VK_MODULE_ONE_WORKER, read from its file: no module code
+ * runs here) gets one, unless Workers= asks for more, which is an error. Returns the errors.
+ */
+static size_t one_worker_modules(struct conf *c, const char *module_dir)
+{
+        size_t bad = 0;
+
+        for (size_t i = 0; i < c->n_services; i++) {
+                struct conf_service *s = c->services[i];
+                uint32_t flags;
+
+                if (!s->module || module_peek_flags(module_dir, s, &flags) < 0 ||
+                    !(flags & VK_MODULE_ONE_WORKER))
+                        continue;
+                if (s->workers > 1) {
+                        log_err(s->name,
+                                "%s:%u: Workers: %u: module %s keeps its state in one process, "
+                                "so it runs in one worker only",
+                                s->file, s->workers_line, s->workers, s->module);
+                        bad++;
+                }
+                s->workers = 1;
+        }
+        return bad;
+}
+
+/*
  * Loads a whole generation; logs every error and returns NULL on failure. When the files have
  * errors (or with all_modules) the module keys are checked too, so that one run reports every
  * problem, with one total.
@@ -186,6 +214,8 @@ static struct conf *load_config(const char *config, const char *conf_dir, const 
                 log_err(NULL, "... and %zu more error(s)", errs.dropped);
         bad = errs.n + errs.dropped;
         conf_errors_done(&errs);
+        if (c)
+                bad += one_worker_modules(c, module_dir);
         if (c && (r < 0 || all_modules))
                 bad += check_modules(c, module_dir);
         if (bad)

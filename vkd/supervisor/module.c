@@ -7,12 +7,15 @@
 #include "module.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Every field up to and including main is required to be present. */
 #define MODULE_SIZE_MIN (offsetof(struct vk_module, main) + sizeof(vk_thread_fn *))
@@ -42,18 +45,89 @@ static int module_fail(struct module *m, const struct conf_service *s, char *err
         return r;
 }
 
+/* The module file of s: an absolute Module= path, else <dir>/<name>.so. */
+static int module_path(char *path, size_t size, const char *dir, const struct conf_service *s)
+{
+        int n = s->module_is_path ? snprintf(path, size, "%s", s->module)
+                                  : snprintf(path, size, "%s/%s.so", dir, s->module);
+
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static bool read_at(int fd, void *buf, size_t n, uint64_t off)
+{
+        return pread(fd, buf, n, (off_t)off) == (ssize_t)n;
+}
+
+/* The file offset of the dynamic symbol name in a 64-bit ELF file, or 0. */
+static uint64_t elf_symbol_offset(int fd, const char *name)
+{
+        Elf64_Ehdr eh;
+        Elf64_Shdr sym, str, sh;
+
+        if (!read_at(fd, &eh, sizeof(eh), 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+            eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr))
+                return 0;
+        for (unsigned i = 0; i < eh.e_shnum; i++) {
+                if (!read_at(fd, &sym, sizeof(sym), eh.e_shoff + (uint64_t)i * sizeof(sym)))
+                        return 0;
+                if (sym.sh_type != SHT_DYNSYM)
+                        continue;
+                if (sym.sh_link >= eh.e_shnum || sym.sh_entsize != sizeof(Elf64_Sym) ||
+                    !read_at(fd, &str, sizeof(str), eh.e_shoff + sym.sh_link * sizeof(str)))
+                        return 0;
+                for (uint64_t j = 0; j < sym.sh_size / sizeof(Elf64_Sym); j++) {
+                        Elf64_Sym e;
+                        char got[64];
+                        size_t len = strlen(name) + 1;
+
+                        if (!read_at(fd, &e, sizeof(e), sym.sh_offset + j * sizeof(e)))
+                                return 0;
+                        if (e.st_name >= str.sh_size || len > sizeof(got) ||
+                            e.st_shndx == SHN_UNDEF || e.st_shndx >= eh.e_shnum ||
+                            !read_at(fd, got, len, str.sh_offset + e.st_name) ||
+                            memcmp(got, name, len))
+                                continue;
+                        if (!read_at(fd, &sh, sizeof(sh),
+                                     eh.e_shoff + (uint64_t)e.st_shndx * sizeof(sh)) ||
+                            sh.sh_type != SHT_PROGBITS || e.st_value < sh.sh_addr)
+                                return 0;
+                        return sh.sh_offset + (e.st_value - sh.sh_addr);
+                }
+        }
+        return 0;
+}
+
+int module_peek_flags(const char *dir, const struct conf_service *s, uint32_t *flags)
+{
+        char path[PATH_MAX];
+        struct vk_module d;
+        uint64_t off;
+        int fd, r = -ENOEXEC;
+
+        if (module_path(path, sizeof(path), dir, s) < 0)
+                return -ENAMETOOLONG;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        off = elf_symbol_offset(fd, VK_MODULE_SYMBOL);
+        /* abi_major, abi_minor, size, flags: plain words, stored in the file as built. */
+        if (off && read_at(fd, &d, offsetof(struct vk_module, name), off) &&
+            d.abi_major == VK_ABI_MAJOR) {
+                *flags = d.flags;
+                r = 0;
+        }
+        close(fd);
+        return r;
+}
+
 int module_load(struct module *m, const char *dir, const struct conf_service *s, char *err,
                 size_t errlen)
 {
         const struct vk_module *d;
-        int n;
 
         memset(m, 0, sizeof(*m));
-        if (s->module_is_path)
-                n = snprintf(m->path, sizeof(m->path), "%s", s->module);
-        else
-                n = snprintf(m->path, sizeof(m->path), "%s/%s.so", dir, s->module);
-        if (n < 0 || (size_t)n >= sizeof(m->path))
+        if (module_path(m->path, sizeof(m->path), dir, s) < 0)
                 return module_fail(m, s, err, errlen, -ENAMETOOLONG, "module path too long");
 
         /* RTLD_NOW: an unresolved symbol (a vk_ function this daemon lacks) fails here, with
@@ -83,6 +157,12 @@ int module_load(struct module *m, const char *dir, const struct conf_service *s,
                 return module_fail(m, s, err, errlen, -EPROTO,
                                    "has a descriptor of %u bytes, at least %zu are needed", d->size,
                                    MODULE_SIZE_MIN);
+        if (d->flags & ~VK_MODULE_FLAGS_KNOWN)
+                return module_fail(m, s, err, errlen, -EPROTO,
+                                   "has flags 0x%x this vkd does not know (module ABI %u.%u, "
+                                   "this vkd speaks %u.%u)",
+                                   d->flags & ~VK_MODULE_FLAGS_KNOWN, d->abi_major,
+                                   d->abi_minor, VK_ABI_MAJOR, VK_ABI_MINOR);
         memcpy(&m->desc, d, d->size < sizeof(m->desc) ? d->size : sizeof(m->desc));
         if (!m->desc.main)
                 return module_fail(m, s, err, errlen, -EPROTO,

@@ -1,5 +1,6 @@
 /*
- * The module loader, used in workers only (after the privilege drop): dlopen()s a service's
+ * The module loader, used in workers only (after the privilege drop; the supervisor only peeks at
+ * a module file's flags): dlopen()s a service's
  * module, checks its descriptor against the daemon's ABI, and runs its init with the service's
  * [Module] keys. Errors are written as "file:line: Module: NAME: what is wrong" so the
  * supervisor can report them like configuration errors.
@@ -36,6 +37,13 @@ int module_load(struct module *m, const char *dir, const struct conf_service *s,
  * any) with the declared ones, so both kinds of problem are found in one call. Returns 0, or
  * -errno with every problem in err, one a line, each as "file:line: key: what is wrong". */
 int module_init(struct module *m, const struct conf_service *s, char *err, size_t errlen);
+
+/*
+ * The descriptor's flags (VK_MODULE_*), read from the module file of s without loading it (no
+ * module code runs: the supervisor uses it). Returns 0 and *flags, or -errno (no such file, not
+ * a 64-bit ELF module of this ABI major: the worker that loads it will say what is wrong).
+ */
+int module_peek_flags(const char *dir, const struct conf_service *s, uint32_t *flags);
 
 /* Calls fini if init ran, and closes the module. Accepts an unloaded module. */
 void module_unload(struct module *m);

@@ -17,6 +17,8 @@ clients. One case per ctest test (see supervisor.cmake):
                      what is left at DrainTimeoutSec= and exits 0
   privileges         (root only) workers run as nobody with NoNewPrivs
   units              systemd-analyze verify on units/, the launchd plist parses
+  one_worker         a module whose state is one process (redis) runs in one worker whatever
+                     the daemon's Workers=; Workers=2 for it is a config error with file:line
 """
 
 import os
@@ -134,6 +136,9 @@ def case_check_config(env):
          r"cannot open"),
         ("ABI mismatch", {"Module": f"{mods}/testmod_abi2.so"}, None,
          r"echo\.conf:\d+: Module: .*testmod_abi2\.so.*ABI 2\.0, this vkd speaks 1\.\d+"),
+        ("unknown flag", {"Module": f"{mods}/testmod_flags.so"}, None,
+         r"echo\.conf:\d+: Module: .*testmod_flags\.so.*has flags 0x80000000 this vkd does not "
+         r"know \(module ABI 1\.2, this vkd speaks 1\.2\)"),
         ("no descriptor", {"Module": f"{mods}/testmod_nosym.so"}, None,
          r"echo\.conf:\d+: Module: .*exports no \"vk_module\""),
         ("no main", {"Module": f"{mods}/testmod_nomain.so"}, None,
@@ -754,7 +759,53 @@ def case_containment(env):
     log("SIGTERM stopped the daemon while a connection was in a runaway loop")
 
 
+def case_one_worker(env):
+    """Workers=auto used to give the redis service one store per worker: a key SET on one
+    connection was missing on about half of the others."""
+    port = free_port()
+    env.write_daemon({"Workers": "2"})
+    env.write_service("kv", {"Module": "redis", "Listen": f"127.0.0.1:{port}"},
+                      {"AppendOnly": "no", "Dir": env.tmp})
+    rc, out = env.run("--check-config")
+    check(rc == 0, f"--check-config of a redis service without Workers=: rc {rc}")
+    d = env.start()
+    env.notify.wait("READY=1")
+    workers_of(d, 1)
+
+    def command(s, *args):
+        s.sendall(b"*%d\r\n" % len(args) +
+                  b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+        got = b""
+        while not got.endswith(b"\r\n"):
+            chunk = s.recv(4096)
+            check(chunk, "the server closed the connection")
+            got += chunk
+        return got
+
+    conns = [connect(("127.0.0.1", port), timeout=10) for _ in range(64)]
+    try:
+        check(command(conns[0], b"SET", b"k", b"v") == b"+OK\r\n", "SET")
+        seen = sum(command(s, b"GET", b"k") == b"$1\r\nv\r\n" for s in conns)
+        check(seen == 64, f"{seen} of 64 connections see the key another SET")
+    finally:
+        for s in conns:
+            s.close()
+    log("one worker for redis under Workers=2: 64 of 64 connections see one keyspace")
+    stop_daemon(env, d)
+
+    path = env.write_service("kv", {"Module": "redis", "Listen": f"127.0.0.1:{port}",
+                                    "Workers": "2"}, {"AppendOnly": "no", "Dir": env.tmp})
+    with open(path) as f:
+        line = next(i for i, l in enumerate(f, 1) if l.startswith("Workers="))
+    rc, out = env.run("--check-config")
+    check(rc != 0 and re.search(rf"kv\.conf:{line}: Workers: 2: module redis keeps its state "
+                                r"in one process, so it runs in one worker only", out),
+          f"Workers=2 for redis: rc {rc}, no file:line error")
+    log("Workers=2 for redis is refused with its file and line")
+
+
 CASES = {
+    "one_worker": case_one_worker,
     "containment": case_containment,
     "standalone": case_standalone,
     "check_config": case_check_config,

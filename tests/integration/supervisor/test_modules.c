@@ -26,6 +26,9 @@ __attribute__((visibility("default"))) const struct vk_module vk_module = {
         .name = "abi2",
         .main = conn,
 };
+#elif defined(TESTMOD_FLAGS)
+/* Asks for a flag this vkd does not know (from a later minor version, say). */
+VK_MODULE(.name = "flags", .version = "0", .main = conn, .flags = 0x80000000u);
 #elif defined(TESTMOD_NOSYM)
 /* A shared object, but no descriptor. */
 __attribute__((visibility("default"))) const int not_a_module = 1;

@@ -28,6 +28,13 @@
 
 #define VK_MODULE_SYMBOL "vk_module"
 
+/* Flags (ABI 1.2). ONE_WORKER: the module's state is whole only in one process (a service
+ * process that owns a keyspace, say): the daemon runs one worker for it whatever its Workers=,
+ * and refuses an explicit Workers= above 1 for it. The daemon reads the flags from the module
+ * file without loading it, so they must be a constant in the descriptor. */
+#define VK_MODULE_ONE_WORKER 0x1u
+#define VK_MODULE_FLAGS_KNOWN VK_MODULE_ONE_WORKER
+
 /* One `Key=value` of the service's [Module] section, in file order. */
 struct vk_module_kv {
         const char *key;
@@ -46,7 +53,7 @@ struct vk_module {
         uint32_t abi_major; /* VK_ABI_MAJOR the module was built with */
         uint32_t abi_minor;
         uint32_t size;      /* sizeof(struct vk_module) the module was built with */
-        uint32_t flags;     /* none defined yet: 0 */
+        uint32_t flags;     /* VK_MODULE_* below, or 0 */
         const char *name;
         const char *version;
         /* Keys the [Module] section may hold, ending with {NULL}; NULL: none. */

@@ -44,7 +44,7 @@
 #include <sys/types.h>
 
 #define VK_ABI_MAJOR 1
-#define VK_ABI_MINOR 1
+#define VK_ABI_MINOR 2
 
 #define VK_LATENCY_BUCKETS 32
 

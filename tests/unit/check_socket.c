@@ -197,6 +197,63 @@ START_TEST(test_socket_limit_and_fault_closes_all)
 }
 END_TEST
 
+/* A long-lived connection's outbound sockets: each closed after one round
+ * trip, many more than VK_SOCKETS_MAX in the process's life, in a heap that
+ * holds only a few sockets' rings at once. */
+static int closed_rounds, emfile_seen;
+
+static void reconnecting_client(struct vk_thread *that)
+{
+        struct {
+                struct vk_socket *s[VK_SOCKETS_MAX + 1];
+                int i;
+                ssize_t n;
+                char buf[32];
+        } *self;
+        vk_begin();
+        vk_set_timeout(that, 5000);
+        for (self->i = 0; self->i < 5 * VK_SOCKETS_MAX; self->i++) {
+                vk_connect(self->s[0], (struct sockaddr *)&echo_addr, sizeof echo_addr);
+                vk_use(that, self->s[0]);
+                vk_write("again\n", 6);
+                vk_readline(self->n, self->buf, sizeof self->buf);
+                vk_use(that, NULL);
+                ck_assert_int_eq(vk_socket_close(that, self->s[0]), 0);
+                if (self->n == 6 && !memcmp(self->buf, "again\n", 6))
+                        closed_rounds++;
+        }
+        /* The limit is on sockets open at once, and says so: EMFILE. */
+        for (self->i = 0; self->i < VK_SOCKETS_MAX; self->i++)
+                vk_connect(self->s[self->i], (struct sockaddr *)&echo_addr, sizeof echo_addr);
+        vk_connect(self->s[VK_SOCKETS_MAX], (struct sockaddr *)&echo_addr, sizeof echo_addr);
+        vk_finally();
+        if (vk_error() && vk_error()->code == EMFILE) {
+                emfile_seen++;
+                vk_clear_error();
+        }
+        vk_end();
+}
+
+START_TEST(test_socket_close_reuses)
+{
+        int fds0 = kt_count_fds();
+        /* 128 KiB with 4 KiB rings: room for the rings of VK_SOCKETS_MAX
+         * sockets open at once, not for the 5 x VK_SOCKETS_MAX it opens */
+        kt_kernel(NULL, 128 * 1024, 4096, 64);
+        int efd = loopback_listener(&echo_addr);
+        ck_assert_int_eq(vk_kernel_listen(kt.k, efd, kt_echo, NULL, 0), 0);
+        int64_t pid = kt_spawn2(reconnecting_client, NULL, 0, -1, -1);
+        kt.stop_after = 1 + 5 * VK_SOCKETS_MAX + VK_SOCKETS_MAX;
+        kt_run();
+        ck_assert_int_eq(closed_rounds, 5 * VK_SOCKETS_MAX);
+        ck_assert_int_eq(emfile_seen, 1);
+        ck_assert_int_eq(kt_exit_of(pid)->code, 0);
+        kt.k = vk_kernel_free(kt.k);
+        close(efd);
+        ck_assert_int_eq(kt_count_fds(), fds0);
+}
+END_TEST
+
 static Suite *socket_suite(void)
 {
         Suite *s = suite_create("socket");
@@ -205,6 +262,7 @@ static Suite *socket_suite(void)
         tcase_add_test(tc, test_connect_refused);
         tcase_add_test(tc, test_accept);
         tcase_add_test(tc, test_socket_limit_and_fault_closes_all);
+        tcase_add_test(tc, test_socket_close_reuses);
         return s;
 }
 

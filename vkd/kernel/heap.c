@@ -363,6 +363,18 @@ static inline int heap_holds(const struct vk_proc *p, uint32_t end)
 
 char *heap_ring_alloc(struct vk_proc *p, size_t len)
 {
+        /* A closed socket's ring first (vk_socket_close: all of one size).
+         * The chain is the heap's: a link that leaves the ring area ends it. */
+        char *r = p->free_rings;
+        if (r && len == p->ring_size) {
+                char *lo = (char *)p + p->low, *hi = (char *)p + p->size;
+                if (r >= lo && r <= hi - len && trust_holds(r, len) &&
+                    !((uintptr_t)r & (heap_page_size() - 1))) {
+                        memcpy(&p->free_rings, r, sizeof p->free_rings);
+                        return r;
+                }
+                p->free_rings = NULL;
+        }
         uint32_t n = align_up((uint32_t)len, (uint32_t)heap_page_size());
         if (n > p->low || p->low - n < p->top)
                 return NULL;

@@ -629,23 +629,36 @@ int vk_has_message(const struct vk_thread *that)
 static struct vk_socket *socket_open(struct vk_thread *that, int fd, uint32_t ring_size)
 {
         struct vk_proc *p = kern_proc(that);
-        struct vk_socket *s = p->extra_sockets < VK_SOCKETS_MAX ? vk_malloc(p, sizeof *s) : NULL;
+        int slot = 0;
+        while (slot < VK_SOCKETS_MAX && p->unbound[slot])
+                slot++;
+        if (p->extra_sockets >= VK_SOCKETS_MAX || slot == VK_SOCKETS_MAX) {
+                close(fd);
+                errno = EMFILE;
+                return NULL;
+        }
+        struct vk_socket *s = vk_malloc(p, sizeof *s);
         if (!s) {
                 close(fd);
+                errno = ENOMEM;
                 return NULL;
         }
         /* Until the kernel binds it after this dispatch, this list is what
          * closes it if the process ends first (even by a fault). */
-        p->unbound[p->extra_sockets++] = fd + 1;
+        p->unbound[slot] = fd + 1;
+        p->extra_sockets++;
         if (pipe_init_fd(p, &s->rx, fd, 0, ring_size) < 0 ||
             pipe_init_fd(p, &s->tx, fd, 1, ring_size) < 0) {
                 /* ring space is not given back: the process is short of heap */
                 vk_free(p, s);
-                p->unbound[--p->extra_sockets] = 0;
+                p->unbound[slot] = 0;
+                p->extra_sockets--;
                 close(fd);
+                errno = ENOMEM;
                 return NULL;
         }
         s->bound = 0;
+        s->spawned = 0;
         s->connecting = 0;
         s->alias = -1;
         /* after the first socket, which the process was spawned with */
@@ -662,6 +675,57 @@ static struct vk_socket *socket_open(struct vk_thread *that, int fd, uint32_t ri
 struct vk_socket *vk_socket_open(struct vk_thread *that, int fd)
 {
         return socket_open(that, fd, kern_proc(that)->ring_size);
+}
+
+/* A closed socket's ring: wiped (the next socket, or the slot's next
+ * occupant, must not read it), then first on the list for the next one. */
+static void ring_give_back(struct vk_proc *p, struct vk_ring *r)
+{
+        if (!r->buf || r->size != p->ring_size || !trust_holds(r->buf, r->size))
+                return;
+        memset(r->buf, 0, r->hwm < r->size ? r->hwm : r->size);
+        memcpy(r->buf, &p->free_rings, sizeof p->free_rings);
+        p->free_rings = r->buf;
+}
+
+int vk_socket_close(struct vk_thread *that, struct vk_socket *sock)
+{
+        struct vk_proc *p = kern_proc(that);
+        struct vk_socket *s = trust_socket(sock), **at = &p->sockets;
+        unsigned n = 0;
+        if (!s || s->spawned)
+                return -EINVAL; /* the process's own connection ends with it */
+        while (trust_next_socket(*at, &n) && *at != s)
+                at = &(*at)->next;
+        if (*at != s)
+                return -EINVAL;
+        if (s->rx.reader || s->tx.writer)
+                return -EBUSY;
+        int fd = s->rx.fd;
+        *at = s->next;
+        if (fd >= 0) {
+                int i = 0;
+                for (i = 0; i < VK_SOCKETS_MAX && p->unbound[i] != fd + 1; i++)
+                        ;
+                if (i < VK_SOCKETS_MAX) { /* not bound yet: nobody else knows it */
+                        p->unbound[i] = 0;
+                        close(trust_fd(fd, 0));
+                } else { /* the kernel's table holds it: closed after this dispatch */
+                        for (i = 0; i < VK_SOCKETS_MAX && p->closing[i]; i++)
+                                ;
+                        if (i == VK_SOCKETS_MAX)
+                                trust_fail("list of sockets to close");
+                        p->closing[i] = fd + 1;
+                        p->new_sockets = 1;
+                }
+        }
+        if (that->in == &s->rx || that->out == &s->tx)
+                vk_use(that, NULL);
+        ring_give_back(p, &s->rx.ring);
+        ring_give_back(p, &s->tx.ring);
+        vk_free(p, s);
+        p->extra_sockets--;
+        return 0;
 }
 
 void vk_use(struct vk_thread *that, struct vk_socket *sock)
@@ -687,7 +751,7 @@ ssize_t vk__connect(struct vk_thread *that, struct vk_socket **sock, const struc
                 }
                 s = vk_socket_open(that, fd);
                 if (!s)
-                        return -ENOMEM;
+                        return -errno; /* EMFILE: as many open as a process may hold */
                 *sock = s;
                 s->connecting = 1;
                 s->tx.flags &= (uint16_t)~VK_PIPE_READY; /* writable means connected */

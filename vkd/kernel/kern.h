@@ -33,6 +33,7 @@ struct vk_socket {
         int alias;          /* vk_accept(): the listener the caller named (this is a dup) */
         uint8_t bound;      /* the kernel has it in its descriptor table */
         uint8_t connecting; /* a non-blocking connect is in flight */
+        uint8_t spawned;    /* the connection the process was spawned with */
 };
 
 struct vk_proc {
@@ -47,9 +48,11 @@ struct vk_proc {
         struct vk_thread *main;
         struct vk_pipe *dirty;     /* pipes whose descriptors need the poller */
         struct vk_socket *sockets;
-        uint8_t new_sockets;     /* vk_socket_open() since the kernel looked */
-        uint8_t extra_sockets;   /* opened with vk_socket_open() */
+        uint8_t new_sockets;     /* vk_socket_open() or _close() since the kernel looked */
+        uint8_t extra_sockets;   /* opened with vk_socket_open() and open now */
         int unbound[VK_SOCKETS_MAX]; /* descriptor + 1 of sockets not yet bound */
+        int closing[VK_SOCKETS_MAX]; /* descriptor + 1 of bound ones closed: the kernel's */
+        char *free_rings; /* rings of closed sockets, each holding the next's address */
         uint32_t ring_size;      /* for sockets it opens */
         struct vk_kernel *kernel; /* read only from process context */
         uint64_t pid;

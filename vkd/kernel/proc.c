@@ -224,6 +224,7 @@ void proc_birth(struct vk_kernel *k, struct kproc *kp)
                         goto nomem;
                 s->next = NULL;
                 s->bound = 1;
+                s->spawned = 1;
                 s->connecting = 0;
                 s->alias = -1;
                 p->sockets = s;
@@ -262,6 +263,19 @@ void proc_bind_sockets(struct vk_kernel *k, struct kproc *kp)
         struct vk_proc *p = kp->p;
         unsigned n = 0;
         p->new_sockets = 0;
+        /* Sockets it closed (vk_socket_close): each must be one of its own. */
+        for (int j = 0; j < VK_SOCKETS_MAX; j++) {
+                int fd = p->closing[j] - 1, i = 0;
+                if (fd < 0)
+                        continue;
+                p->closing[j] = 0;
+                while (i < VK_SOCKETS_MAX && kp->extra[i] != fd + 1)
+                        i++;
+                if (i == VK_SOCKETS_MAX)
+                        trust_fail("descriptor of a closed socket");
+                kp->extra[i] = 0;
+                kfd_close(k, fd);
+        }
         for (struct vk_socket *s = trust_next_socket(p->sockets, &n); s;
              s = trust_next_socket(s->next, &n)) {
                 if (s->bound)

@@ -465,10 +465,20 @@ void vk_request_done(struct vk_thread *that, uint64_t started);
 #define VK_SOCKETS_MAX 8
 
 /* Makes a connected, non-blocking socket descriptor part of the process
- * (its two rings, 2 x RingSize, come from the heap; closed when the process
- * ends). Evaluates to the socket, or NULL (heap full, or too many sockets:
- * the descriptor is closed). Never yields. */
+ * (its two rings, 2 x RingSize, come from the heap, or from a socket it
+ * closed; closed when the process ends). Evaluates to the socket, or NULL
+ * with errno ENOMEM (heap full) or EMFILE (VK_SOCKETS_MAX open already); the
+ * descriptor is closed then. Never yields. */
 struct vk_socket *vk_socket_open(struct vk_thread *that, int fd);
+
+/* Closes a socket the process opened (vk_socket_open, vk_connect, not the
+ * one it was spawned with): its descriptor now or after this dispatch, its
+ * rings wiped and kept for the next socket it opens. Output not yet flushed
+ * is dropped (vk_flush() first); no thread may use the socket afterwards
+ * (the calling thread's stdio goes back to the first socket if it was this
+ * one). Returns 0, -EBUSY while a thread waits on it, -EINVAL for a socket
+ * that is not one it opened. Never yields. */
+int vk_socket_close(struct vk_thread *that, struct vk_socket *sock);
 
 /* Connects to addr (TCP or unix) without blocking the worker: sock (a
  * struct vk_socket * lvalue) gets the new socket, usable with vk_use().

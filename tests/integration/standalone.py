@@ -11,6 +11,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from vkdskip import skip  # noqa: E402,F401  (re-exported for the scripts that use this)
+
 
 class Checks:
     """check(cond, what, detail): prints "ok: what", or fails the run with detail."""

@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from standalone import Checks, Server, skip  # noqa: E402
+from standalone import Checks, Server, skip, spawn  # noqa: E402
 
 VKD_REDIS = sys.argv[1]
 check = Checks()
@@ -86,9 +86,9 @@ def free_port():
 def start_redis(tmp):
     """redis-server on a free port, no persistence; returns (process, port)."""
     port = free_port()
-    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                          "--save", "", "--appendonly", "no", "--dir", tmp],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+               "--save", "", "--appendonly", "no", "--dir", tmp],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while True:
         try:

@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from vkdskip import skip  # noqa: E402
+from vkdproc import spawn  # noqa: E402
 
 VKD, VKDCTL, MODULES = sys.argv[1:4]
 passed = 0
@@ -54,7 +55,7 @@ procs = []
 
 
 def start():
-    p = subprocess.Popen([VKD, "--conf-dir", conf, "--module-dir", MODULES])
+    p = spawn([VKD, "--conf-dir", conf, "--module-dir", MODULES])
     procs.append(p)
     deadline = time.monotonic() + 30
     while cli(port, "PING") != "PONG":

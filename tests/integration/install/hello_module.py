@@ -17,6 +17,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 from vkdskip import skip  # noqa: E402
+from vkdproc import spawn  # noqa: E402
 
 
 def run(cmd, **kw):
@@ -81,7 +82,7 @@ def main():
         if "configuration OK: 1 service(s)" not in out:
             sys.exit("FAIL: --check-config did not report the hello service")
 
-        vkd = subprocess.Popen([vkd_bin, "--foreground"] + args)
+        vkd = spawn([vkd_bin, "--foreground"] + args)
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 from vkdskip import skip  # noqa: E402
+from vkdproc import spawn  # noqa: E402
 
 
 def run(cmd, ok=True, **kw):
@@ -75,7 +76,7 @@ def main():
         if p.returncode == 0 or "greet.conf:" not in p.stdout or "Handler" not in p.stdout:
             sys.exit("FAIL: Handler= in the greet module's config was not refused with file:line")
 
-        vkd = subprocess.Popen([vkd_bin] + args)
+        vkd = spawn([vkd_bin] + args)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:

@@ -23,7 +23,8 @@ fail() {
 
 for tool in dpkg-buildpackage dpkg-checkbuilddeps dh fakeroot lintian; do
         command -v $tool >/dev/null ||
-                vkd_skip package_deb/no-$tool "$tool is not installed (Debian: dpkg-dev debhelper fakeroot lintian; ./dev deps installs them)"
+                vkd_skip package_deb/no-$tool "$tool is not installed" \
+                        "(Debian: dpkg-dev debhelper fakeroot lintian; ./dev deps installs them)"
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vkd-deb.XXXXXX")

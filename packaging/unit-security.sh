@@ -6,12 +6,14 @@
 set -u
 . "$(dirname "$0")/../tests/lib/vkdskip.sh"
 unit=${1:?unit} max=${2:?max}
-command -v systemd-analyze >/dev/null || vkd_skip unit_security/no-systemd-analyze "systemd-analyze is not installed (Debian: systemd)"
+command -v systemd-analyze >/dev/null ||
+        vkd_skip unit_security/no-systemd-analyze "systemd-analyze is not installed (Debian: systemd)"
 out=$(cd "$(dirname "$unit")" && systemd-analyze security --offline=yes --no-pager "$(basename "$unit")" 2>&1)
 rc=$?
 printf '%s\n' "$out" | grep -E '✗|Overall'
 case $out in
-*"unrecognized option"*) vkd_skip unit_security/no-offline "systemd-analyze has no --offline (systemd < 250)" ;;
+*"unrecognized option"*)
+        vkd_skip unit_security/no-offline "systemd-analyze has no --offline (systemd < 250)" ;;
 esac
 [ $rc -eq 0 ] || { printf '%s\n' "$out"; echo "FAIL: systemd-analyze exited $rc"; exit 1; }
 score=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')

@@ -367,7 +367,8 @@ def main():
         except Fail as e:
             with open(os.path.join(share, "console.log")) as f:
                 print(f.read()[-3000:])
-            raise Skip("e2e_systemd/no-boot", f"this host cannot boot a systemd-nspawn container: {e}")
+            raise Skip("e2e_systemd/no-boot",
+                       f"this host cannot boot a systemd-nspawn container: {e}")
         scenario(guest)
         log("PASS")
         return 0

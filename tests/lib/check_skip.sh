@@ -37,7 +37,8 @@ try:
     skip("demo/no-tool", "the tool is not installed")
 finally:
     print("cleanup ran")' "$lib")
-shskip=(bash -c 'set -euo pipefail; . "$1/vkdskip.sh"; vkd_skip demo/no-tool "the tool is not installed"; echo "went on"' _ "$lib")
+shskip=(bash -c 'set -euo pipefail; . "$1/vkdskip.sh"
+vkd_skip demo/no-tool "the tool is not installed"; echo "went on"' _ "$lib")
 shskip_posix=(sh -c '. "$1/vkdskip.sh"; vkd_skip demo/no-tool "the tool is not installed"' _ "$lib")
 
 for cmd in pyskip shskip shskip_posix; do
@@ -45,7 +46,8 @@ for cmd in pyskip shskip shskip_posix; do
         expect 77 "SKIP: demo/no-tool: the tool is not installed" -- "${c[@]}"
         expect 77 "SKIP: demo/no-tool" CI=false -- "${c[@]}"
         expect 1 "FAIL: demo/no-tool: the tool is not installed" CI=true -- "${c[@]}"
-        expect 77 "SKIP: demo/no-tool" CI=true "VKD_CI_ALLOWED_SKIPS=other/x demo/no-tool" -- "${c[@]}"
+        expect 77 "SKIP: demo/no-tool" CI=true "VKD_CI_ALLOWED_SKIPS=other/x demo/no-tool" \
+                -- "${c[@]}"
         expect 1 "FAIL: demo/no-tool" CI=true "VKD_CI_ALLOWED_SKIPS=demo demo/no-tool-2 demo/no" \
                 -- "${c[@]}"
         unset -n c
@@ -58,7 +60,10 @@ grep -q 'skip("http11_clients/no-wrk"' "$src/tests/integration/http11_test.py" |
         { echo "FAIL: http11_test.py no longer skips through vkdskip without wrk"; failed=1; }
 
 # .ci/run: CI=true, and every allowed id names a skip that exists.
-grep -qx 'export CI=true' "$src/.ci/run" || { echo "FAIL: .ci/run does not export CI=true"; failed=1; }
+if ! grep -qx 'export CI=true' "$src/.ci/run"; then
+        echo "FAIL: .ci/run does not export CI=true"
+        failed=1
+fi
 allowed=$(sed -n 's/^export VKD_CI_ALLOWED_SKIPS="\(.*\)"$/\1/p' "$src/.ci/run")
 for id in $allowed; do
         grep -rqF -- "$id" "$src/tests" "$src/packaging" --include=*.py --include=*.sh ||

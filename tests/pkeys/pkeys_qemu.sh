@@ -29,10 +29,12 @@ fail() {
         exit 2
 }
 [[ $(uname -m) == x86_64 ]] || vkd_skip pkeys_qemu/not-x86_64 "not x86_64"
-qemu=$(command -v qemu-system-x86_64) || vkd_skip pkeys_qemu/no-qemu "no qemu-system-x86_64 (package qemu-system-x86)"
+qemu=$(command -v qemu-system-x86_64) ||
+        vkd_skip pkeys_qemu/no-qemu "no qemu-system-x86_64 (package qemu-system-x86)"
 busybox=$(command -v busybox) || vkd_skip pkeys_qemu/no-busybox "no busybox (package busybox-static)"
 kernel=$(find /boot -maxdepth 1 -name 'vmlinuz-*' -readable 2>/dev/null | sort -V | tail -n 1)
-[[ -n $kernel ]] || vkd_skip pkeys_qemu/no-kernel "no readable kernel in /boot (package linux-image-amd64)"
+[[ -n $kernel ]] ||
+        vkd_skip pkeys_qemu/no-kernel "no readable kernel in /boot (package linux-image-amd64)"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

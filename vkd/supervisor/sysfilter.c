@@ -80,8 +80,8 @@ int sysfilter_install(char *err, size_t errlen)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
                                      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
                 if (r < 0) {
-                        snprintf(err, errlen, "seccomp: allowing %s on oneself: %s",
-                                 self_only[i], strerror(-r));
+                        snprintf(err, errlen, "seccomp: allowing %s on oneself: %s", self_only[i],
+                                 strerror(-r));
                         seccomp_release(ctx);
                         return r;
                 }

@@ -3,7 +3,8 @@
 # source tree with packaging/debian as debian/, `dpkg-buildpackage -us -uc -b`, then the
 # contents (dpkg-deb -c), the conffiles, the maintainer scripts, the compiled-in paths, and
 # lintian (no errors; warnings are printed). The .deb is left as OUT_DIR/vkd.deb for the e2e
-# test. Exits 77 (ctest: skipped), saying why, when the tools to build a package are missing.
+# test. Exits 77 (ctest: skipped), saying why, when the tools to build a package are missing
+# (under CI=true a failure: tests/lib/vkdskip.sh).
 #
 # usage: test-package.sh SOURCE_DIR OUT_DIR
 set -euo pipefail
@@ -14,10 +15,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 rm -f "$out/vkd.deb" # the e2e test must never install a stale one
 
-skip() {
-        echo "SKIP: $*"
-        exit 77
-}
+. "$src/tests/lib/vkdskip.sh"
 fail() {
         echo "FAIL: $*"
         exit 1
@@ -25,7 +23,8 @@ fail() {
 
 for tool in dpkg-buildpackage dpkg-checkbuilddeps dh fakeroot lintian; do
         command -v $tool >/dev/null ||
-                skip "$tool is not installed (Debian: dpkg-dev debhelper fakeroot lintian; ./dev deps installs them)"
+                vkd_skip package_deb/no-$tool "$tool is not installed" \
+                        "(Debian: dpkg-dev debhelper fakeroot lintian; ./dev deps installs them)"
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vkd-deb.XXXXXX")
@@ -47,7 +46,7 @@ cp -a "$src/packaging/debian" "$tree/debian"
 
 cd "$tree"
 if ! missing=$(dpkg-checkbuilddeps 2>&1); then
-        skip "build dependencies missing: ${missing#*: }"
+        vkd_skip package_deb/no-build-deps "build dependencies missing: ${missing#*: }"
 fi
 
 echo "== dpkg-buildpackage -us -uc -b (in $tree)"

@@ -17,7 +17,9 @@ stays pristine) in a cgroup of its own, on the host's network. The guest is driv
   systemctl stop vkd              drains and exits 0 (Result=success)
 
 Needs root, systemd-nspawn (systemd-container), debootstrap, nsenter and the package built by
-the package_deb test; otherwise it says what is missing and exits 77 (ctest: skipped).
+the package_deb test; otherwise it says what is missing and exits 77 (ctest: skipped). A
+rootfs that cannot be built or a guest that does not boot is a skip too, but under CI=true
+every one of these is a failure (tests/lib/vkdskip.py).
 
 usage: e2e_systemd.py --deb PATH --cache DIR
 """
@@ -33,12 +35,15 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
+                                "lib"))
+from vkdskip import skip_code  # noqa: E402
+
 T0 = time.monotonic()
 
 
 class Skip(Exception):
-    pass
+    """Skip(what, why): the test cannot run here; `what` is the id vkdskip knows it by."""
 
 
 class Fail(Exception):
@@ -120,7 +125,8 @@ def rootfs(cache, deb):
     if p.returncode != 0:
         print(p.stdout[-3000:])
         shutil.rmtree(tmp, ignore_errors=True)
-        raise Skip("debootstrap could not build a bookworm rootfs (no mirror reachable?)")
+        raise Skip("e2e_systemd/no-rootfs",
+                   "debootstrap could not build a bookworm rootfs (no mirror reachable?)")
     os.rename(tmp, root)
     with open(stamp, "w") as f:
         f.write(" ".join(include) + "\n")
@@ -345,13 +351,14 @@ def main():
     share = None
     try:
         if os.geteuid() != 0:
-            raise Skip("not root: systemd-nspawn and debootstrap need root")
+            raise Skip("e2e_systemd/not-root", "not root: systemd-nspawn and debootstrap need root")
         for tool, pkg in (("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap"),
                           ("nsenter", "util-linux"), ("dpkg-deb", "dpkg")):
             if not shutil.which(tool):
-                raise Skip(f"{tool} is not installed (Debian: {pkg})")
+                raise Skip(f"e2e_systemd/no-{tool}", f"{tool} is not installed (Debian: {pkg})")
         if not os.path.exists(a.deb):
-            raise Skip(f"no package at {a.deb}: the package_deb test did not build one")
+            raise Skip("e2e_systemd/no-deb",
+                       f"no package at {a.deb}: the package_deb test did not build one")
         root = rootfs(os.path.abspath(a.cache), a.deb)
         share = tempfile.mkdtemp(prefix="vkd-e2e-")
         shutil.copy(a.deb, os.path.join(share, "vkd.deb"))
@@ -360,13 +367,13 @@ def main():
         except Fail as e:
             with open(os.path.join(share, "console.log")) as f:
                 print(f.read()[-3000:])
-            raise Skip(f"this host cannot boot a systemd-nspawn container: {e}")
+            raise Skip("e2e_systemd/no-boot",
+                       f"this host cannot boot a systemd-nspawn container: {e}")
         scenario(guest)
         log("PASS")
         return 0
     except Skip as e:
-        print(f"SKIP: {e}", flush=True)
-        return SKIP
+        return skip_code(*e.args)
     except (Fail, OSError) as e:  # OSError: a client that timed out or was refused
         print(f"FAIL: {e}", flush=True)
         if guest:

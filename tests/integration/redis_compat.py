@@ -5,7 +5,7 @@ to both, the same replies expected. Covers KEYS/SCAN MATCH glob patterns
 long long, and INFO's section and field names and order.
 
 Both listen on 127.0.0.1 ports they choose; both are stopped on every exit.
-Without redis-server the test is skipped (77), or fails under CI=true.
+Without redis-server the test is skipped (77), or fails under CI=true (tests/lib/vkdskip.py).
 
 usage: redis_compat.py VKD_REDIS"""
 import os
@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from standalone import Checks, Server  # noqa: E402
+from standalone import Checks, Server, skip, spawn  # noqa: E402
 
 VKD_REDIS = sys.argv[1]
 check = Checks()
@@ -86,9 +86,9 @@ def free_port():
 def start_redis(tmp):
     """redis-server on a free port, no persistence; returns (process, port)."""
     port = free_port()
-    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                          "--save", "", "--appendonly", "no", "--dir", tmp],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+               "--save", "", "--appendonly", "no", "--dir", tmp],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -253,10 +253,7 @@ def info(vkd, ref):
 
 def main():
     if not shutil.which("redis-server"):
-        if os.environ.get("CI") == "true":
-            sys.exit("FAIL: redis-server is not installed (Debian package redis-server)")
-        print("SKIP: redis-server is not installed")
-        sys.exit(77)
+        skip("redis_compat/no-redis-server", "redis-server is not installed (Debian: redis-server)")
     tmp = tempfile.mkdtemp(prefix="vkd-redis-compat-")
     ref_p = None
     srv = Server(check, VKD_REDIS)

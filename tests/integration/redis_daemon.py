@@ -13,6 +13,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from vkdskip import skip  # noqa: E402
+from vkdproc import spawn  # noqa: E402
+
 VKD, VKDCTL, MODULES = sys.argv[1:4]
 passed = 0
 
@@ -33,8 +37,7 @@ def cli(port, *args):
 
 
 if not shutil.which("redis-cli"):
-    print("SKIP: redis-cli is not installed")
-    sys.exit(77)
+    skip("redis_daemon/no-redis-cli", "redis-cli is not installed (Debian: redis-tools)")
 tmp = tempfile.mkdtemp(prefix="vkd-redis-")
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
@@ -52,7 +55,7 @@ procs = []
 
 
 def start():
-    p = subprocess.Popen([VKD, "--conf-dir", conf, "--module-dir", MODULES])
+    p = spawn([VKD, "--conf-dir", conf, "--module-dir", MODULES])
     procs.append(p)
     deadline = time.monotonic() + 30
     while cli(port, "PING") != "PONG":

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from standalone import Checks, Server as StandaloneServer, raw  # noqa: E402
+from standalone import Checks, Server as StandaloneServer, raw, skip  # noqa: E402
 
 VKD_REDIS = sys.argv[1]
 CLI = shutil.which("redis-cli")
@@ -74,8 +74,8 @@ def bench(srv, *extra):
 
 def main():
     if not CLI or not BENCH:
-        print("redis-cli/redis-benchmark not installed (redis-tools): skipped")
-        sys.exit(77)
+        skip("redis_clients/no-redis-tools",
+             "redis-cli/redis-benchmark not installed (Debian: redis-tools)")
     srv = Server()
 
     # Interactive use through a pipe: one command a line, replies as redis-cli prints them.

@@ -2,7 +2,6 @@
 (vkd-http, vkd-redis) and the daemon-level scripts: a checker that counts
 and stops at the first failure, a server on 127.0.0.1:0 that is ready when it
 prints its `listening HOST:PORT` line, and a raw-socket exchange."""
-import atexit
 import os
 import re
 import signal
@@ -10,6 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from vkdskip import skip  # noqa: E402,F401  (re-exported for the scripts that use this)
+from vkdproc import spawn  # noqa: E402
 
 
 class Checks:
@@ -31,15 +34,15 @@ class Checks:
 
 class Server:
     """A stand-alone host (argv) with --listen 127.0.0.1:0; ready when it prints its
-    'listening' line, so nothing sleeps. A failed check exits the run: the server is then
-    killed at exit, so no run leaves one behind. env: variables to add to its environment."""
+    'listening' line, so nothing sleeps. However the run ends (a failed check, an exception, a
+    signal) the server ends with it (tests/lib/vkdproc.py). env: variables to add to its
+    environment."""
 
     def __init__(self, check, *argv, env=None):
         self.check = check
-        self.p = subprocess.Popen([*argv, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ, **env} if env else None)
-        atexit.register(self._kill_if_running)
+        self.p = spawn([*argv, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True,
+                       env={**os.environ, **env} if env else None)
         line = self.p.stdout.readline()  # blocks until ready or exit
         m = re.match(r"listening (\S+):(\d+)", line)
         if not m:
@@ -47,11 +50,6 @@ class Server:
             raise SystemExit(f"server did not start: {line!r} {self.p.stderr.read()}")
         self.host, self.port = m.group(1), int(m.group(2))
         self.url = f"http://{self.host}:{self.port}"
-
-    def _kill_if_running(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
 
     def stop(self):
         self.p.terminate()

@@ -13,14 +13,12 @@
 # usage: pkeys_qemu.sh ISOLATION_BENCH SUITE...
 # Needs x86_64, qemu-system-x86_64, a kernel in /boot (linux-image-amd64) and
 # busybox (busybox-static); otherwise it says what is missing and exits 77
-# (ctest: skipped). Bounded: the guest is killed after 600 s.
+# (ctest: skipped; under CI=true a failure, tests/lib/vkdskip.sh). Bounded: the
+# guest is killed after 600 s.
 set -euo pipefail
 
 prog=${0##*/}
-skip() {
-        echo "$prog: skipped: $*" >&2
-        exit 77
-}
+. "$(dirname "$0")/../lib/vkdskip.sh"
 fail() {
         echo "$prog: FAIL: $*" >&2
         exit 1
@@ -30,11 +28,13 @@ fail() {
         echo "usage: $prog ISOLATION_BENCH SUITE..." >&2
         exit 2
 }
-[[ $(uname -m) == x86_64 ]] || skip "not x86_64"
-qemu=$(command -v qemu-system-x86_64) || skip "no qemu-system-x86_64 (package qemu-system-x86)"
-busybox=$(command -v busybox) || skip "no busybox (package busybox-static)"
+[[ $(uname -m) == x86_64 ]] || vkd_skip pkeys_qemu/not-x86_64 "not x86_64"
+qemu=$(command -v qemu-system-x86_64) ||
+        vkd_skip pkeys_qemu/no-qemu "no qemu-system-x86_64 (package qemu-system-x86)"
+busybox=$(command -v busybox) || vkd_skip pkeys_qemu/no-busybox "no busybox (package busybox-static)"
 kernel=$(find /boot -maxdepth 1 -name 'vmlinuz-*' -readable 2>/dev/null | sort -V | tail -n 1)
-[[ -n $kernel ]] || skip "no readable kernel in /boot (package linux-image-amd64)"
+[[ -n $kernel ]] ||
+        vkd_skip pkeys_qemu/no-kernel "no readable kernel in /boot (package linux-image-amd64)"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

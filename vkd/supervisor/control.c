@@ -558,6 +558,16 @@ static void ctl_collect_one(void *ctx, const struct svc *v)
         json_object_array_add(k->array, ctl_service_json(k->sup, v, k->now));
 }
 
+/* Control slots held now, the asking client's included. */
+static size_t ctl_clients_in_use(const struct ctl *c)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < CTL_CLIENTS_MAX; i++)
+                n += c->clients[i].fd >= 0;
+        return n;
+}
+
 static json_object *ctl_status(struct ctl *c, json_object *only, bool brief, uint64_t now)
 {
         const struct gen *active = sup_active(c->sup);
@@ -578,6 +588,8 @@ static json_object *ctl_status(struct ctl *c, json_object *only, bool brief, uin
                 json_object_object_add(d, "workers",
                                        json_object_new_int64(sup_live_workers(c->sup)));
                 json_object_object_add(d, "control_socket", json_object_new_string(c->path));
+                json_object_object_add(d, "control_clients",
+                                       json_object_new_int64((int64_t)ctl_clients_in_use(c)));
                 json_object_object_add(d, "memory", ctl_daemon_memory());
                 json_object_object_add(o, "daemon", d);
         }
@@ -773,6 +785,32 @@ static void ctl_peer(struct ctl *c, struct ctl_client *cl)
 #endif
 }
 
+static void ctl_client_event(struct ctl *c, struct ctl_client *cl, short revents, uint64_t now);
+
+/* Gives back the slots of clients that hung up since the last poll(): a burst of clients that
+ * connect and leave at once is accepted in one go, and the dead ones would otherwise hold the
+ * slots a live client in the same burst needs. A hung-up client's buffered requests are
+ * handled as they would be on its next poll() (a reload it asked for still runs). */
+static void ctl_reap_hangups(struct ctl *c, uint64_t now)
+{
+        for (size_t i = 0; i < CTL_CLIENTS_MAX; i++) {
+                struct ctl_client *cl = &c->clients[i];
+                struct pollfd p = {.fd = cl->fd, .events = POLLIN};
+
+                if (cl->fd < 0 || poll(&p, 1, 0) <= 0 || !(p.revents & (POLLHUP | POLLERR)))
+                        continue;
+                ctl_client_event(c, cl, p.revents, now);
+        }
+}
+
+static struct ctl_client *ctl_free_slot(struct ctl *c)
+{
+        for (size_t i = 0; i < CTL_CLIENTS_MAX; i++)
+                if (c->clients[i].fd < 0)
+                        return &c->clients[i];
+        return NULL;
+}
+
 static void ctl_accept(struct ctl *c, uint64_t now)
 {
         for (;;) {
@@ -786,9 +824,11 @@ static void ctl_accept(struct ctl *c, uint64_t now)
                                 log_warning(NULL, "control socket: accept: %s", strerror(errno));
                         return;
                 }
-                for (size_t i = 0; i < CTL_CLIENTS_MAX && !cl; i++)
-                        if (c->clients[i].fd < 0)
-                                cl = &c->clients[i];
+                cl = ctl_free_slot(c);
+                if (!cl) {
+                        ctl_reap_hangups(c, now);
+                        cl = ctl_free_slot(c);
+                }
                 if (!cl) {
                         static const char busy[] =
                                 "{\"ok\":false,\"error\":\"too many control clients\"}\n";
@@ -910,32 +950,45 @@ static struct ctl_client *ctl_client_by_fd(struct ctl *c, int fd)
         return NULL;
 }
 
+/* What poll() said about a client's socket. */
+static void ctl_client_event(struct ctl *c, struct ctl_client *cl, short revents, uint64_t now)
+{
+        if (revents & (POLLERR | POLLNVAL)) {
+                ctl_client_close(cl);
+                return;
+        }
+        if (revents & (POLLIN | POLLHUP)) {
+                if (cl->state == CTL_READING)
+                        ctl_client_read(cl);
+                else if (!cl->out_len && (revents & POLLHUP))
+                        cl->eof = true; /* gone while it waited: reply into the void */
+        }
+        ctl_client_run(c, cl, now);
+}
+
 void ctl_on_poll(struct ctl *c, const struct pollfd *fds, size_t n, uint64_t now)
 {
+        bool accept = false;
+
+        /* The clients first, the listening socket last: a client that hung up gives its slot
+         * back before a new one is counted against the limit. Accepting first turned a new
+         * client away as "too many" while the slots it needed were free in the same wake-up
+         * (every slot taken, then all but one closed at once). */
         for (size_t i = 0; c && i < n; i++) {
                 struct ctl_client *cl;
 
                 if (!fds[i].revents)
                         continue;
                 if (fds[i].fd == c->fd) {
-                        ctl_accept(c, now);
+                        accept = true;
                         continue;
                 }
                 cl = ctl_client_by_fd(c, fds[i].fd);
-                if (!cl)
-                        continue;
-                if (fds[i].revents & (POLLERR | POLLNVAL)) {
-                        ctl_client_close(cl);
-                        continue;
-                }
-                if (fds[i].revents & (POLLIN | POLLHUP)) {
-                        if (cl->state == CTL_READING)
-                                ctl_client_read(cl);
-                        else if (!cl->out_len && (fds[i].revents & POLLHUP))
-                                cl->eof = true; /* gone while it waited: reply into the void */
-                }
-                ctl_client_run(c, cl, now);
+                if (cl)
+                        ctl_client_event(c, cl, fds[i].revents, now);
         }
+        if (accept)
+                ctl_accept(c, now);
 }
 
 /* Whether a client has a request buffered that it is ready to have handled. */

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef VKD_WITH_SECCOMP
 #include <seccomp.h>
@@ -34,9 +35,9 @@ static const char *const allowed[] = {
         "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "setitimer",
         "getitimer", "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep",
         "gettimeofday", "time",
-        /* process basics; kill/tgkill only as raise() on oneself for a fatal error */
-        "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "tgkill",
-        "kill", "exit", "exit_group", "futex", "sched_yield", "getrandom", "uname",
+        /* process basics (kill and tgkill: see self_only below) */
+        "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "exit",
+        "exit_group", "futex", "sched_yield", "getrandom", "uname",
         "prlimit64", "getrlimit", "set_robust_list", "rseq", "restart_syscall",
         /* the CPU time a process used (redis's INFO cpu) */
         "getrusage",
@@ -62,6 +63,24 @@ int sysfilter_install(char *err, size_t errlen)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
                 if (r < 0) {
                         snprintf(err, errlen, "seccomp: allowing %s: %s", allowed[i],
+                                 strerror(-r));
+                        seccomp_release(ctx);
+                        return r;
+                }
+        }
+        /* kill and tgkill only as raise() on oneself for a fatal error (abort(), a
+         * contained fault re-raised): never at another process, the process group (0)
+         * or everyone (-1). The worker never forks, so its pid stays getpid(). */
+        static const char *const self_only[] = {"kill", "tgkill"};
+        pid_t self = getpid();
+        for (size_t i = 0; i < sizeof self_only / sizeof self_only[0]; i++) {
+                int nr = seccomp_syscall_resolve_name(self_only[i]);
+                if (nr == __NR_SCMP_ERROR)
+                        continue;
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+                                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
+                if (r < 0) {
+                        snprintf(err, errlen, "seccomp: allowing %s on oneself: %s", self_only[i],
                                  strerror(-r));
                         seccomp_release(ctx);
                         return r;

@@ -15,6 +15,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+from vkdskip import skip  # noqa: E402
+from vkdproc import spawn  # noqa: E402
+
 
 def run(cmd, **kw):
     print("$ " + " ".join(cmd), flush=True)
@@ -38,8 +42,7 @@ def main():
     a = ap.parse_args()
     for tool in ("make", "pkg-config", "cc"):
         if not shutil.which(tool):
-            print(f"SKIP: {tool} is not installed")
-            return 77
+            skip(f"install_hello_module/no-{tool}", f"{tool} is not installed")
 
     tmp = tempfile.mkdtemp(prefix="vkd-install-")
     vkd = None
@@ -79,7 +82,7 @@ def main():
         if "configuration OK: 1 service(s)" not in out:
             sys.exit("FAIL: --check-config did not report the hello service")
 
-        vkd = subprocess.Popen([vkd_bin, "--foreground"] + args)
+        vkd = spawn([vkd_bin, "--foreground"] + args)
         deadline = time.monotonic() + 30
         while True:
             try:

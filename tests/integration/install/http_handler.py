@@ -16,6 +16,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+from vkdskip import skip  # noqa: E402
+from vkdproc import spawn  # noqa: E402
+
 
 def run(cmd, ok=True, **kw):
     print("$ " + " ".join(cmd), flush=True)
@@ -33,8 +37,7 @@ def main():
     a = ap.parse_args()
     for tool in ("make", "pkg-config", "cc", "curl"):
         if not shutil.which(tool):
-            print(f"SKIP: {tool} is not installed")
-            return 77
+            skip(f"install_http_handler/no-{tool}", f"{tool} is not installed")
     tmp = tempfile.mkdtemp(prefix="vkd-http-handler-")
     vkd = None
     try:
@@ -73,7 +76,7 @@ def main():
         if p.returncode == 0 or "greet.conf:" not in p.stdout or "Handler" not in p.stdout:
             sys.exit("FAIL: Handler= in the greet module's config was not refused with file:line")
 
-        vkd = subprocess.Popen([vkd_bin] + args)
+        vkd = spawn([vkd_bin] + args)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:

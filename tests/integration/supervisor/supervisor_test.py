@@ -32,9 +32,9 @@ import subprocess
 import threading
 import time
 
-from vkdtest import (SKIP, WAIT, Fail, check, children, connect, echo_roundtrip, free_port,
+from vkdtest import (WAIT, Fail, check, children, connect, echo_roundtrip, free_port,
                      have_ipv6, log, main, proc_status, recv_exactly, recv_until_closed,
-                     stop_daemon,
+                     skip, stop_daemon,
                      wait_until)
 
 LOG_LINE = re.compile(r"^<[0-7]>vkd\[\d+\]: \S")
@@ -263,8 +263,8 @@ def case_start_errors(env):
 def case_socket_activation(env):
     ssa = shutil.which("systemd-socket-activate")
     if not ssa:
-        log("systemd-socket-activate is not installed")
-        return SKIP
+        skip("supervisor_socket_activation/no-socket-activate",
+             "systemd-socket-activate is not installed (Debian: systemd)")
     p1, p2, p3 = free_port(), free_port(), free_port()
     env.write_service("echo", {"Listen": "echo"})
     env.write_service("second", {"Listen": "systemd:second"})
@@ -583,8 +583,7 @@ def case_stop(env):
 
 def case_privileges(env):
     if os.geteuid() != 0:
-        log("not root: cannot test the privilege drop")
-        return SKIP
+        skip("supervisor_privileges/not-root", "not root: cannot test the privilege drop")
     import grp
     import pwd
 
@@ -629,8 +628,8 @@ def case_units(env):
     check("echo" in plist.get("Sockets", {}), "plist: no Sockets/echo")
     sa = shutil.which("systemd-analyze")
     if not sa:
-        log("systemd-analyze is not installed")
-        return SKIP
+        skip("supervisor_units/no-systemd-analyze",
+             "systemd-analyze is not installed (Debian: systemd)")
     units = os.path.join(env.tmp, "units")
     os.mkdir(units)
     for name in ("vkd.socket", "vkd.service"):

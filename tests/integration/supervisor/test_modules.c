@@ -62,7 +62,9 @@ VK_MODULE(.name = "initfail", .version = "0", .keys = keys, .init = init, .main 
 #elif defined(TESTMOD_EXECVE)
 #include <unistd.h>
 /* Echoes lines, but a line "exec" makes it call execve(): a system call no
- * worker may make (SystemCallFilter=). */
+ * worker may make (SystemCallFilter=). The path does not exist, so no other
+ * program ever runs: were execve let through it would fail with ENOENT and
+ * the worker would answer, instead of dying of the filter itself. */
 static void exec_conn(struct vk_thread *that)
 {
         struct {
@@ -75,8 +77,10 @@ static void exec_conn(struct vk_thread *that)
                 if (self->n <= 0)
                         break;
                 if (self->n >= 4 && !memcmp(self->line, "exec", 4)) {
-                        char *const argv[] = {"/bin/true", NULL};
+                        char *const argv[] = {"/nonexistent/vkd-no-such-program", NULL};
                         execve(argv[0], argv, argv + 1);
+                        memcpy(self->line, "execve returned\n", 16);
+                        self->n = 16;
                 }
                 vk_write(self->line, self->n);
         }

@@ -17,8 +17,11 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+from vkdskip import SKIP, skip  # noqa: E402,F401  (re-exported: the cases skip with it)
+from vkdproc import kill_tree, spawn  # noqa: E402
+
 WAIT = 30  # seconds any single wait may take before the test fails
-SKIP = 77  # ctest SKIP_RETURN_CODE
 
 
 class Fail(Exception):
@@ -128,7 +131,8 @@ class Notify:
 
 
 class Daemon:
-    """A running process (vkd, or a wrapper that execs it) whose stderr is collected."""
+    """A running process (vkd, or a wrapper that execs it) whose stderr is collected. It ends
+    with the test however the test ends (tests/lib/vkdproc.py)."""
 
     def __init__(self, argv, env=None, name="vkd"):
         self.name = name
@@ -139,8 +143,8 @@ class Daemon:
         full_env.pop("LISTEN_FDS", None)
         full_env.update(env or {})
         log("start: " + " ".join(argv))
-        self.proc = subprocess.Popen(argv, env=full_env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.proc = spawn(argv, env=full_env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -201,14 +205,7 @@ class Daemon:
         self.proc.send_signal(sig)
 
     def kill(self):
-        if self.proc.poll() is None:
-            for pid in children(self.pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            self.proc.kill()
-            self.proc.wait(WAIT)
+        kill_tree(self.proc)
 
 
 def children(ppid):

@@ -1,5 +1,6 @@
 /*
- * Internals shared by the keyspace files (dict.c, db.c): the counted
+ * Internals shared by the keyspace files (dict.c, db.c and the command
+ * files, whose own header is cmd_int.h): the counted
  * allocator and the hash table. Not for the kernel side of the service.
  */
 #ifndef VKD_SERVICES_REDIS_DB_INT_H

@@ -218,6 +218,42 @@ void cmd_hkeys(struct ctx *x);
 void cmd_hvals(struct ctx *x);
 void cmd_hincrby(struct ctx *x);
 
+/* Sorted sets (t_zset.c): a skip list and a dict of members. */
+struct zset;
+struct zset *zset_new(void);
+size_t zset_len(const struct zset *zs);
+void zset_free(struct zset *zs);
+/* Frees a member of a zset being freed; false (tables freed, not the struct)
+ * once none is left. The zset must not be used otherwise afterwards. */
+bool zset_free_step(struct zset *zs);
+void cmd_zadd(struct ctx *x);
+void cmd_zincrby(struct ctx *x);
+void cmd_zscore(struct ctx *x);
+void cmd_zmscore(struct ctx *x);
+void cmd_zcard(struct ctx *x);
+void cmd_zcount(struct ctx *x);
+void cmd_zlexcount(struct ctx *x);
+void cmd_zrank(struct ctx *x);
+void cmd_zrevrank(struct ctx *x);
+void cmd_zrange(struct ctx *x);
+void cmd_zrevrange(struct ctx *x);
+void cmd_zrangebyscore(struct ctx *x);
+void cmd_zrevrangebyscore(struct ctx *x);
+void cmd_zrangebylex(struct ctx *x);
+void cmd_zrevrangebylex(struct ctx *x);
+void cmd_zrangestore(struct ctx *x);
+void cmd_zrem(struct ctx *x);
+void cmd_zremrangebyrank(struct ctx *x);
+void cmd_zremrangebyscore(struct ctx *x);
+void cmd_zremrangebylex(struct ctx *x);
+void cmd_zpopmin(struct ctx *x);
+void cmd_zpopmax(struct ctx *x);
+void cmd_zrandmember(struct ctx *x);
+void cmd_zscan(struct ctx *x);
+void cmd_zunionstore(struct ctx *x);
+void cmd_zinterstore(struct ctx *x);
+void cmd_zdiffstore(struct ctx *x);
+
 /* Sets (t_set.c). */
 void cmd_sadd(struct ctx *x);
 void cmd_smembers(struct ctx *x);

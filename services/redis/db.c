@@ -77,6 +77,9 @@ static void free_value(struct dent *e)
                 zfree(d);
                 break;
         }
+        case RT_ZSET:
+                zset_free((struct zset *)e->val);
+                break;
         }
         e->val = NULL;
 }
@@ -91,6 +94,8 @@ static bool is_large(const struct dent *e)
 {
         if (e->type == RT_LIST)
                 return ((const struct rlist *)e->val)->len > LAZYFREE_THRESHOLD;
+        if (e->type == RT_ZSET)
+                return zset_len((const struct zset *)e->val) > LAZYFREE_THRESHOLD;
         return (e->type == RT_HASH || e->type == RT_SET) &&
                dict_size((const struct dict *)e->val) > LAZYFREE_THRESHOLD;
 }
@@ -159,6 +164,10 @@ static void lazyfree_step(struct rdb *db)
                 if (dict_walk(d, &db->garbage_pos, field_free, NULL))
                         return;
                 dict_release(d);
+                break;
+        case RT_ZSET: /* a member at a time, then its tables */
+                if (zset_free_step((struct zset *)g->val))
+                        return;
                 break;
         case RT_KEYSPACE: /* its large values queue up behind it */
                 if (dict_walk(d, &db->garbage_pos, free_flushed, db))
@@ -249,7 +258,7 @@ struct dent *db_add(struct rdb *db, struct dent *e)
         return NULL;
 }
 
-/* A new, empty list, hash or set at k; NULL when out of memory. */
+/* A new, empty list, hash, set or zset at k; NULL when out of memory. */
 struct dent *db_new_key(struct ctx *x, const struct resp_arg *k, int type)
 {
         struct dent *e = dent_new(k->ptr, k->len);
@@ -258,6 +267,8 @@ struct dent *db_new_key(struct ctx *x, const struct resp_arg *k, int type)
         e->type = (uint8_t)type;
         if (type == RT_LIST) {
                 e->val = zcalloc(sizeof(struct rlist));
+        } else if (type == RT_ZSET) {
+                e->val = (char *)zset_new();
         } else if ((e->val = zmalloc(sizeof(struct dict)))) {
                 dict_init((struct dict *)e->val);
         }
@@ -268,11 +279,12 @@ struct dent *db_new_key(struct ctx *x, const struct resp_arg *k, int type)
         return db_add(x->db, e);
 }
 
-/* Deletes a list, hash or set key that became empty. */
+/* Deletes a list, hash, set or zset key that became empty. */
 void db_drop_if_empty(struct ctx *x, struct dent *e)
 {
-        size_t n = e->type == RT_LIST ? ((struct rlist *)e->val)->len
-                                      : dict_size((struct dict *)e->val);
+        size_t n = e->type == RT_LIST   ? ((struct rlist *)e->val)->len
+                   : e->type == RT_ZSET ? zset_len((struct zset *)e->val)
+                                        : dict_size((struct dict *)e->val);
         if (!n)
                 db_delete(x->db, e->key, e->klen);
 }
@@ -431,6 +443,8 @@ static const char *type_name(int t)
                 return "hash";
         case RT_SET:
                 return "set";
+        case RT_ZSET:
+                return "zset";
         }
         return "none";
 }
@@ -516,6 +530,7 @@ void cmd_scan(struct ctx *x)
                                  : arg_is(t, "list") ? RT_LIST
                                  : arg_is(t, "hash") ? RT_HASH
                                  : arg_is(t, "set")  ? RT_SET
+                                 : arg_is(t, "zset") ? RT_ZSET
                                                      : -1;
                 } else {
                         return r_err(x, E_SYNTAX);

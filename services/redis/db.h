@@ -37,7 +37,14 @@ struct dent {
         char key[];
 };
 
-enum { RT_STRING = 1, RT_LIST, RT_HASH, RT_SET, RT_KEYSPACE /* a flushed one, being freed */ };
+enum {
+        RT_STRING = 1,
+        RT_LIST,
+        RT_HASH,
+        RT_SET,
+        RT_ZSET,
+        RT_KEYSPACE /* a flushed one, being freed */
+};
 
 /* A hash table with incremental rehashing: each operation moves a bucket
  * from the old table to the new one, so growth never stalls a command. */
@@ -60,7 +67,7 @@ struct rdb_config {
 
 /* Slots for INFO commandstats (commands and the subcommands counted apart)
  * and for errorstats (error codes: ERR, WRONGTYPE, ...). */
-#define RDB_CMDSTATS 96
+#define RDB_CMDSTATS 160
 #define RDB_ERRSTATS 16
 
 struct rcmdstat {

@@ -279,6 +279,15 @@ def main():
         cli(srv, "RPUSH", "persist:l", "x", "y")
         cli(srv, "SET", "persist:ttl", "v", "EX", "1000")
         cli(srv, "SET", "persist:gone", "v", "PX", "1")
+        cli(srv, "ZADD", "persist:z", "1", "a", "2.5", "b", "-inf", "c", "3", "d", "4", "e")
+        cli(srv, "ZINCRBY", "persist:z", "0.25", "a")
+        cli(srv, "ZADD", "persist:z", "GT", "CH", "1", "b", "10", "d")
+        cli(srv, "ZREM", "persist:z", "e")
+        cli(srv, "ZPOPMIN", "persist:z")
+        cli(srv, "ZUNIONSTORE", "persist:u", "2", "persist:z", "persist:z", "WEIGHTS", "1", "2")
+        cli(srv, "ZRANGESTORE", "persist:r", "persist:z", "(2", "+inf", "BYSCORE")
+        zbefore = [cli(srv, "ZRANGE", k, "0", "-1", "WITHSCORES")[1]
+                   for k in ("persist:z", "persist:u", "persist:r")]
         srv.kill9()
         aof = os.path.join(d, "appendonly.aof")
         check(os.path.getsize(aof) > 0, "the AOF holds the writes")
@@ -290,6 +299,11 @@ def main():
         check(900 < ttl <= 1000, f"after kill -9: TTL kept as an absolute time ({ttl})")
         check(cli(srv, "EXISTS", "persist:gone")[1].strip() == "0",
               "after kill -9: an expired key stays expired")
+        zafter = [cli(srv, "ZRANGE", k, "0", "-1", "WITHSCORES")[1]
+                  for k in ("persist:z", "persist:u", "persist:r")]
+        check(zafter == zbefore and zafter[0].split() == ["a", "1.25", "b", "2.5", "d", "10"],
+              "after kill -9: sorted sets are back (ZADD, ZINCRBY, ZREM, ZPOPMIN, ZUNIONSTORE, "
+              "ZRANGESTORE replayed)", f"{zafter} vs {zbefore}")
         srv.kill9()
         size = os.path.getsize(aof)
         with open(aof, "ab") as f:

@@ -63,6 +63,7 @@ struct rcmd {
 #define F_READONLY 0x4
 #define F_FAST 0x8
 #define F_SUBCMDS 0x10 /* its subcommands are counted apart (INFO commandstats) */
+#define F_NOQUEUE 0x20 /* runs at once in MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT) */
 
 /* Appends a reply of at most maxlen bytes; without room, nothing (the
  * buffer's `failed` tells rdb_exec). */
@@ -253,6 +254,25 @@ void cmd_zscan(struct ctx *x);
 void cmd_zunionstore(struct ctx *x);
 void cmd_zinterstore(struct ctx *x);
 void cmd_zdiffstore(struct ctx *x);
+
+/* Transactions (multi.c). */
+/* Marks the clients watching key k (or any key still in the keyspace, before
+ * a flush, or the keys a command that wrote names) as to fail their EXEC. */
+void watch_touch(struct rdb *db, const char *k, size_t n);
+void watch_touch_flush(struct rdb *db);
+void watch_touch_cmd(struct rdb *db, const char *name, const struct resp_arg *argv, size_t argc);
+/* Frees the watch table (the clients' lists are theirs). */
+void watch_release(struct rdb *db);
+/* Drops c's queued commands and watched keys. */
+void multi_release(struct rclient *c);
+/* Queues x's command for c's EXEC, answering +QUEUED (or -OOM, which
+ * flags the transaction). */
+void multi_queue(struct ctx *x);
+void cmd_multi(struct ctx *x);
+void cmd_exec(struct ctx *x);
+void cmd_discard(struct ctx *x);
+void cmd_watch(struct ctx *x);
+void cmd_unwatch(struct ctx *x);
 
 /* Sets (t_set.c). */
 void cmd_sadd(struct ctx *x);

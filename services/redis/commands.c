@@ -20,7 +20,7 @@
 static const struct rcmd commands[] = {
         {"ping", -1, F_FAST, cmd_ping},
         {"echo", 2, F_FAST, cmd_echo},
-        {"quit", -1, F_FAST, cmd_quit},
+        {"quit", -1, F_FAST | F_NOQUEUE, cmd_quit},
         {"select", 2, F_FAST, cmd_select},
         {"auth", -2, F_FAST, cmd_auth},
         {"hello", -1, F_FAST, cmd_hello},
@@ -115,6 +115,11 @@ static const struct rcmd commands[] = {
         {"zpopmin", -2, F_WRITE | F_FAST, cmd_zpopmin},
         {"zpopmax", -2, F_WRITE | F_FAST, cmd_zpopmax},
         {"zrandmember", -2, R, cmd_zrandmember},
+        {"multi", 1, F_FAST | F_NOQUEUE, cmd_multi},
+        {"exec", 1, F_NOQUEUE, cmd_exec},
+        {"discard", 1, F_FAST | F_NOQUEUE, cmd_discard},
+        {"watch", -2, F_FAST | F_NOQUEUE, cmd_watch},
+        {"unwatch", 1, F_FAST, cmd_unwatch},
 };
 #undef W
 #undef R
@@ -218,6 +223,7 @@ void rdb_init(struct rdb *db, const struct rdb_config *cfg)
 {
         memset(db, 0, sizeof *db);
         dict_init(&db->keys);
+        dict_init(&db->watch);
         db->cfg = *cfg;
         if (!db->cfg.max_bulk)
                 db->cfg.max_bulk = RESP_BULK_MAX;
@@ -242,10 +248,18 @@ void rdb_free(struct rdb *db)
                 ;
         rbuf_free(&db->prop);
         rbuf_free(&db->job.acc);
+        rbuf_free(&db->txlog);
+        watch_release(db);
+}
+
+bool rclient_in_multi(const struct rclient *c)
+{
+        return c->flags & RC_MULTI;
 }
 
 void rclient_release(struct rclient *c)
 {
+        multi_release(c);
         zfree(c->name);
         c->name = NULL;
         rbuf_free(&c->out);
@@ -306,6 +320,7 @@ static int run_slice(struct rdb *db, struct ctx *x)
                 x->flags |= RDB_WRITE;
                 if (x->oom && x->applied) /* what ran of a command cut short */
                         db->log_argc = x->applied;
+                watch_touch_cmd(db, x->cmd->name, x->argv, x->argc);
         } else {
                 db->prop_argc = 0;
         }
@@ -328,6 +343,8 @@ int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, siz
         out->failed = false;
         db->prop_argc = 0;
         db->log_argc = 0;
+        db->txlog.len = 0;
+        db->txlog.failed = false;
         if (!argc)
                 return 0;
         /* Room for a short reply, or -OOM, before anything changes: a write
@@ -338,8 +355,11 @@ int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, siz
         }
         x.cmd = find_command(&argv[0]);
         db->st.commands++;
+        /* A command refused in MULTI makes EXEC abort (Redis's flagTransaction). */
+        uint32_t in_multi = c->flags & RC_MULTI ? RC_DIRTY_EXEC : 0;
         if (!x.cmd) {
                 unknown_command(&x);
+                c->flags |= in_multi;
                 return reply_done(&x, start);
         }
         int stat = stat_slot(x.cmd, argv, argc);
@@ -347,6 +367,7 @@ int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, siz
             (x.cmd->arity < 0 && argc < (size_t)-x.cmd->arity)) {
                 db->st.cmd[x.cmd - commands].rejected++;
                 r_arity(&x, x.cmd->name);
+                c->flags |= in_multi;
                 return reply_done(&x, start);
         }
         if ((x.cmd->flags & F_DENYOOM) && db->cfg.maxmemory &&
@@ -355,6 +376,11 @@ int rdb_exec(struct rdb *db, struct rclient *c, const struct resp_arg *argv, siz
                 if (stat >= 0)
                         db->st.cmd[stat].rejected++;
                 r_err(&x, E_OOM);
+                c->flags |= in_multi;
+                return reply_done(&x, start);
+        }
+        if (in_multi && !(x.cmd->flags & F_NOQUEUE)) {
+                multi_queue(&x);
                 return reply_done(&x, start);
         }
         rbuf_free(&db->job.acc);

@@ -212,6 +212,7 @@ struct dent *db_lookup(struct ctx *x, const struct resp_arg *k)
         struct dent *e = dict_find(&x->db->keys, k->ptr, k->len);
         if (e && e->expire && e->expire <= x->now) {
                 db_delete(x->db, k->ptr, k->len);
+                watch_touch(x->db, k->ptr, k->len);
                 x->db->st.expired++;
                 return NULL;
         }
@@ -360,6 +361,7 @@ size_t rdb_active_expire(struct rdb *db, unsigned budget_us)
                 }
                 for (size_t i = 0; i < w.n; i++) {
                         struct resp_arg k = w.keys[i];
+                        watch_touch(db, k.ptr, k.len);
                         /* the key bytes live in the entry: copy before freeing */
                         char buf[256];
                         if (k.len > sizeof buf) {
@@ -701,6 +703,7 @@ void cmd_flush(struct ctx *x)
         /* The whole keyspace goes to rdb_lazyfree() (freed here only if
          * not even its holder can be had). */
         struct rdb *db = x->db;
+        watch_touch_flush(db);
         struct dent *g = zcalloc(sizeof *g);
         struct dict *d = zmalloc(sizeof *d);
         if (g && d) {

@@ -102,11 +102,20 @@ struct rclient {
         size_t big_cap, big_argc;
         char *big_scratch;
         uint32_t flags; /* RC_* */
+        /* MULTI: the commands queued (multi.c); WATCH: the keys watched, in
+         * the watch table of wdb */
+        struct rmulti *multi;
+        struct rwatchkey **watched;
+        size_t nwatched;
+        struct rdb *wdb;
 };
 
-#define RC_CLOSING 0x1    /* QUIT ran: later commands are dropped */
-#define RC_BATCH_DONE 0x2 /* every command of the batch ran */
-#define RC_AWAITING 0x4   /* a part of a long reply is out: wait for 'N' */
+#define RC_CLOSING 0x1     /* QUIT ran: later commands are dropped */
+#define RC_BATCH_DONE 0x2  /* every command of the batch ran */
+#define RC_AWAITING 0x4    /* a part of a long reply is out: wait for 'N' */
+#define RC_MULTI 0x8       /* in MULTI: commands are queued */
+#define RC_DIRTY_EXEC 0x10 /* a command was refused while queueing: EXEC aborts */
+#define RC_DIRTY_CAS 0x20  /* a watched key changed: EXEC answers null */
 
 struct rcmd;
 
@@ -160,6 +169,11 @@ struct rdb {
         /* Set by a command that ran out of memory half-way: only argv[0..log_argc)
          * took effect (0: all of it). */
         size_t log_argc;
+        /* Set by EXEC: its writes as AOF records, MULTI ... EXEC, to log instead
+         * of the command (failed: they could not all be had, none is logged). */
+        struct rbuf txlog;
+        /* WATCH: each watched key's clients (multi.c) */
+        struct dict watch;
 };
 
 /* What a command that runs out of memory answers (Redis's maxmemory refusal). */
@@ -206,8 +220,12 @@ int64_t rdb_mstime(void);
 /* A monotonic clock in microseconds. */
 uint64_t rdb_monotonic_us(void);
 
-/* A client's resources (not the struct itself). */
+/* A client's resources (not the struct itself): its name, output, queued
+ * commands and watched keys. */
 void rclient_release(struct rclient *c);
+
+/* Whether c is in MULTI (its commands are queued, not run). */
+bool rclient_in_multi(const struct rclient *c);
 
 /* Appends argv as a RESP multibulk to b (the AOF record format): 0, or
  * -ENOMEM with b unchanged. It never needs more room than

@@ -441,6 +441,59 @@ def zsets_big(vkd_port, ref_port):
     check(ok, "ZRANDMEMBER: distinct members for a positive count, repeats for a negative one")
 
 
+# Transactions: (connection, command) steps, a and b being two clients.
+MULTI_SCRIPT = [
+    ("a", "EXEC"), ("a", "DISCARD"), ("a", "MULTI"), ("a", "MULTI"), ("a", "SET", "k", "1"),
+    ("a", "INCR", "k"), ("a", "ZADD", "z", "1", "m"), ("a", "ZSCORE", "z", "m"),
+    ("a", "GET", "nosuchkey"), ("a", "LPUSH", "k", "x"), ("a", "WATCH", "k"), ("a", "UNWATCH"),
+    ("a", "EXEC"), ("a", "GET", "k"),
+    ("a", "MULTI"), ("a", "SET", "k", "2"), ("a", "DISCARD"), ("a", "GET", "k"),
+    ("a", "MULTI"), ("a", "SET", "k", "3"), ("a", "NOSUCHCOMMAND"), ("a", "GET", "k"),
+    ("a", "EXEC"), ("a", "GET", "k"), ("a", "EXEC"),
+    ("a", "MULTI"), ("a", "SET", "k"), ("a", "SET", "k", "4"), ("a", "EXEC"), ("a", "GET", "k"),
+    ("a", "MULTI"), ("a", "MULTI", "x"), ("a", "EXEC"),
+    ("a", "MULTI"), ("a", "EXEC"),
+    ("a", "WATCH"), ("a", "WATCH", "w", "w2"), ("b", "SET", "w", "changed"), ("a", "MULTI"),
+    ("a", "SET", "k", "5"), ("a", "EXEC"), ("a", "GET", "k"),
+    ("a", "WATCH", "w"), ("a", "MULTI"), ("a", "SET", "k", "6"), ("a", "EXEC"), ("a", "GET", "k"),
+    ("a", "WATCH", "w"), ("b", "GET", "w"), ("b", "SET", "other", "1"), ("a", "MULTI"),
+    ("a", "INCR", "k"), ("a", "EXEC"),
+    ("a", "WATCH", "w"), ("a", "MULTI"), ("b", "DEL", "w"), ("a", "SET", "k", "7"), ("a", "EXEC"),
+    ("a", "WATCH", "nokey"), ("b", "DEL", "nokey"), ("a", "MULTI"), ("a", "PING"), ("a", "EXEC"),
+    ("a", "WATCH", "z"), ("b", "ZADD", "z", "2", "m"), ("a", "MULTI"), ("a", "PING"), ("a", "EXEC"),
+    ("a", "WATCH", "z"), ("b", "ZADD", "z", "NX", "3", "m"), ("a", "MULTI"), ("a", "PING"), ("a", "EXEC"),
+    ("a", "WATCH", "x1"), ("b", "MSET", "x0", "1", "x1", "2"), ("a", "MULTI"), ("a", "PING"), ("a", "EXEC"),
+    ("a", "WATCH", "k"), ("b", "FLUSHALL"), ("a", "MULTI"), ("a", "PING"), ("a", "EXEC"),
+    ("a", "SET", "t", "v"), ("a", "WATCH", "t"), ("a", "PEXPIRE", "t", "1"), ("a", "SLEEP"),
+    ("a", "MULTI"), ("a", "PING"), ("a", "EXEC"),
+    ("a", "WATCH", "k"), ("a", "MULTI"), ("a", "WATCH", "k"), ("a", "UNWATCH"), ("a", "EXEC"),
+    ("a", "WATCH", "k"), ("a", "UNWATCH"), ("b", "SET", "k", "8"), ("a", "MULTI"), ("a", "GET", "k"),
+    ("a", "EXEC"),
+    ("a", "MULTI"), ("a", "SET", "q", "1"), ("b", "SET", "q", "2"), ("a", "GET", "q"), ("a", "EXEC"),
+    ("a", "MULTI"), ("a", "INCRBYFLOAT", "f", "1.5"), ("a", "ZADD", "z", "INCR", "1", "m"),
+    ("a", "ZPOPMIN", "z"), ("a", "HSET", "h", "a", "1"), ("a", "HGETALL", "h"), ("a", "EXEC"),
+]
+
+
+def transactions(vkd_port, ref_port):
+    for proto in (2, 3):
+        conns = {}
+        for name, port in (("vkd", vkd_port), ("ref", ref_port)):
+            conns[name] = {"a": Raw(port, proto), "b": Raw(port, proto)}
+            conns[name]["a"]("FLUSHALL")
+        bad = []
+        for i, step in enumerate(MULTI_SCRIPT):
+            who, cmd = step[0], step[1:]
+            if cmd == ("SLEEP",):
+                time.sleep(0.01)
+                continue
+            got, want = conns["vkd"][who](*cmd), conns["ref"][who](*cmd)
+            if got != want:
+                bad.append(f"step {i}, {who}: {' '.join(cmd)}: vkd {got!r} redis {want!r}")
+        check(not bad, f"RESP{proto}: {len(MULTI_SCRIPT)} transaction steps on two connections "
+              "answer byte for byte as redis-server's", "\n".join(bad[:30]))
+
+
 def edges(vkd, ref):
     for c in (vkd, ref):
         c("FLUSHALL")
@@ -528,6 +581,7 @@ def main():
         edges(vkd, ref)
         zsets(srv.port, ref_port)
         zsets_big(srv.port, ref_port)
+        transactions(srv.port, ref_port)
         info(vkd, ref)
     finally:
         if ref_p:

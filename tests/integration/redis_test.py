@@ -288,6 +288,12 @@ def main():
         cli(srv, "ZRANGESTORE", "persist:r", "persist:z", "(2", "+inf", "BYSCORE")
         zbefore = [cli(srv, "ZRANGE", k, "0", "-1", "WITHSCORES")[1]
                    for k in ("persist:z", "persist:u", "persist:r")]
+        tx = (b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$4\r\ntx:a\r\n$1\r\n1\r\n"
+              b"*2\r\n$4\r\nINCR\r\n$4\r\ntx:a\r\n*2\r\n$3\r\nGET\r\n$4\r\ntx:a\r\n"
+              b"*1\r\n$4\r\nEXEC\r\n")
+        want = b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:2\r\n$1\r\n2\r\n"
+        got = exchange(srv, tx, len(want))
+        check(got == want, "MULTI/EXEC over one connection", got)
         srv.kill9()
         aof = os.path.join(d, "appendonly.aof")
         check(os.path.getsize(aof) > 0, "the AOF holds the writes")
@@ -304,6 +310,7 @@ def main():
         check(zafter == zbefore and zafter[0].split() == ["a", "1.25", "b", "2.5", "d", "10"],
               "after kill -9: sorted sets are back (ZADD, ZINCRBY, ZREM, ZPOPMIN, ZUNIONSTORE, "
               "ZRANGESTORE replayed)", f"{zafter} vs {zbefore}")
+        check(cli(srv, "GET", "tx:a")[1].strip() == "2", "after kill -9: a transaction is back")
         srv.kill9()
         size = os.path.getsize(aof)
         with open(aof, "ab") as f:
@@ -319,6 +326,19 @@ def main():
         check("truncated" in srv.p.stderr.read(), "the truncation is logged as a warning")
         srv = Server(*conf)
         check(cli(srv, "GET", "after")[1].strip() == "ok", "writes after recovery persist")
+        srv.kill9()
+        size = os.path.getsize(aof)
+        with open(aof, "ab") as f:  # whole records, but a MULTI whose EXEC never came
+            f.write(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$5\r\nhalf1\r\n$1\r\nx\r\n")
+        srv = Server(*conf)
+        check(cli(srv, "EXISTS", "half1")[1].strip() == "0" and os.path.getsize(aof) == size,
+              "a MULTI without its EXEC at the end of the file is dropped, and cut off")
+        cli(srv, "SET", "after2", "ok")
+        srv.kill9()
+        srv = Server(*conf)
+        check(cli(srv, "GET", "after2")[1].strip() == "ok" and
+              cli(srv, "GET", "after")[1].strip() == "ok",
+              "writes after a dropped MULTI persist (not queued into it)")
         srv.stop()
 
     check.summary()

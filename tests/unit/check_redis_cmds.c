@@ -327,7 +327,7 @@ START_TEST(test_maxmemory_and_info)
         ck_assert_ptr_nonnull(strstr(r, "# Server\r\nredis_version:"));
         ck_assert_ptr_nonnull(strstr(r, "# Memory\r\nused_memory:"));
         ck_assert_ptr_nonnull(strstr(r, "# Stats\r\n"));
-        IS("command count", ":97\r\n");
+        IS("command count", ":102\r\n");
         IS("config get appendonly", "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n");
         IS("quit", "+OK\r\n");
 }
@@ -798,6 +798,49 @@ START_TEST(test_slices)
 }
 END_TEST
 
+/* MULTI/EXEC and WATCH; redis_compat.py compares many more cases with a live
+ * redis-server, two connections each. */
+START_TEST(test_multi)
+{
+        IS("exec", "-ERR EXEC without MULTI\r\n");
+        IS("multi", "+OK\r\n");
+        IS("set a 1", "+QUEUED\r\n");
+        IS("zadd z 1 m", "+QUEUED\r\n");
+        IS("get a", "+QUEUED\r\n");
+        ck_assert_uint_eq(db.dirty, 0);
+        IS("exec", "*3\r\n+OK\r\n:1\r\n$1\r\n1\r\n");
+        ck_assert(last_flags & RDB_WRITE);
+        ck_assert_int_eq(rbuf_reserve(&db.txlog, 1), 0);
+        db.txlog.p[db.txlog.len] = 0;
+        ck_assert_str_eq(db.txlog.p,
+                         "*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nset\r\n$1\r\na\r\n$1\r\n1\r\n"
+                         "*4\r\n$4\r\nzadd\r\n$1\r\nz\r\n$1\r\n1\r\n$1\r\nm\r\n"
+                         "*1\r\n$4\r\nEXEC\r\n");
+        IS("multi", "+OK\r\n");
+        IS("nosuch", "-ERR unknown command 'nosuch', with args beginning with: \r\n");
+        IS("exec", "-EXECABORT Transaction discarded because of previous errors.\r\n");
+        /* another client's write to a watched key */
+        struct rclient other = {.id = 8, .proto = RESP2};
+        IS("watch a", "+OK\r\n");
+        struct resp_arg set[] = {{"set", 3}, {"a", 1}, {"2", 1}};
+        struct rbuf o = {0};
+        rdb_exec(&db, &other, set, 3, &o);
+        rbuf_free(&o);
+        IS("multi", "+OK\r\n");
+        IS("get a", "+QUEUED\r\n");
+        IS("exec", "*-1\r\n");
+        IS("watch a", "+OK\r\n");
+        rclient_release(&other);
+        IS("multi", "+OK\r\n");
+        IS("get a", "+QUEUED\r\n");
+        IS("exec", "*1\r\n$1\r\n2\r\n");
+        /* a client that goes with commands queued and keys watched */
+        IS("watch a b", "+OK\r\n");
+        IS("multi", "+OK\r\n");
+        IS("set a 3", "+QUEUED\r\n");
+}
+END_TEST
+
 /* The "# Name" lines of an INFO reply, joined by spaces. */
 static const char *section_names(const char *r, char *buf, size_t len)
 {
@@ -890,6 +933,7 @@ int main(void)
         tcase_add_test(tc, test_info);
         tcase_add_test(tc, test_oom);
         tcase_add_test(tc, test_aggregates);
+        tcase_add_test(tc, test_multi);
         tcase_add_test(tc, test_resp3);
         tcase_add_test(tc, test_maxmemory_and_info);
         suite_add_tcase(s, tc);

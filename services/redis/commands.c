@@ -316,6 +316,9 @@ static int run_slice(struct rdb *db, struct ctx *x)
         if (x->paused)
                 return RDB_MORE;
         rbuf_free(&j->acc);
+        if (j->scratch)
+                j->scratch_free(j->scratch);
+        j->scratch = NULL;
         if (db->dirty != j->dirty) {
                 x->flags |= RDB_WRITE;
                 if (x->oom && x->applied) /* what ran of a command cut short */

@@ -139,6 +139,10 @@ struct rjob {
         long long n;     /* what it counted so far */
         int phase;       /* for those that make two passes */
         struct rbuf acc; /* replies held back until their count is known */
+        /* what it builds across slices (a zset being stored), freed with
+         * scratch_free if it ends without taking it back */
+        void *scratch;
+        void (*scratch_free)(void *);
 };
 
 struct rdb {

@@ -1009,24 +1009,32 @@ static int store_zset(struct ctx *x, const struct resp_arg *k, struct zset *zs)
         return 0;
 }
 
-/* Copies the run's elements of src into a new zset (big or small from the
- * start); NULL when out of memory. */
-static struct zset *copy_run(const struct zset *src, struct zrun run, bool big)
+static void scratch_zset_free(void *p)
 {
-        struct zset *zs = zset_new();
-        if (zs)
-                zs->big = big;
-        struct znode *n = run.n ? zsl_at(src, run.first) : NULL; /* src NULL: n 0 */
-        for (size_t i = 0; zs && i < run.n; i++) {
-                if (zset_insert(zs, n->ent->key, n->ent->klen, n->score) < 0) {
-                        zset_free(zs);
-                        return NULL;
-                }
-                n = run.rev ? n->backward : n->lv[0].forward;
+        zset_free(p);
+}
+
+/* The zset a store command builds across its slices (x->job->scratch): a new
+ * one on the first slice; NULL when out of memory. */
+static struct zset *scratch_zset(struct ctx *x)
+{
+        if (!x->resumed) {
+                x->job->scratch = zset_new();
+                x->job->scratch_free = scratch_zset_free;
         }
+        return x->job->scratch;
+}
+
+/* Takes the scratch zset back, to store it. */
+static struct zset *scratch_take(struct ctx *x)
+{
+        struct zset *zs = x->job->scratch;
+        x->job->scratch = NULL;
         return zs;
 }
 
+/* Between slices job->pos is the next rank to copy and job->left how many
+ * remain; the copy is the job's scratch. */
 void cmd_zrangestore(struct ctx *x)
 {
         struct zquery q = {.type = ZT_AUTO, .dir = ZD_AUTO};
@@ -1036,10 +1044,31 @@ void cmd_zrangestore(struct ctx *x)
         struct zset *src = lookup_zset(x, &x->argv[2], &bad);
         if (bad)
                 return;
-        struct zrun run = src ? query_run(src, &q) : (struct zrun){0};
-        struct zset *zs = copy_run(src, run, false); /* a listpack first, as in Redis 7.0 */
+        struct zset *zs = scratch_zset(x); /* a listpack first, as in Redis 7.0 */
         if (!zs)
                 return r_oom(x);
+        bool rev = q.dir == ZD_REVERSE;
+        if (!x->resumed) {
+                struct zrun run = src ? query_run(src, &q) : (struct zrun){0};
+                x->job->pos = run.first;
+                x->job->left = run.n;
+        }
+        struct znode *p = x->job->left ? zsl_at(src, x->job->pos) : NULL;
+        while (x->job->left) {
+                if (slice_pause(x, x->job->pos))
+                        return;
+                if (zset_insert(zs, p->ent->key, p->ent->klen, p->score) < 0)
+                        return r_oom(x);
+                x->job->left--;
+                if (rev) {
+                        p = p->backward;
+                        x->job->pos--;
+                } else {
+                        p = p->lv[0].forward;
+                        x->job->pos++;
+                }
+        }
+        scratch_take(x);
         size_t n = zs->len;
         if (store_zset(x, &x->argv[1], zs) < 0)
                 return r_oom(x);
@@ -1446,18 +1475,26 @@ static void setop_field(struct dent *e, void *arg)
         setop_member(arg, e->key, e->klen, 1.0);
 }
 
-/* Feeds every element of src[i] to the operation. */
-static void setop_source(struct setop *w, size_t i)
+/* Feeds the elements of src[i] to the operation from job->pos (an index in
+ * a zset, a bucket in a set) on; false if it paused. */
+static bool setop_source(struct ctx *x, struct setop *w, size_t i)
 {
         const struct zsrc *s = &w->src[i];
+        size_t *pos = &x->job->pos;
         w->from = i;
         if (s->zs) {
-                for (struct znode *n = s->zs->header->lv[0].forward; n && !w->oom;
-                     n = n->lv[0].forward)
+                struct znode *n = *pos < s->zs->len ? zsl_at(s->zs, *pos + 1) : NULL;
+                for (; n && !w->oom; n = n->lv[0].forward, ++*pos) {
+                        if (slice_pause(x, *pos))
+                                return false;
                         setop_member(w, n->ent->key, n->ent->klen, n->score);
+                }
         } else if (s->set) {
-                dict_each(s->set, setop_field, w);
+                while (!w->oom && dict_walk(s->set, pos, setop_field, w))
+                        if (slice_pause(x, *pos))
+                                return false;
         }
+        return true;
 }
 
 static void setop_store(struct ctx *x, int op)
@@ -1522,24 +1559,30 @@ static void setop_store(struct ctx *x, int op)
         }
         if (op != OP_DIFF)
                 qsort(src, (size_t)setnum, sizeof *src, src_cmp);
+        /* Between slices the result is the job's scratch, job->phase the
+         * source being fed and job->pos where in it. */
         struct setop w = {
-                .dst = zset_new(), .src = src, .nsrc = (size_t)setnum, .op = op, .agg = agg};
+                .dst = scratch_zset(x), .src = src, .nsrc = (size_t)setnum, .op = op, .agg = agg};
         if (!w.dst) {
                 zfree(src);
                 return r_oom(x);
         }
-        w.dst->big = true;
-        if (op == OP_UNION) {
-                for (size_t i = 0; i < (size_t)setnum && !w.oom; i++)
-                        setop_source(&w, i);
-        } else if (src[0].len) {
-                setop_source(&w, 0);
+        if (!x->resumed) {
+                w.dst->big = true;
+                x->job->phase = 0;
+                x->job->pos = 0;
+        }
+        size_t nfeed = op == OP_UNION ? (size_t)setnum : src[0].len ? 1 : 0;
+        for (; (size_t)x->job->phase < nfeed && !w.oom; x->job->phase++, x->job->pos = 0) {
+                if (!setop_source(x, &w, (size_t)x->job->phase)) {
+                        zfree(src);
+                        return;
+                }
         }
         zfree(src);
-        if (w.oom) {
-                zset_free(w.dst);
+        if (w.oom)
                 return r_oom(x);
-        }
+        scratch_take(x);
         /* built big, then made a listpack if small enough (Redis's
          * zsetConvertToListpackIfNeeded) */
         bool small = w.dst->len <= ZSET_SMALL_ENTRIES;

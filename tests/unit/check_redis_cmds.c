@@ -750,6 +750,22 @@ START_TEST(test_slices)
         same_in_slices("zrangebyscore zs -inf +inf", false, "*20000\r\n");
         same_in_slices("zmscore zs", true, "*20000\r\n");
         db.cfg.slice_us = 1;
+        IS("zunionstore zu 2 zs zs", ":20000\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        IS("zscore zu 7", "$2\r\n14\r\n");
+        db.cfg.slice_us = 1;
+        IS("zrangestore zr zs 100 (200 byscore", ":100\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        db.cfg.slice_us = 1;
+        IS("zinterstore zi 2 zs zr weights 1 2", ":100\r\n");
+        IS("zrange zi 0 0 withscores", "*2\r\n$3\r\n100\r\n$3\r\n300\r\n");
+        db.cfg.slice_us = 1;
+        IS("zdiffstore zd 2 zs zr", ":19900\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        IS("del zu zr zi zd", ":4\r\n");
+        while (rdb_lazyfree(&db, 1))
+                ;
+        db.cfg.slice_us = 1;
         ck_assert(!strncmp(run("zrandmember zs -30000"), "*30000\r\n", 8));
         ck_assert_int_gt(last_slices, 1);
         r = run("zpopmin zs 5000");

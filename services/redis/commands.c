@@ -3,6 +3,9 @@
  * the entry points: rdb_init(), rdb_exec() and the slices of a command.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -219,8 +222,23 @@ static void random_id(char out[41])
                 sprintf(out + 2 * i, "%02x", b[i]);
 }
 
+/* The C library's malloc (the stand-alone host; the daemon has jemalloc)
+ * gathers freed small chunks in fast bins and merges them all at once when a
+ * large chunk is next freed or asked for: after a large zset or set was freed
+ * in slices, that one call ran for tens of milliseconds, past the CPU budget.
+ * No fast bins, and a fixed mmap threshold (glibc otherwise raises it, and a
+ * freed table then goes back to the heap), keep every free short. */
+static void tune_malloc(void)
+{
+#ifdef __GLIBC__
+        mallopt(M_MXFAST, 0);
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
 void rdb_init(struct rdb *db, const struct rdb_config *cfg)
 {
+        tune_malloc();
         memset(db, 0, sizeof *db);
         dict_init(&db->keys);
         dict_init(&db->watch);

@@ -235,28 +235,46 @@ def main():
             for i in range(n):
                 f.write(resp(b"SET", b"key:%d" % i, b"v"))
             f.write(resp(b"SADD", b"big", *[b"m%d" % i for i in range(100000)]))
+            # 50,000 pairs: as many arguments as the SADD, whose parse (one piece,
+            # at replay too) is what a small budget allows
+            f.write(resp(b"ZADD", b"bigz", *[x for i in range(50000)
+                                             for x in (b"%d" % (i * 7919 % 50000), b"m%d" % i)]))
             f.flush()
             r = subprocess.run([CLI, "-h", srv.host, "-p", str(srv.port), "--pipe"],
                                stdin=open(f.name, "rb"), capture_output=True, text=True,
                                timeout=120)
-        check(f"errors: 0, replies: {n + 1}" in r.stdout, "200,000 keys and a set of 100,000",
-              r.stdout + r.stderr)
+        check(f"errors: 0, replies: {n + 2}" in r.stdout,
+              "200,000 keys, a set of 100,000 and a sorted set of 50,000", r.stdout + r.stderr)
         t0 = time.monotonic()
         rc, out, err = cli(srv, "KEYS", "*")
-        check(len(out.split()) == n + 1,
+        check(len(out.split()) == n + 2,
               f"KEYS * lists {n + 1} keys under a {budget} ms budget ({time.monotonic() - t0:.2f} s)",
               err)
         rc, out, err = cli(srv, "SCAN", "0", "COUNT", "1000000000000")
-        check(out.split()[0] == "0" and len(out.split()) == n + 2,
+        check(out.split()[0] == "0" and len(out.split()) == n + 3,
               "SCAN with a huge COUNT visits the whole keyspace in one call", err)
         dels = resp(b"DEL", *[b"key:%d" % i for i in range(100000)])
         out = exchange(srv, dels, len(b":100000\r\n"), timeout=60)
         check(out == b":100000\r\n", "one DEL of 100,000 keys", out)
         check(cli(srv, "DEL", "big")[1].strip() == "1" and cli(srv, "PING")[1].strip() == "PONG",
               "DEL of a set of 100,000 members (freed in slices afterwards)")
+        check(cli(srv, "ZUNIONSTORE", "bigu", "2", "bigz", "bigz", "WEIGHTS", "1", "2")[1].strip()
+              == "50000", "ZUNIONSTORE of two sorted sets of 50,000 under the budget")
+        out = cli(srv, "ZRANGE", "bigz", "0", "-1", "WITHSCORES")[1].split()
+        check(len(out) == 100000 and out[:2] == ["m0", "0"] and
+              [int(s) for s in out[1::2]] == list(range(50000)),
+              "ZRANGE of 50,000 members with scores, in order", out[:4])
+        rc, out, err = cli(srv, "ZSCAN", "bigz", "0", "COUNT", "1000000000")
+        check(out.split()[0] == "0" and len(out.split()) == 100001,
+              "ZSCAN with a huge COUNT visits the whole sorted set in one call", err)
+        check(cli(srv, "ZREMRANGEBYSCORE", "bigz", "-inf", "24999")[1].strip() == "25000" and
+              cli(srv, "DEL", "bigz")[1].strip() == "1" and
+              cli(srv, "PING")[1].strip() == "PONG",
+              "ZREMRANGEBYSCORE of 25,000, then DEL of the rest (freed in slices afterwards)")
         srv.kill9()
         srv = StandaloneServer(check, VKD_REDIS, *conf)
-        check(cli(srv, "DBSIZE")[1].strip() == str(n - 100000),
+        check(cli(srv, "DBSIZE")[1].strip() == str(n - 100000 + 1) and
+              cli(srv, "ZSCORE", "bigu", "m3")[1].strip() == str(3 * 7919 % 50000 * 3),
               "the append-only file of all that replays under the same budget",
               cli(srv, "DBSIZE")[1])
         check(cli(srv, "FLUSHALL")[1].strip() == "OK" and cli(srv, "DBSIZE")[1].strip() == "0" and

@@ -749,6 +749,7 @@ START_TEST(test_slices)
         same_in_slices("zrange zs 0 -1 withscores", false, "*40000\r\n");
         same_in_slices("zrangebyscore zs -inf +inf", false, "*20000\r\n");
         same_in_slices("zmscore zs", true, "*20000\r\n");
+        same_in_slices("zscan zs 0 count 1000000000", false, "*2\r\n$1\r\n0\r\n*40000\r\n");
         db.cfg.slice_us = 1;
         IS("zunionstore zu 2 zs zs", ":20000\r\n");
         ck_assert_int_gt(last_slices, 1);

@@ -219,7 +219,9 @@ void cmd_hkeys(struct ctx *x);
 void cmd_hvals(struct ctx *x);
 void cmd_hincrby(struct ctx *x);
 
-/* Sorted sets (t_zset.c): a skip list and a dict of members. */
+/* Sorted sets (t_zset.c): a skip list and a dict of members. zset_new()
+ * returns an empty one, or NULL when out of memory; zset_free() frees it all
+ * at once (a small one: large ones go through zset_free_step()). */
 struct zset;
 struct zset *zset_new(void);
 size_t zset_len(const struct zset *zs);

@@ -2,7 +2,8 @@
  * The redis service's sorted sets, as Redis 7.0 has them: a skip list ordered
  * by (score, member) whose nodes carry the span to the next one, so a rank is
  * found in O(log n), and a dict from member to node for O(1) lookups. The
- * member bytes live once, in the dict entry; the node points at it. Every
+ * member bytes live once, in the dict entry, which shares the node's
+ * allocation. Every
  * range (by rank, score or lex, forward or reversed, with LIMIT) is turned
  * into a run of ranks first, so replies know their length up front and long
  * runs are cut into slices by rank.

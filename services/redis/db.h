@@ -37,7 +37,14 @@ struct dent {
         char key[];
 };
 
-enum { RT_STRING = 1, RT_LIST, RT_HASH, RT_SET, RT_KEYSPACE /* a flushed one, being freed */ };
+enum {
+        RT_STRING = 1,
+        RT_LIST,
+        RT_HASH,
+        RT_SET,
+        RT_ZSET,
+        RT_KEYSPACE /* a flushed one, being freed */
+};
 
 /* A hash table with incremental rehashing: each operation moves a bucket
  * from the old table to the new one, so growth never stalls a command. */
@@ -60,7 +67,7 @@ struct rdb_config {
 
 /* Slots for INFO commandstats (commands and the subcommands counted apart)
  * and for errorstats (error codes: ERR, WRONGTYPE, ...). */
-#define RDB_CMDSTATS 96
+#define RDB_CMDSTATS 160
 #define RDB_ERRSTATS 16
 
 struct rcmdstat {
@@ -95,11 +102,20 @@ struct rclient {
         size_t big_cap, big_argc;
         char *big_scratch;
         uint32_t flags; /* RC_* */
+        /* MULTI: the commands queued (multi.c); WATCH: the keys watched, in
+         * the watch table of wdb */
+        struct rmulti *multi;
+        struct rwatchkey **watched;
+        size_t nwatched;
+        struct rdb *wdb;
 };
 
-#define RC_CLOSING 0x1    /* QUIT ran: later commands are dropped */
-#define RC_BATCH_DONE 0x2 /* every command of the batch ran */
-#define RC_AWAITING 0x4   /* a part of a long reply is out: wait for 'N' */
+#define RC_CLOSING 0x1     /* QUIT ran: later commands are dropped */
+#define RC_BATCH_DONE 0x2  /* every command of the batch ran */
+#define RC_AWAITING 0x4    /* a part of a long reply is out: wait for 'N' */
+#define RC_MULTI 0x8       /* in MULTI: commands are queued */
+#define RC_DIRTY_EXEC 0x10 /* a command was refused while queueing: EXEC aborts */
+#define RC_DIRTY_CAS 0x20  /* a watched key changed: EXEC answers null */
 
 struct rcmd;
 
@@ -123,6 +139,10 @@ struct rjob {
         long long n;     /* what it counted so far */
         int phase;       /* for those that make two passes */
         struct rbuf acc; /* replies held back until their count is known */
+        /* what it builds across slices (a zset being stored), freed with
+         * scratch_free if it ends without taking it back */
+        void *scratch;
+        void (*scratch_free)(void *);
 };
 
 struct rdb {
@@ -153,6 +173,11 @@ struct rdb {
         /* Set by a command that ran out of memory half-way: only argv[0..log_argc)
          * took effect (0: all of it). */
         size_t log_argc;
+        /* Set by EXEC: its writes as AOF records, MULTI ... EXEC, to log instead
+         * of the command (failed: they could not all be had, none is logged). */
+        struct rbuf txlog;
+        /* WATCH: each watched key's clients (multi.c) */
+        struct dict watch;
 };
 
 /* What a command that runs out of memory answers (Redis's maxmemory refusal). */
@@ -199,8 +224,12 @@ int64_t rdb_mstime(void);
 /* A monotonic clock in microseconds. */
 uint64_t rdb_monotonic_us(void);
 
-/* A client's resources (not the struct itself). */
+/* A client's resources (not the struct itself): its name, output, queued
+ * commands and watched keys. */
 void rclient_release(struct rclient *c);
+
+/* Whether c is in MULTI (its commands are queued, not run). */
+bool rclient_in_multi(const struct rclient *c);
 
 /* Appends argv as a RESP multibulk to b (the AOF record format): 0, or
  * -ENOMEM with b unchanged. It never needs more room than

@@ -1,5 +1,6 @@
 /*
- * Internals shared by the keyspace files (dict.c, db.c): the counted
+ * Internals shared by the keyspace files (dict.c, db.c and the command
+ * files, whose own header is cmd_int.h): the counted
  * allocator and the hash table. Not for the kernel side of the service.
  */
 #ifndef VKD_SERVICES_REDIS_DB_INT_H
@@ -29,6 +30,8 @@ size_t dict_size(const struct dict *d);
 /* The link that points at key k's entry (for replacing it), or NULL. */
 struct dent **dict_ref(struct dict *d, const char *k, size_t n, int *ret_table);
 struct dent *dict_find(struct dict *d, const char *k, size_t n);
+/* dict_find without the rehash step: safe while d is being walked. */
+const struct dent *dict_peek(const struct dict *d, const char *k, size_t n);
 /* Adds e, whose key must not be present. Returns 0, or -ENOMEM (e not
  * added) when d has no table yet and none can be had; a table that cannot
  * grow stays as it is. */

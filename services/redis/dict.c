@@ -235,6 +235,22 @@ struct dent **dict_ref(struct dict *d, const char *k, size_t n, int *ret_table)
         return NULL;
 }
 
+const struct dent *dict_peek(const struct dict *d, const char *k, size_t n)
+{
+        if (!d->size[0])
+                return NULL;
+        uint64_t h = dict_hash(k, n);
+        for (int t = 0; t <= 1; t++) {
+                const struct dent *e = d->t[t][h & (d->size[t] - 1)];
+                for (; e; e = e->next)
+                        if (e->klen == n && !memcmp(e->key, k, n))
+                                return e;
+                if (d->rehash < 0)
+                        break;
+        }
+        return NULL;
+}
+
 struct dent *dict_find(struct dict *d, const char *k, size_t n)
 {
         struct dent **pp = dict_ref(d, k, n, NULL);

@@ -146,6 +146,7 @@ struct replay {
         int fd;
         char *data;
         size_t size, good, cmds;
+        size_t multi_at; /* where the last MULTI record starts */
         struct resp_parser p;
         struct resp_arg *argv;
         size_t cap;
@@ -213,6 +214,8 @@ static int aof_open(struct store *s)
 static int replay_done(struct store *s, int err)
 {
         struct replay *l = s->replay;
+        if (!err && rclient_in_multi(&l->c))
+                l->good = l->multi_at; /* a MULTI without its EXEC: none of it stays */
         if (err) {
                 fprintf(stderr, "<3>redis: %s: out of memory replaying command %zu\n", l->path,
                         l->cmds);
@@ -266,6 +269,8 @@ static int aof_replay(struct store *s)
                 }
                 if (r <= 0 || l->data[l->good] != '*')
                         return replay_done(s, 0);
+                if (!rclient_in_multi(&l->c))
+                        l->multi_at = l->good;
                 l->good += (size_t)r;
                 l->cmds++;
                 f = rdb_exec(&s->db, &l->c, cmd.argv, cmd.argc, &l->out);
@@ -276,6 +281,20 @@ static void aof_feed(struct store *s, const struct resp_arg *argv, size_t argc)
 {
         if (s->aof_fd < 0)
                 return;
+        struct rbuf *tx = &s->db.txlog;
+        if (tx->len || tx->failed) { /* an EXEC: its writes between MULTI and EXEC */
+                if (!tx->failed && rbuf_reserve(&s->aof, tx->len) == 0) {
+                        memcpy(s->aof.p + s->aof.len, tx->p, tx->len);
+                        s->aof.len += tx->len;
+                } else {
+                        s->aof.failed = false;
+                        s->db.aof_write_failed = true;
+                }
+                tx->len = 0;
+                tx->failed = false;
+                s->db.prop_argc = 0;
+                return;
+        }
         if (s->db.prop_argc) {
                 /* the command rewrote itself (absolute expiry times) */
                 struct resp_arg a[8];

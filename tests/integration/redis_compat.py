@@ -77,6 +77,46 @@ class Conn:
         return self._read()
 
 
+class Raw:
+    """A client that returns each reply as the bytes the server sent, for
+    comparing byte for byte (RESP2, or RESP3 after HELLO 3)."""
+
+    def __init__(self, port, proto=2):
+        self.c = Conn(port)
+        if proto == 3:
+            self("HELLO", "3")
+
+    def _line(self):
+        return self.c._line() + b"\r\n"
+
+    def _need(self, n):
+        while len(self.c.buf) < n:
+            self.c._fill()
+        d, self.c.buf = self.c.buf[:n], self.c.buf[n:]
+        return d
+
+    def _read(self):
+        line = self._line()
+        t = line[:1]
+        if t in b"$=!":
+            n = int(line[1:-2])
+            return line if n < 0 else line + self._need(n + 2)
+        if t in b"*~>%|":
+            n = int(line[1:-2])
+            if t in b"%|":
+                n *= 2
+            return line + b"".join(self._read() for _ in range(max(n, 0)))
+        return line
+
+    def __call__(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.c.s.sendall(out)
+        return self._read()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -180,6 +220,400 @@ EDGES = [
 ]
 
 
+# Sorted sets, run on a fresh keyspace in RESP2 and again in RESP3: every
+# reply compared byte for byte (RESP3 answers scores as doubles).
+ZSET_SCRIPT = [
+    ("ZADD", "z", "1", "a", "2", "b", "3", "c"), ("ZADD", "z", "1.5", "a"),
+    ("ZADD", "z", "CH", "1.5", "a", "9", "d"), ("ZSCORE", "z", "a"), ("ZSCORE", "z", "nosuch"),
+    ("ZSCORE", "nokey", "a"), ("ZADD", "z", "0.1", "f"), ("ZSCORE", "z", "f"),
+    ("ZADD", "z", "1e308", "g"), ("ZADD", "z", "-0", "h"), ("ZSCORE", "z", "h"),
+    ("ZADD", "z", "+inf", "i", "-inf", "j"), ("ZADD", "z", "inf", "i2", "-Infinity", "j2"),
+    ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZADD", "z", "nan", "x"), ("ZADD", "z", "abc", "x"),
+    ("ZADD", "z", "", "x"), ("ZADD", "z", " 1", "x"), ("ZADD", "z", "1 ", "x"),
+    ("ZADD", "z", "1e400", "x"), ("ZADD", "z", "1e-400", "x"), ("ZADD", "z", "0x10", "hex"),
+    ("ZSCORE", "z", "hex"), ("ZADD", "z", "1", "x", "bad", "y"), ("ZCARD", "z"), ("EXISTS", "x"),
+    ("ZADD", "z"), ("ZADD", "z", "1"), ("ZADD", "z", "NX", "1"), ("ZADD", "z", "1", "a", "2"),
+    ("ZADD", "z", "NX", "XX", "1", "a"), ("ZADD", "z", "GT", "LT", "1", "a"),
+    ("ZADD", "z", "NX", "GT", "1", "a"), ("ZADD", "z", "INCR", "1", "a", "2", "b"),
+    ("ZADD", "z", "NX", "5", "a", "5", "new"), ("ZSCORE", "z", "a"),
+    ("ZADD", "z", "XX", "5", "a", "5", "new2"), ("ZSCORE", "z", "new2"),
+    ("ZADD", "z", "GT", "CH", "1", "a", "100", "b"),
+    ("ZADD", "z", "LT", "CH", "1", "a", "100", "c"),
+    ("ZADD", "z", "XX", "GT", "CH", "200", "b", "1", "zz"), ("ZADD", "z", "INCR", "2.5", "a"),
+    ("ZADD", "z", "INCR", "NX", "2.5", "a"), ("ZADD", "z", "INCR", "XX", "2.5", "nosuch"),
+    ("ZADD", "z", "INCR", "XX", "1", "a"), ("ZADD", "z", "INCR", "GT", "-1", "a"),
+    ("ZADD", "z", "INCR", "LT", "-1", "a"), ("ZADD", "nokey", "XX", "1", "a"),
+    ("ZADD", "nokey", "XX", "INCR", "1", "a"), ("EXISTS", "nokey"),
+    ("ZADD", "z", "nx", "ch", "incr", "1", "fresh"), ("ZINCRBY", "z", "1", "a"),
+    ("ZINCRBY", "z", "-1.25", "brand"), ("ZINCRBY", "z", "x", "a"), ("ZINCRBY", "z", "nx", "a"),
+    ("ZINCRBY", "z", "1"), ("ZINCRBY", "z", "+inf", "inf"), ("ZINCRBY", "z", "-inf", "inf"),
+    ("ZADD", "z", "INCR", "-inf", "inf"), ("ZSCORE", "z", "inf"), ("ZINCRBY", "z", "0.1", "tenth"),
+    ("ZINCRBY", "z", "0.2", "tenth"), ("ZMSCORE", "z", "a", "nosuch", "tenth"),
+    ("ZMSCORE", "nokey", "a", "b"), ("ZMSCORE", "z"), ("ZCARD", "z"), ("ZCARD", "nokey"),
+    ("ZCARD", "z", "x"), ("DEL", "z"),
+    ("ZADD", "s", "1", "one", "2", "two", "3", "three", "4", "four", "5", "five", "5", "five2"),
+    ("ZCOUNT", "s", "-inf", "+inf"), ("ZCOUNT", "s", "(1", "(5"), ("ZCOUNT", "s", "(1", "5"),
+    ("ZCOUNT", "s", "2", "2"), ("ZCOUNT", "s", "(2", "2"), ("ZCOUNT", "s", "3", "2"),
+    ("ZCOUNT", "s", "x", "2"), ("ZCOUNT", "s", "1", "(x"), ("ZCOUNT", "s", "(", "3"),
+    ("ZCOUNT", "s", "", "3"), ("ZCOUNT", "s", "nan", "3"), ("ZCOUNT", "s", " 1", "3"),
+    ("ZCOUNT", "nokey", "1", "2"), ("ZCOUNT", "nokey", "a", "2"), ("ZRANGE", "s", "0", "-1"),
+    ("ZRANGE", "s", "0", "-1", "WITHSCORES"), ("ZRANGE", "s", "-2", "-1"),
+    ("ZRANGE", "s", "-100", "1"), ("ZRANGE", "s", "5", "100"), ("ZRANGE", "s", "3", "1"),
+    ("ZRANGE", "s", "6", "7"), ("ZRANGE", "s", "-9223372036854775808", "9223372036854775807"),
+    ("ZRANGE", "s", "0", "9223372036854775808"), ("ZRANGE", "s", "0", "1", "REV"),
+    ("ZRANGE", "s", "0", "-1", "REV", "WITHSCORES"), ("ZRANGE", "s", "0", "1", "LIMIT", "0", "1"),
+    ("ZRANGE", "s", "(1", "5", "BYSCORE"), ("ZRANGE", "s", "5", "(1", "BYSCORE", "REV"),
+    ("ZRANGE", "s", "(1", "5", "BYSCORE", "REV"),
+    ("ZRANGE", "s", "-inf", "+inf", "BYSCORE", "LIMIT", "1", "2"),
+    ("ZRANGE", "s", "-inf", "+inf", "BYSCORE", "LIMIT", "1", "-1", "WITHSCORES"),
+    ("ZRANGE", "s", "-inf", "+inf", "BYSCORE", "LIMIT", "-1", "2"),
+    ("ZRANGE", "s", "-inf", "+inf", "BYSCORE", "LIMIT", "6", "2"),
+    ("ZRANGE", "s", "-inf", "+inf", "BYSCORE", "LIMIT", "5", "0"),
+    ("ZRANGE", "s", "+inf", "-inf", "BYSCORE", "REV", "LIMIT", "1", "3", "WITHSCORES"),
+    ("ZRANGE", "s", "-inf", "+inf", "BYSCORE", "REV"), ("ZRANGE", "s", "-", "+", "BYLEX"),
+    ("ZRANGE", "s", "0", "1", "BYSCORE", "BYLEX"), ("ZRANGE", "s", "0", "1", "REV", "REV"),
+    ("ZRANGE", "s", "-", "+", "BYLEX", "WITHSCORES"), ("ZRANGE", "s", "0", "1", "LIMIT", "0"),
+    ("ZRANGE", "s", "0", "1", "LIMIT", "x", "1", "BYSCORE"), ("ZRANGE", "s", "0", "1", "FOO"),
+    ("ZRANGE", "s", "a", "1"), ("ZRANGE", "s", "0"), ("ZRANGE", "nokey", "0", "-1"),
+    ("ZRANGE", "nokey", "x", "-1"), ("ZRANGEBYSCORE", "s", "2", "4"),
+    ("ZRANGEBYSCORE", "s", "(2", "(4", "WITHSCORES"),
+    ("ZRANGEBYSCORE", "s", "-inf", "inf", "LIMIT", "2", "2"), ("ZRANGEBYSCORE", "s", "4", "2"),
+    ("ZRANGEBYSCORE", "s", "2", "4", "REV"), ("ZRANGEBYSCORE", "s", "2", "4", "BYLEX"),
+    ("ZRANGEBYSCORE", "s", "2", "4", "LIMIT", "0"), ("ZRANGEBYSCORE", "s", "2", "x"),
+    ("ZREVRANGEBYSCORE", "s", "4", "2"), ("ZREVRANGEBYSCORE", "s", "2", "4"),
+    ("ZREVRANGEBYSCORE", "s", "+inf", "(2", "WITHSCORES", "LIMIT", "1", "10"),
+    ("ZREVRANGE", "s", "0", "1"), ("ZREVRANGE", "s", "0", "-1", "WITHSCORES"),
+    ("ZREVRANGE", "s", "-2", "-1"), ("ZREVRANGE", "s", "0", "1", "REV"),
+    ("ZREVRANGE", "s", "0", "1", "BYSCORE"), ("ZREVRANGE", "s", "0", "1", "LIMIT", "0", "1"),
+    ("ZRANK", "s", "three"), ("ZRANK", "s", "nosuch"), ("ZRANK", "nokey", "a"),
+    ("ZREVRANK", "s", "three"), ("ZREVRANK", "s", "one"), ("ZRANK", "s"),
+    ("ZADD", "l", "0", "a", "0", "b", "0", "c", "0", "d", "0", "e", "0", "f", "0", "g"),
+    ("ZRANGEBYLEX", "l", "-", "+"), ("ZRANGEBYLEX", "l", "[b", "(e"),
+    ("ZRANGEBYLEX", "l", "(b", "[e"), ("ZRANGEBYLEX", "l", "[aa", "[ee"),
+    ("ZRANGEBYLEX", "l", "-", "[c", "LIMIT", "1", "5"), ("ZRANGEBYLEX", "l", "+", "-"),
+    ("ZRANGEBYLEX", "l", "[e", "[b"), ("ZRANGEBYLEX", "l", "[c", "(c"),
+    ("ZRANGEBYLEX", "l", "[c", "[c"), ("ZRANGEBYLEX", "l", "b", "[c"),
+    ("ZRANGEBYLEX", "l", "", "[c"), ("ZRANGEBYLEX", "l", "-x", "+"), ("ZRANGEBYLEX", "l", "[", "+"),
+    ("ZRANGEBYLEX", "l", "-", "("), ("ZRANGEBYLEX", "l", "-", "+", "WITHSCORES"),
+    ("ZREVRANGEBYLEX", "l", "+", "-"), ("ZREVRANGEBYLEX", "l", "(e", "[b", "LIMIT", "1", "2"),
+    ("ZREVRANGEBYLEX", "l", "-", "+"), ("ZRANGE", "l", "[f", "(b", "BYLEX", "REV"),
+    ("ZLEXCOUNT", "l", "-", "+"), ("ZLEXCOUNT", "l", "[b", "(e"), ("ZLEXCOUNT", "l", "b", "e"),
+    ("ZLEXCOUNT", "nokey", "-", "+"), ("ZLEXCOUNT", "nokey", "x", "+"),
+    ("ZRANGESTORE", "dst", "s", "0", "2"), ("ZRANGE", "dst", "0", "-1", "WITHSCORES"),
+    ("ZRANGESTORE", "dst", "s", "+inf", "(3", "BYSCORE", "REV", "LIMIT", "0", "2"),
+    ("ZRANGE", "dst", "0", "-1", "WITHSCORES"), ("ZRANGESTORE", "dst", "l", "[b", "[d", "BYLEX"),
+    ("ZRANGE", "dst", "0", "-1"), ("ZRANGESTORE", "dst", "s", "10", "20"), ("EXISTS", "dst"),
+    ("ZRANGESTORE", "dst", "nokey", "0", "-1"), ("ZRANGESTORE", "dst", "s", "0", "1", "WITHSCORES"),
+    ("SET", "str", "v"), ("ZRANGESTORE", "str", "s", "0", "0"), ("TYPE", "str"),
+    ("ZRANGESTORE", "dst", "str", "0", "0"), ("ZRANGESTORE", "s2", "s", "0", "-1"),
+    ("ZRANGESTORE", "s2", "s2", "1", "2"), ("ZRANGE", "s2", "0", "-1"),
+    ("ZREM", "s2", "x", "five", "five", "four"), ("ZREM", "s2", "five2"), ("EXISTS", "s2"),
+    ("ZREM", "nokey", "a"), ("ZREM", "s"),
+    ("ZADD", "r", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e", "6", "f"),
+    ("ZREMRANGEBYRANK", "r", "0", "0"), ("ZREMRANGEBYRANK", "r", "-2", "-1"),
+    ("ZREMRANGEBYRANK", "r", "5", "10"), ("ZREMRANGEBYRANK", "r", "x", "1"),
+    ("ZRANGE", "r", "0", "-1"), ("ZREMRANGEBYSCORE", "r", "(2", "3"),
+    ("ZREMRANGEBYSCORE", "r", "a", "3"), ("ZREMRANGEBYLEX", "r", "-", "(d"),
+    ("ZREMRANGEBYLEX", "r", "x", "(d"), ("ZRANGE", "r", "0", "-1"),
+    ("ZREMRANGEBYRANK", "r", "0", "-1"), ("EXISTS", "r"), ("ZREMRANGEBYSCORE", "nokey", "1", "2"),
+    ("ZREMRANGEBYSCORE", "nokey", "x", "2"), ("ZADD", "p", "1", "a", "2", "b", "3", "c", "4", "d"),
+    ("ZPOPMIN", "p"), ("ZPOPMAX", "p"), ("ZPOPMIN", "p", "0"), ("ZPOPMIN", "p", "-1"),
+    ("ZPOPMIN", "p", "x"), ("ZPOPMIN", "p", "1", "2"), ("ZPOPMAX", "p", "10"), ("EXISTS", "p"),
+    ("ZPOPMIN", "nokey"), ("ZPOPMIN", "nokey", "2"), ("ZPOPMAX", "nokey", "-1"),
+    ("ZADD", "one", "7.5", "only"), ("ZRANDMEMBER", "one"), ("ZRANDMEMBER", "nokey"),
+    ("ZRANDMEMBER", "one", "3"), ("ZRANDMEMBER", "one", "-3"),
+    ("ZRANDMEMBER", "one", "-3", "WITHSCORES"), ("ZRANDMEMBER", "one", "1", "WITHSCORES"),
+    ("ZRANDMEMBER", "one", "0"), ("ZRANDMEMBER", "nokey", "5"),
+    ("ZRANDMEMBER", "one", "2", "WITHSCORE"), ("ZRANDMEMBER", "one", "x"),
+    ("ZRANDMEMBER", "one", "-9223372036854775808"),
+    ("ZRANDMEMBER", "one", "9223372036854775807", "WITHSCORES"),
+    ("ZRANDMEMBER", "one", "1", "WITHSCORES", "x"), ("ZRANDMEMBER", "s", "100", "WITHSCORES"),
+    ("ZSCAN", "s", "0"), ("ZSCAN", "s", "0", "MATCH", "f*"), ("ZSCAN", "s", "0", "COUNT", "1"),
+    ("ZSCAN", "s", "x"), ("ZSCAN", "s", "0", "COUNT", "0"), ("ZSCAN", "s", "0", "TYPE", "zset"),
+    ("ZSCAN", "s", "0", "MATCH"), ("ZSCAN", "nokey", "0"), ("ZSCAN", "nokey", "0", "BAD"),
+    ("ZSCAN", "str", "0"), ("ZADD", "fl", "1.1", "a", "-0", "b", "inf", "c"), ("ZSCAN", "fl", "0"),
+    ("ZADD", "u1", "1", "a", "2", "b", "3", "c"),
+    ("ZADD", "u2", "10", "b", "20", "c", "30", "d", "40", "e"),
+    ("SADD", "set", "a", "d", "x", "y", "z"), ("ZUNIONSTORE", "out", "2", "u1", "u2"),
+    ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
+    ("ZUNIONSTORE", "out", "3", "u1", "u2", "set", "WEIGHTS", "2", "0.5", "inf"),
+    ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
+    ("ZUNIONSTORE", "out", "2", "u1", "u2", "AGGREGATE", "MAX"),
+    ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
+    ("ZINTERSTORE", "out", "2", "u1", "u2", "AGGREGATE", "min"),
+    ("ZRANGE", "out", "0", "-1", "WITHSCORES"), ("ZINTERSTORE", "out", "3", "u1", "u2", "set"),
+    ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
+    ("ZINTERSTORE", "out", "2", "u1", "u2", "WEIGHTS", "1", "-inf"),
+    ("ZRANGE", "out", "0", "-1", "WITHSCORES"), ("ZDIFFSTORE", "out", "2", "u2", "u1"),
+    ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
+    ("ZDIFFSTORE", "out", "2", "u2", "u1", "WEIGHTS", "1", "2"),
+    ("ZDIFFSTORE", "out", "1", "nokey"), ("EXISTS", "out"), ("ZUNIONSTORE", "out", "0", "u1"),
+    ("ZUNIONSTORE", "out", "3", "u1", "u2"), ("ZUNIONSTORE", "out", "x", "u1"),
+    ("ZUNIONSTORE", "out", "2", "u1", "str"),
+    ("ZUNIONSTORE", "out", "2", "u1", "u2", "WEIGHTS", "1"),
+    ("ZUNIONSTORE", "out", "2", "u1", "u2", "WEIGHTS", "1", "x"),
+    ("ZUNIONSTORE", "out", "2", "u1", "u2", "AGGREGATE", "avg"),
+    ("ZUNIONSTORE", "out", "2", "u1", "u2", "FOO"), ("ZINTERSTORE", "out", "2", "u1", "nokey"),
+    ("ZDIFFSTORE", "out", "0", "u1"), ("ZUNIONSTORE", "u1", "2", "u1", "u1"),
+    ("ZRANGE", "u1", "0", "-1", "WITHSCORES"), ("ZADD", "str", "1", "a"), ("ZSCORE", "str", "a"),
+    ("ZRANGE", "str", "0", "-1"), ("ZCARD", "str"), ("ZRANGEBYSCORE", "str", "x", "1"),
+    ("ZRANGEBYSCORE", "str", "0", "1"), ("ZRANK", "str", "a"), ("ZREM", "str", "a"),
+    ("ZPOPMIN", "str"), ("ZRANDMEMBER", "str"), ("ZINCRBY", "str", "1", "a"),
+    ("ZMSCORE", "str", "a"), ("ZCOUNT", "str", "0", "1"), ("ZLEXCOUNT", "str", "-", "+"),
+    ("ZREMRANGEBYRANK", "str", "0", "1"), ("LPUSH", "s", "x"), ("GET", "s"), ("TYPE", "s"),
+    ("TYPE", "l"), ("SCAN", "0", "TYPE", "zset", "COUNT", "1000"), ("EXPIRE", "s", "100"),
+    ("TTL", "s"), ("RENAME", "s", "s3"), ("ZCARD", "s3"), ("TTL", "s3"), ("DEL", "s3", "l"),
+    ("EXISTS", "s3"), ("ZADD", "t", "1", "x"), ("PEXPIRE", "t", "1"),
+]
+
+
+def zsets(vkd_port, ref_port):
+    for proto in (2, 3):
+        vkd, ref = Raw(vkd_port, proto), Raw(ref_port, proto)
+        for c in (vkd, ref):
+            c("FLUSHALL")
+        bad = []
+        for cmd in ZSET_SCRIPT:
+            got, want = vkd(*cmd), ref(*cmd)
+            if cmd[0] == "SCAN":  # the order of keys is the hash table's
+                got, want = sorted(got.split(b"\r\n")), sorted(want.split(b"\r\n"))
+            if got != want:
+                bad.append(f"{' '.join(cmd)}: vkd {got!r} redis {want!r}")
+        check(not bad, f"RESP{proto}: {len(ZSET_SCRIPT)} sorted-set commands answer byte for "
+              "byte as redis-server's", "\n".join(bad[:40]))
+
+
+def zsets_big(vkd_port, ref_port):
+    """Sorted sets past Redis's listpack limits (129 members, or a member over
+    64 bytes): the same replies; ZSCAN and ZRANDMEMBER, whose order is the
+    hash table's or random, by what they hold."""
+    rnd = random.Random(17)
+    pairs = []
+    for i in range(400):
+        pairs += [rnd.choice(["%d" % rnd.randint(-50, 50), "%.3f" % rnd.uniform(-1e3, 1e3),
+                              "inf", "-inf", "1e-300", "-0"]), "m%d" % rnd.randint(0, 300)]
+    script = [("ZADD", "big", *pairs), ("ZADD", "long", "1", "x" * 65, "2", "y"),
+              ("ZADD", "big", "-0", "negzero"), ("ZSCORE", "big", "negzero"),
+              ("ZADD", "long", "-0", "nz"), ("ZRANGE", "long", "0", "-1", "WITHSCORES"),
+              ("ZCARD", "big"), ("ZRANGE", "big", "0", "-1", "WITHSCORES"),
+              ("ZRANGE", "big", "100", "120", "REV", "WITHSCORES"),
+              ("ZRANGEBYSCORE", "big", "(-10", "10", "WITHSCORES", "LIMIT", "3", "20"),
+              ("ZREVRANGEBYSCORE", "big", "+inf", "(0", "LIMIT", "5", "7"),
+              ("ZCOUNT", "big", "-inf", "(0"), ("ZCOUNT", "big", "0", "0"),
+              ("ZRANK", "big", "m7"), ("ZREVRANK", "big", "m7"), ("ZRANK", "big", "m250"),
+              ("ZINCRBY", "big", "2.5", "m7"), ("ZRANK", "big", "m7"),
+              ("ZRANGESTORE", "st", "big", "-inf", "0", "BYSCORE"),
+              ("ZRANGE", "st", "0", "-1", "WITHSCORES"),
+              ("ZRANGESTORE", "st2", "big", "0", "9"), ("ZRANGE", "st2", "0", "-1", "WITHSCORES"),
+              ("ZUNIONSTORE", "un", "2", "big", "long", "WEIGHTS", "2", "-1"),
+              ("ZRANGE", "un", "0", "-1", "WITHSCORES"),
+              ("ZINTERSTORE", "in", "2", "big", "st", "AGGREGATE", "MAX"),
+              ("ZRANGE", "in", "0", "-1", "WITHSCORES"),
+              ("ZDIFFSTORE", "df", "2", "big", "st"), ("ZRANGE", "df", "0", "-1", "WITHSCORES"),
+              ("ZPOPMIN", "big", "3"), ("ZPOPMAX", "big"), ("ZREMRANGEBYSCORE", "big", "(-5", "5"),
+              ("ZREMRANGEBYRANK", "big", "10", "19"), ("ZREM", "big", "m1", "m2", "m3", "m300"),
+              ("ZRANGE", "big", "0", "-1", "WITHSCORES"),
+              ("ZRANDMEMBER", "big", "1000", "WITHSCORES"),
+              ("ZRANDMEMBER", "long", "5")]
+    for proto in (2, 3):
+        vkd, ref = Raw(vkd_port, proto), Raw(ref_port, proto)
+        for c in (vkd, ref):
+            c("FLUSHALL")
+        bad = []
+        for cmd in script:
+            got, want = vkd(*cmd), ref(*cmd)
+            if got != want:
+                bad.append(f"{' '.join(cmd)[:80]}: vkd {got[:300]!r} redis {want[:300]!r}")
+        check(not bad, f"RESP{proto}: {len(script)} commands on large sorted sets answer as "
+              "redis-server's", "\n".join(bad[:10]))
+    vkd, ref = Conn(vkd_port), Conn(ref_port)
+
+    def scan_all(c, key, *opts):
+        cursor, seen = b"0", set()
+        while True:
+            cursor, items = c("ZSCAN", key, cursor, *opts)
+            seen |= {(items[i], items[i + 1]) for i in range(0, len(items), 2)}
+            if cursor == b"0":
+                return seen
+    for opts in ((), ("COUNT", "7"), ("MATCH", "m1*")):
+        got, want = scan_all(vkd, "big", *opts), scan_all(ref, "big", *opts)
+        check(got == want, f"ZSCAN big {' '.join(opts)}: the same members and scores",
+              f"{sorted(got ^ want)[:10]}")
+    members = dict(zip(*[iter(vkd("ZRANGE", "big", "0", "-1", "WITHSCORES"))] * 2))
+    ok = True
+    for count in (1, 5, 50, len(members) - 1):
+        r = vkd("ZRANDMEMBER", "big", count, "WITHSCORES")
+        got = list(zip(r[::2], r[1::2]))
+        ok &= len(got) == count and len({m for m, _ in got}) == count and \
+            all(members.get(m) == s for m, s in got)
+    for count in (-1, -5, -1000):
+        r = vkd("ZRANDMEMBER", "big", count)
+        ok &= len(r) == -count and all(m in members for m in r)
+    check(ok, "ZRANDMEMBER: distinct members for a positive count, repeats for a negative one")
+
+
+def zset_ops(rnd):
+    """A seeded random sorted-set command: small sets (Redis's listpacks), lex
+    ranges only on zl, whose scores are all 0 (a lex range over mixed scores
+    has no defined answer)."""
+    keys = ["z1", "z2", "z3"]
+    k = rnd.choice(keys + ["nokey", "str"])
+    scores = ["0", "-0", "1", "2", "-3", "1.5", "0.1", "1e3", "inf", "-inf", "+inf", "7", "x",
+              "(1", ""]
+    bounds = ["-inf", "+inf", "(0", "0", "(1.5", "2", "(5", "10", "-5", "(-inf", "(+inf", "x", "3"]
+    lexbounds = ["-", "+", "[m1", "(m1", "[m15", "(m5", "[m", "m2", "(", "["]
+    indexes = [0, 1, 2, -1, -2, 5, 30, -30, 9223372036854775807, -9223372036854775808]
+
+    def m():
+        return "m%d" % rnd.randint(0, 20)
+
+    def score():
+        return rnd.choice(scores + ["%d" % rnd.randint(-20, 20)])
+
+    def bound():
+        return rnd.choice(bounds)
+
+    def lexb():
+        return rnd.choice(lexbounds)
+
+    def idx():
+        return str(rnd.choice(indexes))
+    op = rnd.randrange(16)
+    if op < 3:
+        flags = rnd.sample(["NX", "XX", "GT", "LT", "CH", "INCR"], rnd.randint(0, 2))
+        pairs = [x for _ in range(rnd.choice([1, 1, 2, 3])) for x in (score(), m())]
+        return ("ZADD", k, *flags, *pairs)
+    if op == 3:
+        return ("ZADD", "zl", "0", m())
+    if op == 4:
+        return ("ZINCRBY", k, score(), m())
+    if op == 5:
+        return ("ZREM", k, *[m() for _ in range(rnd.randint(1, 3))])
+    if op == 6:
+        typ = rnd.choice([[], ["BYSCORE"], ["BYLEX"]])
+        if typ == ["BYLEX"]:
+            k, lo, hi = "zl", lexb(), lexb()
+        elif typ:
+            lo, hi = bound(), bound()
+        else:
+            lo, hi = idx(), idx()
+        opts = typ + rnd.sample(["REV", "WITHSCORES"], rnd.randint(0, 2))
+        if typ and rnd.random() < 0.5:
+            opts += ["LIMIT", str(rnd.randint(-1, 4)), str(rnd.randint(-2, 4))]
+        return ("ZRANGE", k, lo, hi, *opts)
+    if op == 7:
+        c = rnd.choice(["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"])
+        opts = rnd.sample(["WITHSCORES"], rnd.randint(0, 1))
+        if rnd.random() < 0.5:
+            opts += ["LIMIT", str(rnd.randint(-1, 4)), str(rnd.randint(-2, 4))]
+        return (c, k, bound(), bound(), *opts)
+    if op == 8:
+        c = rnd.choice(["ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZLEXCOUNT", "ZREMRANGEBYLEX"])
+        return (c, "zl", lexb(), lexb())
+    if op == 9:
+        return (rnd.choice(["ZCOUNT", "ZREMRANGEBYSCORE"]), k, bound(), bound())
+    if op == 10:
+        return (rnd.choice(["ZRANK", "ZREVRANK", "ZSCORE"]), k, m())
+    if op == 11:
+        return (rnd.choice(["ZRANGE", "ZREVRANGE", "ZREMRANGEBYRANK"]), k, idx(), idx())
+    if op == 12:
+        count = [str(rnd.randint(0, 4))] if rnd.random() < 0.5 else []
+        return (rnd.choice(["ZPOPMIN", "ZPOPMAX"]), k, *count)
+    if op == 13:
+        c = rnd.choice(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"])
+        srcs = rnd.sample(keys + ["nokey", "s1"], 2)
+        opts = []
+        if c != "ZDIFFSTORE" and rnd.random() < 0.5:
+            opts += ["WEIGHTS", rnd.choice(["1", "2", "-1", "0", "0.5", "inf"]),
+                     rnd.choice(["1", "3", "-inf"])]
+        if c != "ZDIFFSTORE" and rnd.random() < 0.5:
+            opts += ["AGGREGATE", rnd.choice(["SUM", "MIN", "MAX"])]
+        return (c, rnd.choice(keys), "2", *srcs, *opts)
+    if op == 14:
+        src, lo, hi, typ = k, idx(), idx(), []
+        if rnd.random() < 0.5:
+            src, lo, hi, typ = rnd.choice(keys), bound(), bound(), ["BYSCORE"]
+        return ("ZRANGESTORE", rnd.choice(keys), src, lo, hi, *typ,
+                *rnd.sample(["REV"], rnd.randint(0, 1)))
+    return (rnd.choice(["ZCARD", "ZSCAN", "ZMSCORE"]), k, *(["0"] if op % 2 else [m(), m()]))
+
+
+def zsets_random(vkd_port, ref_port):
+    rnd = random.Random(23)
+    for proto in (2, 3):
+        vkd, ref = Raw(vkd_port, proto), Raw(ref_port, proto)
+        for c in (vkd, ref):
+            c("FLUSHALL")
+            c("SET", "str", "v")
+            c("SADD", "s1", "m1", "m2", "m3", "m20")
+        bad, n = [], 2000
+        for _ in range(n):
+            cmd = zset_ops(rnd)
+            if cmd[0] == "ZSCAN" or cmd[0] == "ZCARD":
+                cmd = cmd[:2] + (("0",) if cmd[0] == "ZSCAN" else ())
+            if cmd[0] == "ZMSCORE" and len(cmd) < 3:
+                cmd += ("m1",)
+            got, want = vkd(*cmd), ref(*cmd)
+            if got != want:
+                bad.append(f"{' '.join(cmd)}: vkd {got!r} redis {want!r}")
+        for k in ("z1", "z2", "z3", "zl"):
+            got, want = (c("ZRANGE", k, "0", "-1", "WITHSCORES") for c in (vkd, ref))
+            if got != want:
+                bad.append(f"at the end, {k}: vkd {got!r} redis {want!r}")
+        check(not bad, f"RESP{proto}: {n} random sorted-set commands answer as redis-server's",
+              "\n".join(bad[:20]))
+
+
+# Transactions: (connection, command) steps, a and b being two clients.
+MULTI_SCRIPT = [
+    ("a", "EXEC"), ("a", "DISCARD"), ("a", "MULTI"), ("a", "MULTI"), ("a", "SET", "k", "1"),
+    ("a", "INCR", "k"), ("a", "ZADD", "z", "1", "m"), ("a", "ZSCORE", "z", "m"),
+    ("a", "GET", "nosuchkey"), ("a", "LPUSH", "k", "x"), ("a", "WATCH", "k"), ("a", "UNWATCH"),
+    ("a", "EXEC"), ("a", "GET", "k"), ("a", "MULTI"), ("a", "SET", "k", "2"), ("a", "DISCARD"),
+    ("a", "GET", "k"), ("a", "MULTI"), ("a", "SET", "k", "3"), ("a", "NOSUCHCOMMAND"),
+    ("a", "GET", "k"), ("a", "EXEC"), ("a", "GET", "k"), ("a", "EXEC"), ("a", "MULTI"),
+    ("a", "SET", "k"), ("a", "SET", "k", "4"), ("a", "EXEC"), ("a", "GET", "k"), ("a", "MULTI"),
+    ("a", "MULTI", "x"), ("a", "EXEC"), ("a", "MULTI"), ("a", "EXEC"), ("a", "WATCH"),
+    ("a", "WATCH", "w", "w2"), ("b", "SET", "w", "changed"), ("a", "MULTI"), ("a", "SET", "k", "5"),
+    ("a", "EXEC"), ("a", "GET", "k"), ("a", "WATCH", "w"), ("a", "MULTI"), ("a", "SET", "k", "6"),
+    ("a", "EXEC"), ("a", "GET", "k"), ("a", "WATCH", "w"), ("b", "GET", "w"),
+    ("b", "SET", "other", "1"), ("a", "MULTI"), ("a", "INCR", "k"), ("a", "EXEC"),
+    ("a", "WATCH", "w"), ("a", "MULTI"), ("b", "DEL", "w"), ("a", "SET", "k", "7"), ("a", "EXEC"),
+    ("a", "WATCH", "nokey"), ("b", "DEL", "nokey"), ("a", "MULTI"), ("a", "PING"), ("a", "EXEC"),
+    ("a", "WATCH", "z"), ("b", "ZADD", "z", "2", "m"), ("a", "MULTI"), ("a", "PING"), ("a", "EXEC"),
+    ("a", "WATCH", "z"), ("b", "ZADD", "z", "NX", "3", "m"), ("a", "MULTI"), ("a", "PING"),
+    ("a", "EXEC"), ("a", "WATCH", "x1"), ("b", "MSET", "x0", "1", "x1", "2"), ("a", "MULTI"),
+    ("a", "PING"), ("a", "EXEC"), ("a", "WATCH", "k"), ("b", "FLUSHALL"), ("a", "MULTI"),
+    ("a", "PING"), ("a", "EXEC"), ("a", "SET", "t", "v"), ("a", "WATCH", "t"),
+    ("a", "PEXPIRE", "t", "1"), ("a", "SLEEP"), ("a", "MULTI"), ("a", "PING"), ("a", "EXEC"),
+    ("a", "WATCH", "k"), ("a", "MULTI"), ("a", "WATCH", "k"), ("a", "UNWATCH"), ("a", "EXEC"),
+    ("a", "WATCH", "k"), ("a", "UNWATCH"), ("b", "SET", "k", "8"), ("a", "MULTI"),
+    ("a", "GET", "k"), ("a", "EXEC"), ("a", "MULTI"), ("a", "SET", "q", "1"),
+    ("b", "SET", "q", "2"), ("a", "GET", "q"), ("a", "EXEC"), ("a", "MULTI"),
+    ("a", "INCRBYFLOAT", "f", "1.5"), ("a", "ZADD", "z", "INCR", "1", "m"), ("a", "ZPOPMIN", "z"),
+    ("a", "HSET", "h", "a", "1"), ("a", "HGETALL", "h"), ("a", "EXEC"),
+]
+
+
+def transactions(vkd_port, ref_port):
+    for proto in (2, 3):
+        conns = {}
+        for name, port in (("vkd", vkd_port), ("ref", ref_port)):
+            conns[name] = {"a": Raw(port, proto), "b": Raw(port, proto)}
+            conns[name]["a"]("FLUSHALL")
+        bad = []
+        for i, step in enumerate(MULTI_SCRIPT):
+            who, cmd = step[0], step[1:]
+            if cmd == ("SLEEP",):
+                time.sleep(0.01)
+                continue
+            got, want = conns["vkd"][who](*cmd), conns["ref"][who](*cmd)
+            if got != want:
+                bad.append(f"step {i}, {who}: {' '.join(cmd)}: vkd {got!r} redis {want!r}")
+        check(not bad, f"RESP{proto}: {len(MULTI_SCRIPT)} transaction steps on two connections "
+              "answer byte for byte as redis-server's", "\n".join(bad[:30]))
+
+
 def edges(vkd, ref):
     for c in (vkd, ref):
         c("FLUSHALL")
@@ -262,6 +696,10 @@ def main():
         vkd, ref = Conn(srv.port), Conn(ref_port)
         glob_cases(vkd, ref)
         edges(vkd, ref)
+        zsets(srv.port, ref_port)
+        zsets_big(srv.port, ref_port)
+        zsets_random(srv.port, ref_port)
+        transactions(srv.port, ref_port)
         info(vkd, ref)
     finally:
         if ref_p:

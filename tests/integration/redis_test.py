@@ -235,28 +235,46 @@ def main():
             for i in range(n):
                 f.write(resp(b"SET", b"key:%d" % i, b"v"))
             f.write(resp(b"SADD", b"big", *[b"m%d" % i for i in range(100000)]))
+            # 50,000 pairs: as many arguments as the SADD, whose parse (one piece,
+            # at replay too) is what a small budget allows
+            f.write(resp(b"ZADD", b"bigz", *[x for i in range(50000)
+                                             for x in (b"%d" % (i * 7919 % 50000), b"m%d" % i)]))
             f.flush()
             r = subprocess.run([CLI, "-h", srv.host, "-p", str(srv.port), "--pipe"],
                                stdin=open(f.name, "rb"), capture_output=True, text=True,
                                timeout=120)
-        check(f"errors: 0, replies: {n + 1}" in r.stdout, "200,000 keys and a set of 100,000",
-              r.stdout + r.stderr)
+        check(f"errors: 0, replies: {n + 2}" in r.stdout,
+              "200,000 keys, a set of 100,000 and a sorted set of 50,000", r.stdout + r.stderr)
         t0 = time.monotonic()
         rc, out, err = cli(srv, "KEYS", "*")
-        check(len(out.split()) == n + 1,
+        check(len(out.split()) == n + 2,
               f"KEYS * lists {n + 1} keys under a {budget} ms budget ({time.monotonic() - t0:.2f} s)",
               err)
         rc, out, err = cli(srv, "SCAN", "0", "COUNT", "1000000000000")
-        check(out.split()[0] == "0" and len(out.split()) == n + 2,
+        check(out.split()[0] == "0" and len(out.split()) == n + 3,
               "SCAN with a huge COUNT visits the whole keyspace in one call", err)
         dels = resp(b"DEL", *[b"key:%d" % i for i in range(100000)])
         out = exchange(srv, dels, len(b":100000\r\n"), timeout=60)
         check(out == b":100000\r\n", "one DEL of 100,000 keys", out)
         check(cli(srv, "DEL", "big")[1].strip() == "1" and cli(srv, "PING")[1].strip() == "PONG",
               "DEL of a set of 100,000 members (freed in slices afterwards)")
+        check(cli(srv, "ZUNIONSTORE", "bigu", "2", "bigz", "bigz", "WEIGHTS", "1", "2")[1].strip()
+              == "50000", "ZUNIONSTORE of two sorted sets of 50,000 under the budget")
+        out = cli(srv, "ZRANGE", "bigz", "0", "-1", "WITHSCORES")[1].split()
+        check(len(out) == 100000 and out[:2] == ["m0", "0"] and
+              [int(s) for s in out[1::2]] == list(range(50000)),
+              "ZRANGE of 50,000 members with scores, in order", out[:4])
+        rc, out, err = cli(srv, "ZSCAN", "bigz", "0", "COUNT", "1000000000")
+        check(out.split()[0] == "0" and len(out.split()) == 100001,
+              "ZSCAN with a huge COUNT visits the whole sorted set in one call", err)
+        check(cli(srv, "ZREMRANGEBYSCORE", "bigz", "-inf", "24999")[1].strip() == "25000" and
+              cli(srv, "DEL", "bigz")[1].strip() == "1" and
+              cli(srv, "PING")[1].strip() == "PONG",
+              "ZREMRANGEBYSCORE of 25,000, then DEL of the rest (freed in slices afterwards)")
         srv.kill9()
         srv = StandaloneServer(check, VKD_REDIS, *conf)
-        check(cli(srv, "DBSIZE")[1].strip() == str(n - 100000),
+        check(cli(srv, "DBSIZE")[1].strip() == str(n - 100000 + 1) and
+              cli(srv, "ZSCORE", "bigu", "m3")[1].strip() == str(3 * 7919 % 50000 * 3),
               "the append-only file of all that replays under the same budget",
               cli(srv, "DBSIZE")[1])
         check(cli(srv, "FLUSHALL")[1].strip() == "OK" and cli(srv, "DBSIZE")[1].strip() == "0" and
@@ -279,6 +297,21 @@ def main():
         cli(srv, "RPUSH", "persist:l", "x", "y")
         cli(srv, "SET", "persist:ttl", "v", "EX", "1000")
         cli(srv, "SET", "persist:gone", "v", "PX", "1")
+        cli(srv, "ZADD", "persist:z", "1", "a", "2.5", "b", "-inf", "c", "3", "d", "4", "e")
+        cli(srv, "ZINCRBY", "persist:z", "0.25", "a")
+        cli(srv, "ZADD", "persist:z", "GT", "CH", "1", "b", "10", "d")
+        cli(srv, "ZREM", "persist:z", "e")
+        cli(srv, "ZPOPMIN", "persist:z")
+        cli(srv, "ZUNIONSTORE", "persist:u", "2", "persist:z", "persist:z", "WEIGHTS", "1", "2")
+        cli(srv, "ZRANGESTORE", "persist:r", "persist:z", "(2", "+inf", "BYSCORE")
+        zbefore = [cli(srv, "ZRANGE", k, "0", "-1", "WITHSCORES")[1]
+                   for k in ("persist:z", "persist:u", "persist:r")]
+        tx = (b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$4\r\ntx:a\r\n$1\r\n1\r\n"
+              b"*2\r\n$4\r\nINCR\r\n$4\r\ntx:a\r\n*2\r\n$3\r\nGET\r\n$4\r\ntx:a\r\n"
+              b"*1\r\n$4\r\nEXEC\r\n")
+        want = b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:2\r\n$1\r\n2\r\n"
+        got = exchange(srv, tx, len(want))
+        check(got == want, "MULTI/EXEC over one connection", got)
         srv.kill9()
         aof = os.path.join(d, "appendonly.aof")
         check(os.path.getsize(aof) > 0, "the AOF holds the writes")
@@ -290,6 +323,12 @@ def main():
         check(900 < ttl <= 1000, f"after kill -9: TTL kept as an absolute time ({ttl})")
         check(cli(srv, "EXISTS", "persist:gone")[1].strip() == "0",
               "after kill -9: an expired key stays expired")
+        zafter = [cli(srv, "ZRANGE", k, "0", "-1", "WITHSCORES")[1]
+                  for k in ("persist:z", "persist:u", "persist:r")]
+        check(zafter == zbefore and zafter[0].split() == ["a", "1.25", "b", "2.5", "d", "10"],
+              "after kill -9: sorted sets are back (ZADD, ZINCRBY, ZREM, ZPOPMIN, ZUNIONSTORE, "
+              "ZRANGESTORE replayed)", f"{zafter} vs {zbefore}")
+        check(cli(srv, "GET", "tx:a")[1].strip() == "2", "after kill -9: a transaction is back")
         srv.kill9()
         size = os.path.getsize(aof)
         with open(aof, "ab") as f:
@@ -305,6 +344,19 @@ def main():
         check("truncated" in srv.p.stderr.read(), "the truncation is logged as a warning")
         srv = Server(*conf)
         check(cli(srv, "GET", "after")[1].strip() == "ok", "writes after recovery persist")
+        srv.kill9()
+        size = os.path.getsize(aof)
+        with open(aof, "ab") as f:  # whole records, but a MULTI whose EXEC never came
+            f.write(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$5\r\nhalf1\r\n$1\r\nx\r\n")
+        srv = Server(*conf)
+        check(cli(srv, "EXISTS", "half1")[1].strip() == "0" and os.path.getsize(aof) == size,
+              "a MULTI without its EXEC at the end of the file is dropped, and cut off")
+        cli(srv, "SET", "after2", "ok")
+        srv.kill9()
+        srv = Server(*conf)
+        check(cli(srv, "GET", "after2")[1].strip() == "ok" and
+              cli(srv, "GET", "after")[1].strip() == "ok",
+              "writes after a dropped MULTI persist (not queued into it)")
         srv.stop()
 
     check.summary()

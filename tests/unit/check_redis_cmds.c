@@ -327,7 +327,7 @@ START_TEST(test_maxmemory_and_info)
         ck_assert_ptr_nonnull(strstr(r, "# Server\r\nredis_version:"));
         ck_assert_ptr_nonnull(strstr(r, "# Memory\r\nused_memory:"));
         ck_assert_ptr_nonnull(strstr(r, "# Stats\r\n"));
-        IS("command count", ":70\r\n");
+        IS("command count", ":102\r\n");
         IS("config get appendonly", "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n");
         IS("quit", "+OK\r\n");
 }
@@ -339,9 +339,23 @@ static const char OOM[] = "-OOM command not allowed when used memory > 'maxmemor
 static void snapshot(char *buf, size_t len)
 {
         static const char *const reads[] = {
-                "dbsize",         "get k",      "get n",  "lrange l 0 -1", "hgetall h",
-                "smembers s",     "get f",      "ttl k",  "get new",       "lrange nl 0 -1",
-                "client getname", "exists big", "get k2",
+                "dbsize",
+                "get k",
+                "get n",
+                "lrange l 0 -1",
+                "hgetall h",
+                "smembers s",
+                "get f",
+                "ttl k",
+                "get new",
+                "lrange nl 0 -1",
+                "client getname",
+                "exists big",
+                "get k2",
+                "zrange z 0 -1 withscores",
+                "zrange nz 0 -1 withscores",
+                "zcard bigz",
+                "zrange d 0 -1 withscores",
         };
         size_t at = 0;
         for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
@@ -360,6 +374,11 @@ static void sweep_setup(void)
         run("sadd s x y");
         for (int i = 0; i < 200; i++) {
                 snprintf(cmd, sizeof cmd, "sadd big m%d", i);
+                run(cmd);
+        }
+        run("zadd z 1 a 2 b 3 c");
+        for (int i = 0; i < 200; i++) {
+                snprintf(cmd, sizeof cmd, "zadd bigz %d m%d", i, i);
                 run(cmd);
         }
 }
@@ -406,6 +425,26 @@ START_TEST(test_oom)
                 "set big x",
                 "command",
                 "lpop l 2",
+                "zadd z 4 d 5 e",
+                "zadd nz 1 a 2 b 3 c",
+                "zadd z xx ch 9 a 9 b",
+                "zincrby z 1 a",
+                "zincrby nz 1 a",
+                "zrange z 0 -1 withscores",
+                "zrangebyscore bigz (10 50 limit 2 5",
+                "zrangestore d z 0 -1",
+                "zrangestore z bigz 0 150",
+                "zunionstore d 2 z s weights 2 1",
+                "zinterstore z 2 z bigz",
+                "zdiffstore d 2 bigz z",
+                "zpopmin z 2",
+                "zpopmax bigz 100",
+                "zrem z a b",
+                "zremrangebyrank bigz 0 100",
+                "zscan bigz 0",
+                "zrandmember bigz 500 withscores",
+                "del bigz",
+                "set bigz x",
         };
         static char before[8192], after[8192], want[8192];
         for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
@@ -701,6 +740,53 @@ START_TEST(test_slices)
         ck_assert_str_eq(run_many("srem set", false), ":20000\r\n");
         IS("exists set", ":0\r\n");
 
+        /* sorted sets: the names are the scores too */
+        for (int i = 0; i < N; i++)
+                snprintf(names[i], sizeof names[i], "%d", i);
+        db.cfg.slice_us = 1;
+        ck_assert_str_eq(run_many("zadd zs", true), ":20000\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        same_in_slices("zrange zs 0 -1 withscores", false, "*40000\r\n");
+        same_in_slices("zrangebyscore zs -inf +inf", false, "*20000\r\n");
+        same_in_slices("zmscore zs", true, "*20000\r\n");
+        same_in_slices("zscan zs 0 count 1000000000", false, "*2\r\n$1\r\n0\r\n*40000\r\n");
+        db.cfg.slice_us = 1;
+        IS("zunionstore zu 2 zs zs", ":20000\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        IS("zscore zu 7", "$2\r\n14\r\n");
+        db.cfg.slice_us = 1;
+        IS("zrangestore zr zs 100 (200 byscore", ":100\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        db.cfg.slice_us = 1;
+        IS("zinterstore zi 2 zs zr weights 1 2", ":100\r\n");
+        IS("zrange zi 0 0 withscores", "*2\r\n$3\r\n100\r\n$3\r\n300\r\n");
+        db.cfg.slice_us = 1;
+        IS("zdiffstore zd 2 zs zr", ":19900\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        IS("del zu zr zi zd", ":4\r\n");
+        while (rdb_lazyfree(&db, 1))
+                ;
+        db.cfg.slice_us = 1;
+        ck_assert(!strncmp(run("zrandmember zs -30000"), "*30000\r\n", 8));
+        ck_assert_int_gt(last_slices, 1);
+        r = run("zpopmin zs 5000");
+        ck_assert(!strncmp(r, "*10000\r\n", 8));
+        ck_assert_int_gt(last_slices, 1);
+        IS("zcard zs", ":15000\r\n");
+        db.cfg.slice_us = 1;
+        IS("zremrangebyrank zs 0 9999", ":10000\r\n");
+        ck_assert_int_gt(last_slices, 1);
+        ck_assert_str_eq(run_many("zrem zs", false), ":5000\r\n");
+        IS("exists zs", ":0\r\n");
+        db.cfg.slice_us = 1;
+        ck_assert_str_eq(run_many("zadd zs", true), ":20000\r\n");
+        IS("del zs", ":1\r\n");
+        ck_assert_uint_eq(db.garbage_len, 1);
+        while (rdb_lazyfree(&db, 1))
+                ;
+        for (int i = 0; i < N; i++)
+                snprintf(names[i], sizeof names[i], "key:%d", i);
+
         /* DEL of every key in one command; the large values wait to be freed */
         ck_assert_str_eq(run_many("del hash list", false), ":20002\r\n");
         ck_assert_int_gt(last_slices, 1);
@@ -726,6 +812,49 @@ START_TEST(test_slices)
         ck_assert_int_gt(calls, 10);
         ck_assert_uint_eq(db.garbage_len, 0);
         IS("get after", "$1\r\nv\r\n");
+}
+END_TEST
+
+/* MULTI/EXEC and WATCH; redis_compat.py compares many more cases with a live
+ * redis-server, two connections each. */
+START_TEST(test_multi)
+{
+        IS("exec", "-ERR EXEC without MULTI\r\n");
+        IS("multi", "+OK\r\n");
+        IS("set a 1", "+QUEUED\r\n");
+        IS("zadd z 1 m", "+QUEUED\r\n");
+        IS("get a", "+QUEUED\r\n");
+        ck_assert_uint_eq(db.dirty, 0);
+        IS("exec", "*3\r\n+OK\r\n:1\r\n$1\r\n1\r\n");
+        ck_assert(last_flags & RDB_WRITE);
+        ck_assert_int_eq(rbuf_reserve(&db.txlog, 1), 0);
+        db.txlog.p[db.txlog.len] = 0;
+        ck_assert_str_eq(db.txlog.p,
+                         "*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nset\r\n$1\r\na\r\n$1\r\n1\r\n"
+                         "*4\r\n$4\r\nzadd\r\n$1\r\nz\r\n$1\r\n1\r\n$1\r\nm\r\n"
+                         "*1\r\n$4\r\nEXEC\r\n");
+        IS("multi", "+OK\r\n");
+        IS("nosuch", "-ERR unknown command 'nosuch', with args beginning with: \r\n");
+        IS("exec", "-EXECABORT Transaction discarded because of previous errors.\r\n");
+        /* another client's write to a watched key */
+        struct rclient other = {.id = 8, .proto = RESP2};
+        IS("watch a", "+OK\r\n");
+        struct resp_arg set[] = {{"set", 3}, {"a", 1}, {"2", 1}};
+        struct rbuf o = {0};
+        rdb_exec(&db, &other, set, 3, &o);
+        rbuf_free(&o);
+        IS("multi", "+OK\r\n");
+        IS("get a", "+QUEUED\r\n");
+        IS("exec", "*-1\r\n");
+        IS("watch a", "+OK\r\n");
+        rclient_release(&other);
+        IS("multi", "+OK\r\n");
+        IS("get a", "+QUEUED\r\n");
+        IS("exec", "*1\r\n$1\r\n2\r\n");
+        /* a client that goes with commands queued and keys watched */
+        IS("watch a b", "+OK\r\n");
+        IS("multi", "+OK\r\n");
+        IS("set a 3", "+QUEUED\r\n");
 }
 END_TEST
 
@@ -821,6 +950,7 @@ int main(void)
         tcase_add_test(tc, test_info);
         tcase_add_test(tc, test_oom);
         tcase_add_test(tc, test_aggregates);
+        tcase_add_test(tc, test_multi);
         tcase_add_test(tc, test_resp3);
         tcase_add_test(tc, test_maxmemory_and_info);
         suite_add_tcase(s, tc);

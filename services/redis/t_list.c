@@ -1,0 +1,197 @@
+/*
+ * The redis service's list commands: a ring of element pointers, O(1) at both ends and by index.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "cmd_int.h"
+
+/* ------------------------------------------------------------------ */
+/* Lists: a ring of element pointers, O(1) at both ends and by index. */
+
+static struct relem **list_at(struct rlist *l, size_t i)
+{
+        return &l->a[(l->head + i) & (l->cap - 1)];
+}
+
+/* Room for one more element: 0, or -ENOMEM (l unchanged). */
+static int list_grow(struct rlist *l)
+{
+        if (l->len < l->cap)
+                return 0;
+        size_t cap = l->cap ? l->cap * 2 : 4;
+        struct relem **a = zmalloc(cap * sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->len; i++)
+                a[i] = *list_at(l, i);
+        zfree(l->a);
+        l->a = a;
+        l->cap = cap;
+        l->head = 0;
+        return 0;
+}
+
+static void push(struct ctx *x, bool left)
+{
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_LIST, &bad);
+        if (bad)
+                return;
+        if (!e && !(e = db_new_key(x, &x->argv[1], RT_LIST)))
+                return r_oom(x);
+        struct rlist *l = (struct rlist *)e->val;
+        for (size_t j = slice_resume_at(x, 2); j < x->argc; j++) {
+                if (slice_pause(x, j))
+                        return;
+                struct relem *r = NULL;
+                if (list_grow(l) < 0 || !(r = relem_new(x->argv[j].ptr, x->argv[j].len))) {
+                        if (j == 2)
+                                db_drop_if_empty(x, e);
+                        else
+                                x->db->dirty++;
+                        return r_oom_at(x, j == 2 ? 0 : j);
+                }
+                if (left) {
+                        l->head = (l->head - 1) & (l->cap - 1);
+                        l->a[l->head] = r;
+                } else {
+                        *list_at(l, l->len) = r;
+                }
+                l->len++;
+        }
+        x->db->dirty++;
+        r_int(x, (long long)l->len);
+}
+
+void cmd_lpush(struct ctx *x)
+{
+        push(x, true);
+}
+
+void cmd_rpush(struct ctx *x)
+{
+        push(x, false);
+}
+
+static void pop(struct ctx *x, bool left)
+{
+        long long count = 1;
+        bool has_count = x->argc == 3;
+        if (x->argc > 3)
+                return r_arity(x, x->cmd->name);
+        if (has_count && (resp_strtoll(x->argv[2].ptr, x->argv[2].len, &count) < 0 || count < 0))
+                return r_err(x, E_POSITIVE);
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_LIST, &bad);
+        if (bad)
+                return;
+        if (!e)
+                return has_count ? r_null_array(x) : r_null(x);
+        if (has_count && count == 0)
+                return r_array(x, 0);
+        struct rlist *l = (struct rlist *)e->val;
+        if (!x->resumed && !x->job->phase)
+                x->job->left = (size_t)count < l->len ? (size_t)count : l->len;
+        size_t n = x->job->left;
+        if (!x->job->phase) {
+                /* Room for the whole reply first: popped elements must reach the client. */
+                for (size_t i = slice_resume_at(x, 0); i < n; i++) {
+                        if (slice_pause(x, i))
+                                return;
+                        x->job->n += (*list_at(l, left ? i : l->len - 1 - i))->len + 32;
+                }
+                if (rbuf_reserve(x->o, (size_t)x->job->n + 24) < 0)
+                        return r_oom(x);
+                slice_next_phase(x);
+                if (has_count)
+                        r_array(x, n);
+        }
+        for (size_t i = slice_resume_at(x, 0); i < n; i++) {
+                if (slice_pause(x, i))
+                        return;
+                struct relem *r;
+                if (left) {
+                        r = l->a[l->head];
+                        l->head = (l->head + 1) & (l->cap - 1);
+                } else {
+                        r = *list_at(l, l->len - 1);
+                }
+                l->len--;
+                r_bulk(x, r->d, r->len);
+                zfree(r);
+        }
+        x->db->dirty++;
+        db_drop_if_empty(x, e);
+}
+
+void cmd_lpop(struct ctx *x)
+{
+        pop(x, true);
+}
+
+void cmd_rpop(struct ctx *x)
+{
+        pop(x, false);
+}
+
+void cmd_llen(struct ctx *x)
+{
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_LIST, &bad);
+        if (!bad)
+                r_int(x, e ? (long long)((struct rlist *)e->val)->len : 0);
+}
+
+void cmd_lrange(struct ctx *x)
+{
+        long long start, end;
+        if (arg_ll(x, &x->argv[2], &start, NULL) < 0 || arg_ll(x, &x->argv[3], &end, NULL) < 0)
+                return;
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_LIST, &bad);
+        if (bad)
+                return;
+        if (!e)
+                return r_array(x, 0);
+        struct rlist *l = (struct rlist *)e->val;
+        long long len = (long long)l->len;
+        if (start < 0)
+                start += len;
+        if (end < 0)
+                end += len;
+        if (start < 0)
+                start = 0;
+        if (start > end || start >= len)
+                return r_array(x, 0);
+        if (end >= len)
+                end = len - 1;
+        if (!x->resumed)
+                r_array(x, (size_t)(end - start + 1));
+        for (size_t i = slice_resume_at(x, (size_t)start); i <= (size_t)end; i++) {
+                if (slice_pause(x, i))
+                        return;
+                struct relem *r = *list_at(l, i);
+                r_bulk(x, r->d, r->len);
+        }
+}
+
+void cmd_lindex(struct ctx *x)
+{
+        long long i;
+        if (arg_ll(x, &x->argv[2], &i, NULL) < 0)
+                return;
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_LIST, &bad);
+        if (bad)
+                return;
+        if (!e)
+                return r_null(x);
+        struct rlist *l = (struct rlist *)e->val;
+        if (i < 0)
+                i += (long long)l->len;
+        if (i < 0 || i >= (long long)l->len)
+                return r_null(x);
+        struct relem *r = *list_at(l, (size_t)i);
+        r_bulk(x, r->d, r->len);
+}

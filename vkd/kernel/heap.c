@@ -128,10 +128,11 @@ void heap_pool_trim(struct heap_pool *hp, uint32_t keep)
  * trim before the worker sleeps) and copies out once per wake-up, never on
  * the request path: the store's two mprotect calls are off it.
  */
-int heap_store_init(struct heap_store *st, uint32_t nprocs)
+int heap_store_init(struct heap_store *st, uint32_t nprocs, struct kzone *zone)
 {
         memset(st, 0, sizeof *st);
         st->len = (size_t)nprocs * HEAP_STORE_MAX;
+        st->zone = zone;
         void *m = mmap(NULL, st->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                        -1, 0);
         if (m == MAP_FAILED) {
@@ -146,6 +147,8 @@ void heap_store_free(struct heap_store *st)
 {
         if (st->base)
                 munmap(st->base, st->len);
+        for (unsigned c = 0; c < HEAP_STORE_CLASSES; c++)
+                kz_free(st->zone, st->free[c]);
         memset(st, 0, sizeof *st);
 }
 
@@ -165,21 +168,40 @@ static int open_prefix(char *base, size_t *open, size_t end, size_t step, size_t
         return 1;
 }
 
-/* Makes [0, end) of the store accessible; -1 if it could not. */
-static int store_open(struct heap_store *st, size_t end, uint64_t *protects)
+/*
+ * Makes the pages of [off, off + len) of the store accessible; -1 if it
+ * could not. Only those pages: opening the whole used part for one chunk
+ * made the seal after it revoke every page of every hibernated front (an
+ * idle storm's 10,000 wake-ups and ends paid 0.4 ms each). A chunk next to
+ * the open range extends it by what it lacks, so a batch of puts carved in
+ * a row opens in few calls; the seal closes the whole range once.
+ */
+static int store_open(struct heap_store *st, size_t off, size_t len, uint64_t *protects)
 {
-        int r = open_prefix(st->base, &st->opened, end, heap_page_size(), st->len);
-        if (r > 0)
-                (*protects)++;
-        return r;
+        size_t pg = heap_page_size(), lo = off & ~(pg - 1), hi = (off + len + pg - 1) & ~(pg - 1);
+        if (st->open_lo < st->open_hi && lo >= st->open_lo && hi <= st->open_hi)
+                return 0;
+        if (st->open_lo < st->open_hi && lo >= st->open_lo && lo <= st->open_hi)
+                lo = st->open_hi; /* extends it upward */
+        if (mprotect(st->base + lo, hi - lo, PROT_READ | PROT_WRITE) < 0)
+                return -1;
+        (*protects)++;
+        if (st->open_lo == st->open_hi) {
+                st->open_lo = lo;
+                st->open_hi = hi;
+        } else {
+                st->open_lo = lo < st->open_lo ? lo : st->open_lo;
+                st->open_hi = hi > st->open_hi ? hi : st->open_hi;
+        }
+        return 0;
 }
 
 void heap_store_seal(struct heap_store *st, uint64_t *protects)
 {
-        if (!st->opened)
+        if (st->open_lo == st->open_hi)
                 return;
-        mprotect(st->base, st->opened, PROT_NONE);
-        st->opened = 0;
+        mprotect(st->base + st->open_lo, st->open_hi - st->open_lo, PROT_NONE);
+        st->open_lo = st->open_hi = 0;
         (*protects)++;
 }
 
@@ -190,21 +212,23 @@ static uint32_t store_class(uint32_t len)
 
 uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len, uint64_t *protects)
 {
-        uint32_t c = store_class(len);
+        uint32_t c = store_class(len), ref = 0;
         size_t size = (size_t)(c + 1) * HEAP_STORE_GRAIN, off;
-        if (store_open(st, st->used, protects) < 0)
-                return 0;
-        if (st->free[c]) {
-                off = (size_t)(st->free[c] - 1) * HEAP_STORE_GRAIN;
-                memcpy(&st->free[c], st->base + off, sizeof st->free[c]);
+        if (st->nfree[c]) {
+                ref = st->free[c][--st->nfree[c]];
+                off = (size_t)(ref - 1) * HEAP_STORE_GRAIN;
         } else {
                 if (size > st->len - st->used)
                         return 0;
-                if (store_open(st, st->used + size, protects) < 0)
-                        return 0;
                 off = st->used;
-                st->used += size;
         }
+        if (store_open(st, off, len, protects) < 0) {
+                if (ref)
+                        st->nfree[c]++;
+                return 0;
+        }
+        if (!ref)
+                st->used += size;
         memcpy(st->base + off, src, len);
         return (uint32_t)(off / HEAP_STORE_GRAIN) + 1;
 }
@@ -214,11 +238,17 @@ void heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t le
 {
         size_t off = (size_t)(ref - 1) * HEAP_STORE_GRAIN;
         uint32_t c = store_class(len);
-        store_open(st, st->used, protects);
-        if (dst)
+        if (dst && store_open(st, off, len, protects) == 0)
                 memcpy(dst, st->base + off, len);
-        memcpy(st->base + off, &st->free[c], sizeof st->free[c]);
-        st->free[c] = ref;
+        if (st->nfree[c] == st->capfree[c]) {
+                uint32_t cap = st->capfree[c] ? 2 * st->capfree[c] : 256;
+                uint32_t *m = kz_realloc(st->zone, st->free[c], cap * sizeof *m);
+                if (!m)
+                        return; /* the chunk is not reused: memory, not correctness */
+                st->free[c] = m;
+                st->capfree[c] = cap;
+        }
+        st->free[c][st->nfree[c]++] = ref;
 }
 
 /*

@@ -198,12 +198,18 @@ struct heap_pool {
 #define HEAP_STORE_MAX 3072u /* larger fronts keep their pages instead */
 #define HEAP_STORE_GRAIN 64u
 #define HEAP_STORE_CLASSES (HEAP_STORE_MAX / HEAP_STORE_GRAIN)
+struct kzone;
 struct heap_store {
         char *base;
-        size_t len;    /* reserved */
-        size_t used;   /* carved into chunks so far */
-        size_t opened; /* accessible now: [0, opened) */
-        uint32_t free[HEAP_STORE_CLASSES]; /* per size class: grain + 1 of a free chunk */
+        size_t len;              /* reserved */
+        size_t used;             /* carved into chunks so far */
+        size_t open_lo, open_hi; /* what may be accessible now (pages), none when equal */
+        struct kzone *zone;      /* where the free lists live */
+        /* Per size class, the free chunks' references (grain + 1), a stack in
+         * kernel memory: freeing one (a hibernated process that ends) touches
+         * no page of the store and changes no protection. */
+        uint32_t *free[HEAP_STORE_CLASSES];
+        uint32_t nfree[HEAP_STORE_CLASSES], capfree[HEAP_STORE_CLASSES];
 };
 
 /* The kernel zone: blocks of kernel memory of variable size (staged
@@ -280,7 +286,7 @@ void heap_scrub(struct vk_proc *p, size_t slot); /* wipes what an ended process 
  * it again. Put copies len (1..HEAP_STORE_MAX) bytes in and returns a
  * reference, 0 when full; take copies them out and frees the chunk (dst NULL:
  * only frees). */
-int heap_store_init(struct heap_store *st, uint32_t nprocs);
+int heap_store_init(struct heap_store *st, uint32_t nprocs, struct kzone *zone);
 void heap_store_free(struct heap_store *st);
 uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len, uint64_t *protects);
 void heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t len,

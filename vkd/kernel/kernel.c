@@ -114,7 +114,7 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         k->pkey = -1;
         r = heap_pool_init(&k->pool, cfg.heap_size, cfg.max_procs, (uint32_t *)(arena + off_free));
         if (r == 0)
-                r = heap_store_init(&k->store, cfg.max_procs);
+                r = heap_store_init(&k->store, cfg.max_procs, &k->zone);
         if (r < 0)
                 goto fail;
         r = pb->open(&k->pl, &k->zone);

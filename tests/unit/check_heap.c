@@ -202,49 +202,34 @@ static void huge_frame(struct vk_thread *that)
 }
 
 /* The hibernation store: chunks by size class, reused within their class,
- * contents kept, a full store says so, and it is sealed between uses; a
- * chunk freed without its contents (a hibernated process that ends) costs
- * no protection change, and a take opens only its chunk's pages. */
+ * contents kept, a full store says so; it is a file mapped nowhere. */
 START_TEST(test_store)
 {
         static char zmem[64 * 1024] __attribute__((aligned(4096)));
         struct kzone z;
         struct heap_store st;
-        uint64_t protects = 0;
         char in[HEAP_STORE_MAX + 1], out[HEAP_STORE_MAX];
         for (size_t i = 0; i < sizeof in; i++)
                 in[i] = (char)(i * 7 + 1);
         kzone_init(&z, zmem, sizeof zmem);
         ck_assert_int_eq(heap_store_init(&st, 2, &z), 0); /* room for 2 x HEAP_STORE_MAX */
-        uint32_t a = heap_store_put(&st, in, 100, &protects);
-        uint32_t b = heap_store_put(&st, in + 1, HEAP_STORE_MAX, &protects);
+        uint32_t a = heap_store_put(&st, in, 100);
+        uint32_t b = heap_store_put(&st, in + 1, HEAP_STORE_MAX);
         ck_assert_uint_ne(a, 0);
         ck_assert_uint_ne(b, 0);
         ck_assert_uint_ne(a, b);
         /* 128 + 3072 of 6144 bytes used: a second largest chunk does not fit */
-        ck_assert_uint_eq(heap_store_put(&st, in, HEAP_STORE_MAX, &protects), 0);
-        heap_store_seal(&st, &protects);
-        ck_assert_uint_gt(protects, 0);
-        ck_assert_uint_eq(st.open_hi - st.open_lo, 0);
+        ck_assert_uint_eq(heap_store_put(&st, in, HEAP_STORE_MAX), 0);
         memset(out, 0, sizeof out);
-        heap_store_take(&st, b, out, HEAP_STORE_MAX, &protects);
+        heap_store_take(&st, b, out, HEAP_STORE_MAX);
         ck_assert_mem_eq(out, in + 1, HEAP_STORE_MAX);
-        /* b is at byte 128: its pages, not the first */
-        ck_assert_uint_eq(st.open_lo, 0);
-        ck_assert_uint_eq(st.open_hi, 4096);
-        heap_store_seal(&st, &protects);
-        heap_store_take(&st, a, out, 100, &protects);
+        heap_store_take(&st, a, out, 100);
         ck_assert_mem_eq(out, in, 100);
         /* freed chunks come back to their own class */
-        ck_assert_uint_eq(heap_store_put(&st, in, 65 + HEAP_STORE_GRAIN - 1, &protects), a);
-        ck_assert_uint_eq(heap_store_put(&st, in, HEAP_STORE_MAX - 1, &protects), b);
-        heap_store_seal(&st, &protects);
-        uint64_t before = protects;
-        heap_store_take(&st, a, NULL, 65 + HEAP_STORE_GRAIN - 1, &protects);
-        heap_store_seal(&st, &protects);
-        ck_assert_uint_eq(protects, before);
-        ck_assert_uint_eq(heap_store_put(&st, in, 100, &protects), a); /* and a is reused */
-        heap_store_seal(&st, &protects);
+        ck_assert_uint_eq(heap_store_put(&st, in, 65 + HEAP_STORE_GRAIN - 1), a);
+        ck_assert_uint_eq(heap_store_put(&st, in, HEAP_STORE_MAX - 1), b);
+        heap_store_take(&st, a, NULL, 65 + HEAP_STORE_GRAIN - 1);
+        ck_assert_uint_eq(heap_store_put(&st, in, 100), a); /* and a is reused */
         heap_store_free(&st);
 }
 END_TEST
@@ -480,8 +465,8 @@ START_TEST(test_slots_reused)
         ck_assert_uint_le(kt.k->pool.used, MAXP);
         ck_assert_uint_eq(kt.k->pool.nfree, kt.k->pool.used);
         ck_assert_uint_eq(bad_top, 0);
-        /* No descriptor left behind but the kernel's own (poller, wake pipe). */
-        ck_assert_int_le(kt_count_fds(), fds0 + 3);
+        /* No descriptor left behind but the kernel's own (poller, wake pipe, store). */
+        ck_assert_int_le(kt_count_fds(), fds0 + 4);
         kt.k = vk_kernel_free(kt.k);
         ck_assert_int_eq(kt_count_fds(), fds0);
 }

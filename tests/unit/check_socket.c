@@ -191,7 +191,7 @@ START_TEST(test_socket_limit_and_fault_closes_all)
         ck_assert_int_eq(opened, VK_SOCKETS_MAX);
         ck_assert_int_eq(refused_open, VK_SOCKETS_MAX);
         ck_assert_int_eq(kt_exit_of(pid)->code, EFAULT);
-        ck_assert_int_eq(kt_count_fds(), fds0 + 3); /* the kernel's epoll fd and wake pipe */
+        ck_assert_int_eq(kt_count_fds(), fds0 + 4); /* epoll fd, wake pipe, hibernation store */
         kt.k = vk_kernel_free(kt.k);
         ck_assert_int_eq(kt_count_fds(), fds0);
 }

@@ -7,6 +7,7 @@
  * frees everything at once by giving the slot back.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -118,91 +119,51 @@ void heap_pool_trim(struct heap_pool *hp, uint32_t keep)
 }
 
 /*
- * The hibernation store. A hibernating process's used front (header, threads,
- * frames: typically under a kilobyte) is copied here so that its slot's pages
- * can be given back; kept in malloc memory instead, it would be open to a
- * stray pointer from any running process. Chunks come in size classes of
- * HEAP_STORE_GRAIN bytes, carved once from the front of the reservation; a
- * freed chunk goes on its class's free list, linked through the chunk itself
- * (so the links are protected too). Copies in happen in batches (the idle
- * trim before the worker sleeps) and copies out once per wake-up, never on
- * the request path: the store's two mprotect calls are off it.
+ * The hibernation store. A hibernating process's used front (header,
+ * threads, frames: typically under a kilobyte) is copied out so that its
+ * slot's pages can be given back. It goes to a file that is never mapped
+ * (a memfd), written and read with pwrite and pread: kept in memory, even
+ * PROT_NONE, it would have to be opened and revoked around each copy (a
+ * TLB flush each time: 80-330 us of CPU per hibernated connection that
+ * ends in an idle storm), and while open it would be in reach of a stray
+ * pointer. Chunks come in size classes of HEAP_STORE_GRAIN bytes, carved
+ * once from the front of the file; a freed chunk goes on its class's free
+ * list, a stack in the kernel zone, so freeing touches no file page.
  */
 int heap_store_init(struct heap_store *st, uint32_t nprocs, struct kzone *zone)
 {
         memset(st, 0, sizeof *st);
-        st->len = (size_t)nprocs * HEAP_STORE_MAX;
+        st->fd = -1;
         st->zone = zone;
-        void *m = mmap(NULL, st->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                       -1, 0);
-        if (m == MAP_FAILED) {
-                st->len = 0;
+#ifdef MFD_CLOEXEC
+        int fd = memfd_create("vkd-hibernation-store", MFD_CLOEXEC);
+#else
+        char name[] = "/tmp/vkd-store-XXXXXX";
+        int fd = mkostemp(name, O_CLOEXEC);
+        if (fd >= 0)
+                unlink(name);
+#endif
+        if (fd < 0)
                 return -errno;
+        size_t len = (size_t)nprocs * HEAP_STORE_MAX;
+        if (ftruncate(fd, (off_t)len) < 0) {
+                int e = errno;
+                close(fd);
+                return -e;
         }
-        st->base = m;
+        st->fd = fd;
+        st->len = len;
         return 0;
 }
 
 void heap_store_free(struct heap_store *st)
 {
-        if (st->base)
-                munmap(st->base, st->len);
+        if (st->len) /* set only once the file was made: a kernel that failed earlier has none */
+                close(st->fd);
         for (unsigned c = 0; c < HEAP_STORE_CLASSES; c++)
                 kz_free(st->zone, st->free[c]);
         memset(st, 0, sizeof *st);
-}
-
-/* Makes base[*open, end) accessible, *open growing in multiples of step up
- * to limit: 1 after an mprotect call, 0 with nothing to do, -1 if it failed.
- * The hibernation store and the kernel zone both open a prefix this way. */
-static int open_prefix(char *base, size_t *open, size_t end, size_t step, size_t limit)
-{
-        if (end <= *open)
-                return 0;
-        end = (end + step - 1) & ~(step - 1);
-        if (end > limit)
-                end = limit;
-        if (mprotect(base + *open, end - *open, PROT_READ | PROT_WRITE) < 0)
-                return -1;
-        *open = end;
-        return 1;
-}
-
-/*
- * Makes the pages of [off, off + len) of the store accessible; -1 if it
- * could not. Only those pages: opening the whole used part for one chunk
- * made the seal after it revoke every page of every hibernated front (an
- * idle storm's 10,000 wake-ups and ends paid 0.4 ms each). A chunk next to
- * the open range extends it by what it lacks, so a batch of puts carved in
- * a row opens in few calls; the seal closes the whole range once.
- */
-static int store_open(struct heap_store *st, size_t off, size_t len, uint64_t *protects)
-{
-        size_t pg = heap_page_size(), lo = off & ~(pg - 1), hi = (off + len + pg - 1) & ~(pg - 1);
-        if (st->open_lo < st->open_hi && lo >= st->open_lo && hi <= st->open_hi)
-                return 0;
-        if (st->open_lo < st->open_hi && lo >= st->open_lo && lo <= st->open_hi)
-                lo = st->open_hi; /* extends it upward */
-        if (mprotect(st->base + lo, hi - lo, PROT_READ | PROT_WRITE) < 0)
-                return -1;
-        (*protects)++;
-        if (st->open_lo == st->open_hi) {
-                st->open_lo = lo;
-                st->open_hi = hi;
-        } else {
-                st->open_lo = lo < st->open_lo ? lo : st->open_lo;
-                st->open_hi = hi > st->open_hi ? hi : st->open_hi;
-        }
-        return 0;
-}
-
-void heap_store_seal(struct heap_store *st, uint64_t *protects)
-{
-        if (st->open_lo == st->open_hi)
-                return;
-        mprotect(st->base + st->open_lo, st->open_hi - st->open_lo, PROT_NONE);
-        st->open_lo = st->open_hi = 0;
-        (*protects)++;
+        st->fd = -1;
 }
 
 static uint32_t store_class(uint32_t len)
@@ -210,7 +171,7 @@ static uint32_t store_class(uint32_t len)
         return (len - 1) / HEAP_STORE_GRAIN;
 }
 
-uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len, uint64_t *protects)
+uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len)
 {
         uint32_t c = store_class(len), ref = 0;
         size_t size = (size_t)(c + 1) * HEAP_STORE_GRAIN, off;
@@ -222,33 +183,49 @@ uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len, ui
                         return 0;
                 off = st->used;
         }
-        if (store_open(st, off, len, protects) < 0) {
+        if (pwrite(st->fd, src, len, (off_t)off) != (ssize_t)len) {
                 if (ref)
                         st->nfree[c]++;
                 return 0;
         }
         if (!ref)
                 st->used += size;
-        memcpy(st->base + off, src, len);
         return (uint32_t)(off / HEAP_STORE_GRAIN) + 1;
 }
 
-void heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t len,
-                     uint64_t *protects)
+int heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t len)
 {
         size_t off = (size_t)(ref - 1) * HEAP_STORE_GRAIN;
         uint32_t c = store_class(len);
-        if (dst && store_open(st, off, len, protects) == 0)
-                memcpy(dst, st->base + off, len);
+        int r = 0;
+        if (dst && pread(st->fd, dst, len, (off_t)off) != (ssize_t)len)
+                r = -1;
         if (st->nfree[c] == st->capfree[c]) {
                 uint32_t cap = st->capfree[c] ? 2 * st->capfree[c] : 256;
                 uint32_t *m = kz_realloc(st->zone, st->free[c], cap * sizeof *m);
                 if (!m)
-                        return; /* the chunk is not reused: memory, not correctness */
+                        return r; /* the chunk is not reused: memory, not correctness */
                 st->free[c] = m;
                 st->capfree[c] = cap;
         }
         st->free[c][st->nfree[c]++] = ref;
+        return r;
+}
+
+/* Makes base[*open, end) accessible, *open growing in multiples of step up
+ * to limit: 1 after an mprotect call, 0 with nothing to do, -1 if it failed.
+ * The kernel zone opens its prefix this way. */
+static int open_prefix(char *base, size_t *open, size_t end, size_t step, size_t limit)
+{
+        if (end <= *open)
+                return 0;
+        end = (end + step - 1) & ~(step - 1);
+        if (end > limit)
+                end = limit;
+        if (mprotect(base + *open, end - *open, PROT_READ | PROT_WRITE) < 0)
+                return -1;
+        *open = end;
+        return 1;
 }
 
 /*

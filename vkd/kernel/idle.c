@@ -38,7 +38,7 @@ static void hibernate(struct vk_kernel *k, struct kproc *kp)
         /* The heap's word for its front: one that cannot be (a stray write
          * over it) keeps the front in place; the process finds out itself. */
         if (top >= sizeof(struct vk_proc) && top <= HEAP_STORE_MAX)
-                ref = heap_store_put(&k->store, base, top, &k->stats.protects);
+                ref = heap_store_put(&k->store, base, top);
         if (ref) {
                 kp->saved = ref;
                 kp->saved_len = top;
@@ -55,8 +55,7 @@ void idle_wake(struct vk_kernel *k, struct kproc *kp, void *dst)
 {
         if (!kp->saved)
                 return;
-        heap_store_take(&k->store, kp->saved, dst, kp->saved_len, &k->stats.protects);
-        heap_store_seal(&k->store, &k->stats.protects);
+        heap_store_take(&k->store, kp->saved, dst, kp->saved_len);
         kp->saved = 0;
         kp->saved_len = 0;
 }
@@ -113,6 +112,5 @@ void idle_trim(struct vk_kernel *k)
                 idle_remove(k, kp);
                 hibernate(k, kp);
         }
-        heap_store_seal(&k->store, &k->stats.protects);
         heap_pool_trim(&k->pool, IDLE_WARM_SLOTS);
 }

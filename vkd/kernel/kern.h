@@ -200,10 +200,9 @@ struct heap_pool {
 #define HEAP_STORE_CLASSES (HEAP_STORE_MAX / HEAP_STORE_GRAIN)
 struct kzone;
 struct heap_store {
-        char *base;
-        size_t len;              /* reserved */
+        int fd;                  /* a file nobody maps: the fronts are out of every pointer's reach */
+        size_t len;              /* its size */
         size_t used;             /* carved into chunks so far */
-        size_t open_lo, open_hi; /* what may be accessible now (pages), none when equal */
         struct kzone *zone;      /* where the free lists live */
         /* Per size class, the free chunks' references (grain + 1), a stack in
          * kernel memory: freeing one (a hibernated process that ends) touches
@@ -281,17 +280,14 @@ void heap_pool_put(struct heap_pool *hp, uint32_t slot);
 /* Gives the memory of all but `keep` returned slots back to the OS. */
 void heap_pool_trim(struct heap_pool *hp, uint32_t keep);
 void heap_scrub(struct vk_proc *p, size_t slot); /* wipes what an ended process wrote */
-/* The hibernation store, for nprocs processes' fronts at most. Put and take
- * open it as they need (counting mprotect calls in *protects); seal closes
- * it again. Put copies len (1..HEAP_STORE_MAX) bytes in and returns a
- * reference, 0 when full; take copies them out and frees the chunk (dst NULL:
- * only frees). */
+/* The hibernation store, for nprocs processes' fronts at most. Put copies
+ * len (1..HEAP_STORE_MAX) bytes in and returns a reference, 0 when full (or
+ * the copy failed); take copies them out and frees the chunk (dst NULL: only
+ * frees; returns -1 if the copy failed). */
 int heap_store_init(struct heap_store *st, uint32_t nprocs, struct kzone *zone);
 void heap_store_free(struct heap_store *st);
-uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len, uint64_t *protects);
-void heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t len,
-                     uint64_t *protects);
-void heap_store_seal(struct heap_store *st, uint64_t *protects);
+uint32_t heap_store_put(struct heap_store *st, const void *src, uint32_t len);
+int heap_store_take(struct heap_store *st, uint32_t ref, void *dst, uint32_t len);
 /* The kernel zone over [base, base + len), made PROT_NONE until used. Alloc
  * returns a block of at least n bytes and its size in *cap, or NULL when the
  * zone is full (or n is past the largest class); free gives it back. */

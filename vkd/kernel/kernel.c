@@ -130,8 +130,8 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         /* The kernel's own, and the worker's standard streams (stderr is the
          * journal's stream under systemd): a corrupt record naming one of
          * them is refused (trust_fd), never read, written or closed. */
-        int own[6] = {k->wake_pipe[0], k->wake_pipe[1], pb->fileno(k->pl), 0, 1, 2};
-        for (int i = 0; i < 6; i++)
+        int own[7] = {k->wake_pipe[0], k->wake_pipe[1], pb->fileno(k->pl), k->store.fd, 0, 1, 2};
+        for (int i = 0; i < 7; i++)
                 if (own[i] >= 0 && own[i] < k->nfds)
                         k->fds[own[i]].kernel = 1;
         r = isolate_init(k);

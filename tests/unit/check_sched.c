@@ -615,6 +615,38 @@ START_TEST(test_spawn_arg_too_big)
 }
 END_TEST
 
+/* A process that waits with a deadline far beyond the kernel's idle limit
+ * (an hour: or a deadline its heap's corruption made up) is still ended at
+ * the limit. The limit was only armed for a process with no timer at all. */
+static void waits_an_hour(struct vk_thread *that)
+{
+        struct {
+                char c;
+                ssize_t n;
+        } *self;
+        vk_begin();
+        vk_set_timeout(that, 3600 * 1000);
+        vk_read(self->n, &self->c, 1); /* nobody writes */
+        vk_end();
+}
+
+START_TEST(test_idle_limit_beats_a_late_deadline)
+{
+        int kfd, tfd;
+        struct vk_kernel_config cfg = {.heap_size = 16384, .ring_size = 4096,
+                                       .idle_limit_ms = 100};
+        kt_kernel_with(&cfg);
+        kt_pair(&kfd, &tfd);
+        int64_t pid = kt_spawn(waits_an_hour, NULL, 0, kfd);
+        uint64_t t0 = kt_now_ns();
+        kt.stop_after = 1;
+        kt_run();
+        ck_assert_int_eq(kt_exit_of(pid)->code, ETIMEDOUT);
+        ck_assert_uint_lt(kt_ms_since(t0), 2000);
+        close(tfd);
+}
+END_TEST
+
 static Suite *sched_suite(void)
 {
         Suite *s = suite_create("sched");
@@ -624,6 +656,7 @@ static Suite *sched_suite(void)
         tcase_add_test(run, test_slice_ends);
         tcase_add_test(run, test_dispatch_aggregation);
         tcase_add_test(run, test_dispatch_aggregation_after_poll);
+        tcase_add_test(run, test_idle_limit_beats_a_late_deadline);
 
         TCase *fds = kt_tcase(s, "descriptors");
         tcase_add_test(fds, test_end_closes_socket);

@@ -97,8 +97,12 @@ void timers_update(struct vk_kernel *k, struct kproc *kp)
  * entry no later than the limit (an earlier one moves it on when it fires). */
 void timers_limit(struct vk_kernel *k, struct kproc *kp)
 {
-        if (k->idle_limit_ns && !kp->timer_idx && kproc_pid(kp) != k->service_pid)
-                timer_set(k, kp, kp->last_run + k->idle_limit_ns);
+        if (!k->idle_limit_ns || kproc_pid(kp) == k->service_pid)
+                return;
+        /* Also under a later deadline: one its heap made up could be years away. */
+        uint64_t limit = kp->last_run + k->idle_limit_ns;
+        if (!kp->timer_idx || kp->timer_when > limit)
+                timer_set(k, kp, limit);
 }
 
 void timers_expire(struct vk_kernel *k)

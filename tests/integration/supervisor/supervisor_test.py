@@ -3,7 +3,10 @@
 clients. One case per ctest test (see supervisor.cmake):
 
   standalone         starts from the example configs on test-picked ports (TCP v4, v6, unix
-                     socket with a mode), answers, logs <N>vkd[pid] lines, stops on SIGTERM
+                     socket with a mode), answers, logs plain vkd[pid] lines (stderr is a
+                     pipe, not the journal: no <N> prefix), stops on SIGTERM
+  journal_log        with $JOURNAL_STREAM naming stderr, every line carries its <N> priority
+                     prefix and no vkd[pid] (journald adds it); LogLevel= drops lower ones
   check_config       --check-config on a good config and on each kind of broken one
   check_all_errors   a bad [Service] value does not hide bad [Module] keys: all reported
   start_errors       a module that cannot load refuses the start (file:line, module named);
@@ -37,7 +40,10 @@ from vkdtest import (SKIP, WAIT, Fail, check, children, connect, echo_roundtrip,
                      stop_daemon,
                      wait_until)
 
-LOG_LINE = re.compile(r"^<[0-7]>vkd\[\d+\]: \S")
+# A line on stderr that is not the journal: plain, no "<N>" priority prefix.
+LOG_LINE = re.compile(r"^vkd\[\d+\]: \S")
+# A line on stderr that is the journal: the priority prefix, and journald adds the rest.
+JOURNAL_LINE = re.compile(r"^<[0-7]>[^<\s]")
 
 
 def workers_of(d, n):
@@ -93,15 +99,38 @@ def case_standalone(env):
     stop_daemon(env, d)
     check(not os.path.exists(sock_path), "unix socket not removed at exit")
     bad = [x for x in d.log_lines() if not LOG_LINE.match(x)]
-    check(not bad, f"log lines without the <N>vkd[pid]: prefix: {bad[:5]}")
-    check(any(re.match(r"<6>vkd\[\d+\]: echo: 2 worker\(s\) accepting on", x)
+    check(not bad, f"log lines that are not plain vkd[pid]: lines: {bad[:5]}")
+    check(any(re.match(r"vkd\[\d+\]: echo: 2 worker\(s\) accepting on", x)
               for x in d.log_lines()), "no 'accepting on' info line for the service")
+
+
+# ---------------------------------------------------------------- journal_log
+
+
+def case_journal_log(env):
+    port = free_port()
+    env.write_service("echo", {"Listen": f"127.0.0.1:{port}"})
+    d = env.start(journal=True)
+    env.notify.wait("READY=1")
+    echo_roundtrip(("127.0.0.1", port))
+    stop_daemon(env, d)
+    bad = [x for x in d.log_lines() if not JOURNAL_LINE.match(x)]
+    check(not bad, f"under the journal, lines without a bare <N> prefix: {bad[:5]}")
+    check(any(re.match(r"<6>echo: 2 worker\(s\) accepting on", x) for x in d.log_lines()),
+          "no '<6>echo: ... accepting on' line")
+
+    # A $JOURNAL_STREAM naming some other file is not the journal: plain lines.
+    d = env.start(env={"JOURNAL_STREAM": "1:1"})
+    env.notify.wait("READY=1")
+    stop_daemon(env, d)
+    bad = [x for x in d.log_lines() if not LOG_LINE.match(x)]
+    check(not bad, f"JOURNAL_STREAM of another file, yet: {bad[:5]}")
 
     # LogLevel= is honoured: at "warning" no info or debug line is written
     env.write_daemon({"LogLevel": "warning"})
-    d = env.start()
+    d = env.start(journal=True)
     env.notify.wait("READY=1")
-    echo_roundtrip(addrs[0])
+    echo_roundtrip(("127.0.0.1", port))
     stop_daemon(env, d)
     noisy = [x for x in d.log_lines() if re.match(r"<[5-7]>", x)]
     check(not noisy, f"LogLevel=warning but got: {noisy[:5]}")
@@ -242,7 +271,7 @@ def case_start_errors(env):
                                   "Module": f"{mods}/testmod_abi2.so"})
     d = env.start()
     env.notify.wait("READY=1")
-    d.wait_log(r"<4>vkd\[\d+\]: zbroken: could not start; Optional=yes")
+    d.wait_log(r"vkd\[\d+\]: zbroken: could not start; Optional=yes")
     echo_roundtrip(("127.0.0.1", port))
     stop_daemon(env, d)
 
@@ -293,7 +322,7 @@ def case_socket_activation(env):
         if m and int(m.group(1)) == 3:
             live = msg
     check(live is not None, "no STATUS= with the live figures (3 accepted) within 15 s")
-    d.wait_log(r"<4>vkd\[\d+\]: socket systemd:spare \(127\.0\.0\.1:\d+\) was passed in but no "
+    d.wait_log(r"vkd\[\d+\]: socket systemd:spare \(127\.0\.0\.1:\d+\) was passed in but no "
                r"service uses it")
     d.wait_log(r"3 socket\(s\) passed in")
     # vkd bound nothing itself: every listening socket of the process is an inherited one
@@ -507,7 +536,7 @@ def case_restart(env):
     else:
         raise Fail("8 crashes in a row did not mark the service failed")
     check(k <= 5, f"failed only after {k + 1} crashes in the loop")
-    d.wait_log(r"<3>vkd\[\d+\]: echo: .*failed: more than 5 worker crashes within 10 s", mark)
+    d.wait_log(r"vkd\[\d+\]: echo: .*failed: more than 5 worker crashes within 10 s", mark)
     # the remaining worker still serves
     echo_roundtrip(addr, b"still here\n")
     stop_daemon(env, d)
@@ -572,7 +601,7 @@ def case_stop(env):
     env.notify.wait("STOPPING=1")
     held.sendall(b"while draining\n")
     check(recv_exactly(held, 15) == b"while draining\n", "no echo while draining")
-    d.wait_log(r"<4>vkd\[\d+\]: echo: worker \d \(pid \d+\) still has connections after "
+    d.wait_log(r"vkd\[\d+\]: echo: worker \d \(pid \d+\) still has connections after "
                r"DrainTimeoutSec=; killing it", mark)
     check(d.wait_exit() == 0, "SIGTERM after a forced drain: exit status not 0")
     held.close()
@@ -808,6 +837,7 @@ CASES = {
     "one_worker": case_one_worker,
     "containment": case_containment,
     "standalone": case_standalone,
+    "journal_log": case_journal_log,
     "check_config": case_check_config,
     "start_errors": case_start_errors,
     "syscall_filter": case_syscall_filter,

@@ -7,6 +7,9 @@ clients. One case per ctest test (see supervisor.cmake):
                      pipe, not the journal: no <N> prefix), stops on SIGTERM
   journal_log        with $JOURNAL_STREAM naming stderr, every line carries its <N> priority
                      prefix and no vkd[pid] (journald adds it); LogLevel= drops lower ones
+  nofile             the soft open-file limit is raised to the hard one (workers inherit it);
+                     a hard limit below what MaxConnections= can hold is named in one warning,
+                     not repeated by a reload that changes nothing
   check_config       --check-config on a good config and on each kind of broken one
   check_all_errors   a bad [Service] value does not hide bad [Module] keys: all reported
   start_errors       a module that cannot load refuses the start (file:line, module named);
@@ -134,6 +137,57 @@ def case_journal_log(env):
     stop_daemon(env, d)
     noisy = [x for x in d.log_lines() if re.match(r"<[5-7]>", x)]
     check(not noisy, f"LogLevel=warning but got: {noisy[:5]}")
+
+
+# ---------------------------------------------------------------- nofile
+
+
+def open_files_limit(pid):
+    """(soft, hard) of "Max open files" in /proc/pid/limits."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise Fail(f"no Max open files in /proc/{pid}/limits")
+
+
+NOFILE_WARNING = r"open-file limit (\d+) \(hard (\d+)\) is below the (\d+) a worker may need"
+
+
+def case_nofile(env):
+    if not shutil.which("prlimit"):
+        log("prlimit (util-linux) not installed")
+        return SKIP
+    port = free_port()
+    env.write_service("echo", {"Listen": f"127.0.0.1:{port}", "MaxConnections": "1024"})
+
+    # soft 256, hard 4096: raised to 4096 in the daemon and its workers, and enough: no warning
+    d = env.start(wrapper=["prlimit", "--nofile=256:4096", "--"])
+    env.notify.wait("READY=1")
+    check(open_files_limit(d.pid) == (4096, 4096),
+          f"vkd's open-file limit {open_files_limit(d.pid)}, want (4096, 4096)")
+    for w in workers_of(d, 2):
+        check(open_files_limit(w) == (4096, 4096),
+              f"worker {w}: open-file limit {open_files_limit(w)}, want (4096, 4096)")
+    echo_roundtrip(("127.0.0.1", port))
+    stop_daemon(env, d)
+    loud = [x for x in d.log_lines() if "open-file limit" in x]
+    check(not loud, f"a warning with a limit high enough: {loud}")
+
+    # hard 512 < 1024 connections + a listener + 32 of its own: one warning with the numbers
+    d = env.start(wrapper=["prlimit", "--nofile=128:512", "--"])
+    env.notify.wait("READY=1")
+    _, m = d.wait_log(NOFILE_WARNING)
+    check(m.groups() == ("512", "512", "1057"), f"warning names {m.groups()}, want 512/512/1057")
+    echo_roundtrip(("127.0.0.1", port))
+    d.signal(signal.SIGHUP)
+    env.notify.wait("RELOADING=1")
+    env.notify.wait("READY=1")
+    echo_roundtrip(("127.0.0.1", port))
+    stop_daemon(env, d)
+    n = sum(1 for x in d.log_lines() if re.search(NOFILE_WARNING, x))
+    check(n == 1, f"{n} open-file warnings for one shortfall, want 1")
 
 
 # ---------------------------------------------------------------- configuration errors
@@ -838,6 +892,7 @@ CASES = {
     "containment": case_containment,
     "standalone": case_standalone,
     "journal_log": case_journal_log,
+    "nofile": case_nofile,
     "check_config": case_check_config,
     "start_errors": case_start_errors,
     "syscall_filter": case_syscall_filter,

@@ -21,6 +21,7 @@
 #include "activation.h"
 #include "conf.h"
 #include "control.h"
+#include "nofile.h"
 #include "log.h"
 #include "module.h"
 #include "notify.h"
@@ -368,8 +369,10 @@ static void reload(struct daemon *d)
         reload_tap_begin(d);
         log_info(NULL, "reloading the configuration");
         c = load_config(d->config, d->conf_dir, d->sup.module_dir, false);
-        if (c)
+        if (c) {
+                nofile_check(c);
                 warn_identities(c);
+        }
         if (c && old && d->ctl &&
             (strcmp(c->daemon.control_socket, old->conf->daemon.control_socket) != 0 ||
              c->daemon.control_socket_gid != old->conf->daemon.control_socket_gid))
@@ -625,12 +628,18 @@ int main(int argc, char **argv)
                 free(owned);
                 return r;
         }
+        /* Before any socket is opened, and inherited by every worker. */
+        long long nofile = nofile_raise();
         c = load_config(d.config, d.conf_dir, o.module_dir, false);
         if (!c) {
                 free(owned);
                 return 1;
         }
         log_set_level(c->daemon.log_level);
+        if (nofile < 0)
+                log_warning(NULL, "cannot raise the open-file limit to its hard limit: %s",
+                            strerror((int)-nofile));
+        nofile_check(c);
         warn_identities(c);
         if (setup_signals() < 0) {
                 log_err(NULL, "cannot set up signal handling: %s", strerror(errno));

@@ -19,8 +19,9 @@ clients. One case per ctest test (see supervisor.cmake):
   reload_all_errors  a reload reports every problem, [Module] keys included, and keeps running
   restart            a worker killed with SIGKILL comes back; a crash storm marks it failed
   idle               IdleTimeoutSec= closes a silent connection, not a busy one
-  stop               SIGINT exits 0; SIGTERM serves open connections while draining, kills
-                     what is left at DrainTimeoutSec= and exits 0
+  stop               SIGINT exits 0; SIGTERM serves open connections while draining, refuses
+                     new ones at once (none left queued to be reset at exit), kills what is
+                     left at DrainTimeoutSec= and exits 0
   privileges         (root only) workers run as nobody with NoNewPrivs
   units              systemd-analyze verify on units/, the launchd plist parses
   one_worker         a module whose state is one process (redis) runs in one worker whatever
@@ -632,7 +633,7 @@ def case_idle(env):
 def case_stop(env):
     port = free_port()
     addr = ("127.0.0.1", port)
-    env.write_daemon({"DrainTimeoutSec": "1"})
+    env.write_daemon({"DrainTimeoutSec": "3"})
     env.write_service("echo", {"Listen": f"127.0.0.1:{port}"})
 
     # SIGINT (a terminal's ^C) with nothing to drain: exit 0 at once
@@ -655,6 +656,25 @@ def case_stop(env):
     env.notify.wait("STOPPING=1")
     held.sendall(b"while draining\n")
     check(recv_exactly(held, 15) == b"while draining\n", "no echo while draining")
+    # A new connection during the drain is refused at once (a client or a balancer tries
+    # elsewhere), never left in the listen queue to be reset when vkd exits: one that got in
+    # before the workers closed their sockets is served.
+    refused = False
+    for i in range(200):
+        try:
+            late = connect(addr, timeout=2)
+        except ConnectionRefusedError:
+            refused = True
+            break
+        with late:
+            late.sendall(b"late\n")
+            try:
+                check(recv_exactly(late, 5) == b"late\n", "a late connection got no echo")
+            except OSError as e:
+                raise Fail(f"a connection made while draining was not served: {e!r}")
+        time.sleep(0.005)
+    check(refused, "new connections still accepted while draining")
+    check(d.proc.poll() is None, "vkd had exited before refusing: the drain was cut short")
     d.wait_log(r"vkd\[\d+\]: echo: worker \d \(pid \d+\) still has connections after "
                r"DrainTimeoutSec=; killing it", mark)
     check(d.wait_exit() == 0, "SIGTERM after a forced drain: exit status not 0")

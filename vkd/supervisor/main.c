@@ -350,6 +350,15 @@ static void begin_stop(struct daemon *d, const char *why)
                 if (g->state != GEN_DRAINING)
                         gen_stop(&d->sup, g, now);
         d->starting = NULL;
+        /* Our copies of the sockets we bound: the workers close theirs once they have taken
+         * what is queued, and the last close makes the kernel refuse new connections, rather
+         * than queue them unserved until we exit and reset them. A socket the service manager
+         * passed in stays: it keeps queueing for the next start, which is the point of it. */
+        for (struct listener *l = d->sup.ls.head; l; l = l->next)
+                if (!l->inherited && l->fd >= 0) {
+                        close(l->fd);
+                        l->fd = -1;
+                }
 }
 
 static void reload(struct daemon *d)

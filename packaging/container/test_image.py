@@ -15,6 +15,10 @@ ever reached), then, with ports published on 127.0.0.1:
            (vkd's own exit) well before the engine's 10 s grace
   red      a second container with a service that cannot start (Optional=yes): the health
            check goes red while `vkdctl check live` stays 0
+  kube     packaging/kubernetes: the Deployment and its ConfigMap under `podman kube play`
+           pass their readiness and liveness probes, serve through host ports, run read-only
+           as uid 999 without capabilities, stop with exit 0; every manifest (Service and
+           StatefulSet too, which podman cannot play) has the fields Kubernetes requires
 
 Exit 77 (skipped) when podman is missing or the image cannot be built here; under CI=true that
 is a failure. Prints the image size, the time from `podman run` to ready and the stop figures.
@@ -299,6 +303,106 @@ def case_red(cache):
         c.remove()
 
 
+def case_kube():
+    """The Kubernetes manifests: the Deployment and its ConfigMap under `podman kube play`,
+    probes passed as written; the kinds podman lacks parse with the fields Kubernetes needs."""
+    kdir = os.path.join(HERE, "..", "kubernetes")
+    if not shutil.which("catatonit"):  # podman kube play makes its pause image with it
+        if os.environ.get("CI") == "true":
+            raise Fail("catatonit is not installed: podman kube play cannot run")
+        log("SKIP kube: catatonit is not installed (Debian package catatonit)")
+        return
+    try:
+        import yaml
+    except ImportError:
+        yaml = None
+        log("python3-yaml not installed: the manifests' fields are not checked")
+    grace_needed = 8 + 3  # the image's DrainTimeoutSec= and the preStop pause
+    if yaml:
+        for name in sorted(os.listdir(kdir)):
+            if not name.endswith(".yaml"):
+                continue
+            with open(os.path.join(kdir, name)) as f:
+                docs = [d for d in yaml.safe_load_all(f) if d]
+            for d in docs:
+                for k in ("apiVersion", "kind", "metadata"):
+                    check(k in d, f"{name}: {d.get('kind')} without {k}")
+                check(d["metadata"].get("name"), f"{name}: {d['kind']} without a name")
+                if d["kind"] in ("Deployment", "StatefulSet"):
+                    spec = d["spec"]
+                    sel = spec["selector"]["matchLabels"]
+                    tl = spec["template"]["metadata"]["labels"]
+                    check(all(tl.get(k) == v for k, v in sel.items()),
+                          f"{name}: selector {sel} does not match the template's {tl}")
+                    pod = spec["template"]["spec"]
+                    check(pod["terminationGracePeriodSeconds"] > grace_needed,
+                          f"{name}: terminationGracePeriodSeconds below the drain")
+                    check(pod["securityContext"]["runAsNonRoot"] is True, f"{name}: root")
+                    for c in pod["containers"]:
+                        sc = c["securityContext"]
+                        check(sc["readOnlyRootFilesystem"] and
+                              not sc["allowPrivilegeEscalation"] and
+                              sc["capabilities"]["drop"] == ["ALL"], f"{name}: securityContext")
+                        check(c["readinessProbe"]["exec"]["command"][-1] == "ready" and
+                              c["livenessProbe"]["exec"]["command"][-1] == "live",
+                              f"{name}: probes")
+                    if d["kind"] == "StatefulSet":
+                        check(spec["serviceName"] and spec["volumeClaimTemplates"],
+                              f"{name}: StatefulSet without serviceName or a volume")
+                if d["kind"] == "Service":
+                    check(d["spec"]["selector"] and d["spec"]["ports"], f"{name}: Service")
+
+    hp, he = free_port(), free_port()
+    with open(os.path.join(kdir, "deployment.yaml")) as f:
+        dep = f.read()
+    dep = dep.replace("image: localhost/vkd:latest", f"image: {TAG}")
+    dep = dep.replace("replicas: 2", "replicas: 1")  # one host port each
+    for cport, hport in ((8080, hp), (7007, he)):
+        dep = dep.replace(f"              containerPort: {cport}\n",
+                          f"              containerPort: {cport}\n"
+                          f"              hostPort: {hport}\n              hostIP: 127.0.0.1\n")
+    play = os.path.join(ARGS.cache, "kube-deployment.yaml")
+    with open(play, "w") as f:
+        f.write(dep)
+    conf = os.path.join(ARGS.cache, "containers.conf")
+    lim = run_limits()
+    with open(conf, "w") as f:
+        f.write("[containers]\ndefault_ulimits = [%s]\n[engine]\nruntime = \"runc\"\n" %
+                ", ".join(f'"{lim[i]}"' for i in (1, 3)))
+    env = dict(os.environ, CONTAINERS_CONF=conf)
+    run("podman", "kube", "down", play, ok=False)
+    p = subprocess.run(["podman", "kube", "play", "--configmap",
+                        os.path.join(kdir, "configmap.yaml"), play], env=env,
+                       capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise Fail(f"podman kube play: {p.returncode}\n{p.stdout}{p.stderr}")
+    ctr = p.stdout.split("Container:")[-1].split()[0]
+    try:
+        t0 = time.monotonic()
+        probe = ["vkdctl", "--timeout", "2", "check", "ready"]
+        wait_until("the readiness probe passes",
+                   lambda: run("podman", "exec", ctr, *probe, ok=False).returncode == 0)
+        log(f"kube: ready {time.monotonic() - t0:.2f} s after kube play")
+        h = run("podman", "healthcheck", "run", ctr, ok=False)  # the liveness probe
+        check(h.returncode == 0, f"kube: liveness probe (healthcheck) {h.returncode}")
+        r = run("curl", "-sS", "--max-time", "5", f"http://127.0.0.1:{hp}/")
+        check(r.stdout == "Hello, World!", f"kube: curl {r.stdout!r}")
+        r = subprocess.run(["nc", "-q1", "127.0.0.1", str(he)], input="pod\n",
+                           capture_output=True, text=True, timeout=10)
+        check(r.stdout == "pod\n", f"kube: nc {r.stdout!r}")
+        info = json.loads(run("podman", "inspect", ctr).stdout)[0]
+        check(info["HostConfig"]["ReadonlyRootfs"], "kube: root filesystem writable")
+        check(info["Config"]["User"].split(":")[0] == "999", "kube: not run as 999")
+        check(not info.get("EffectiveCaps"), f"kube: capabilities {info.get('EffectiveCaps')}")
+        run("podman", "pod", "stop", "-t", "15", info["Pod"])
+        code = run("podman", "inspect", "-f", "{{.State.ExitCode}}", ctr).stdout.strip()
+        check(code == "0", f"kube: exit code {code} after the pod stopped")
+        check(not [x for x in run("podman", "logs", ctr).stderr.splitlines()
+                   if re.match(r"^<[0-7]>", x)], "kube: raw prefixes in the logs")
+    finally:
+        run("podman", "kube", "down", play, ok=False)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--deb", required=True)
@@ -354,6 +458,7 @@ def main():
     finally:
         c.remove()
     case_red(args.cache)
+    case_kube()
     log("all cases passed")
 
 

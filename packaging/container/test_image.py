@@ -422,6 +422,7 @@ def main():
     if r.returncode != 0:
         unavailable(f"no base image: {r.stderr[-1500:]}")
     log(f"base {BASE} in {time.monotonic() - t:.1f} s")
+    old = run("podman", "image", "inspect", "-f", "{{.Id}}", TAG, ok=False).stdout.strip()
     t = time.monotonic()
     r = run("sh", os.path.join(HERE, "build-image.sh"), "--deb", args.deb, "-t", TAG,
             "--base", BASE, "--", "--runtime", "runc", *run_limits(), timeout=600, ok=False)
@@ -429,6 +430,8 @@ def main():
     if r.returncode != 0:
         unavailable(f"podman build failed (exit {r.returncode})")
     log(f"image built in {time.monotonic() - t:.1f} s")
+    if old and old != run("podman", "image", "inspect", "-f", "{{.Id}}", TAG).stdout.strip():
+        run("podman", "rmi", old, ok=False)  # the previous run's, now untagged
     info = json.loads(run("podman", "image", "inspect", TAG).stdout)[0]
     labels = info.get("Labels") or info["Config"].get("Labels") or {}
     for k in ("org.opencontainers.image.source", "org.opencontainers.image.version",

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,36 @@ static void reply_oom(struct rclient *c)
 /* ------------------------------------------------------------------ */
 /* Append-only file. */
 
+/* One line on stderr about the store: "<N>redis: ..." when stderr is the journal
+ * ($JOURNAL_STREAM names it), which reads the priority and adds "vkd[pid]:"; elsewhere
+ * (a container engine, a terminal) the daemon's plain form, "vkd[pid]: redis: ...". Keeps
+ * errno. */
+static void store_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void store_log(int prio, const char *fmt, ...)
+{
+        static int journal = -1;
+        int saved = errno; /* callers return -errno after the line */
+        char msg[1024];
+        va_list ap;
+
+        if (journal < 0) {
+                const char *e = getenv("JOURNAL_STREAM");
+                unsigned long long dev, ino;
+                struct stat st;
+                journal = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+                          st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino;
+        }
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (journal)
+                fprintf(stderr, "<%d>redis: %s\n", prio, msg);
+        else
+                fprintf(stderr, "vkd[%ld]: redis: %s\n", (long)getpid(), msg);
+        errno = saved;
+}
+
 static int aof_path(const struct redis_conf *conf, char *buf, size_t len)
 {
         int n = snprintf(buf, len, "%s/%s", conf->dir, conf->aof_name);
@@ -187,7 +218,7 @@ static int aof_open(struct store *s)
                 return -ENAMETOOLONG;
         l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_APPEND, 0644);
         if (l->fd < 0) {
-                fprintf(stderr, "<3>redis: %s: %s\n", l->path, strerror(errno));
+                store_log(3, "%s: %s", l->path, strerror(errno));
                 return -errno;
         }
         struct stat sb;
@@ -217,16 +248,16 @@ static int replay_done(struct store *s, int err)
         if (!err && rclient_in_multi(&l->c))
                 l->good = l->multi_at; /* a MULTI without its EXEC: none of it stays */
         if (err) {
-                fprintf(stderr, "<3>redis: %s: out of memory replaying command %zu\n", l->path,
+                store_log(3, "%s: out of memory replaying command %zu", l->path,
                         l->cmds);
         } else if (l->good < l->size) {
-                fprintf(stderr,
-                        "<4>redis: %s: torn or bad record at byte %zu of %zu: truncated "
-                        "after %zu commands\n",
+                store_log(4,
+                        "%s: torn or bad record at byte %zu of %zu: truncated "
+                        "after %zu commands",
                         l->path, l->good, l->size, l->cmds);
                 if (ftruncate(l->fd, (off_t)l->good) < 0) {
                         err = -errno;
-                        fprintf(stderr, "<3>redis: %s: truncate: %s\n", l->path, strerror(errno));
+                        store_log(3, "%s: truncate: %s", l->path, strerror(errno));
                 }
         }
         if (!err) {
@@ -326,7 +357,7 @@ static void aof_write(struct store *s)
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
-                        fprintf(stderr, "<3>redis: AOF write: %s\n", strerror(errno));
+                        store_log(3, "AOF write: %s", strerror(errno));
                         break;
                 }
                 done += (size_t)r;

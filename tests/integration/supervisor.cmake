@@ -25,7 +25,7 @@ endforeach()
 # readiness signals and the subject of most cases; what remains is checked either way.
 set(cases check_config check_all_errors units)
 if(VKD_WITH_SYSTEMD)
-        list(APPEND cases standalone start_errors socket_activation reload reload_all_errors
+        list(APPEND cases standalone journal_log nofile start_errors socket_activation reload reload_all_errors
                 restart stop idle privileges syscall_filter containment one_worker)
 endif()
 set(timeout_reload 300)

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1162,8 +1164,11 @@ static void hook_null(struct vk_kernel *k)
 }
 
 /* Forks a child that makes a kernel, then runs `crash`; asserts the child
- * died by `sig` and said "vkd: fatal <SIG> in kernel code" on stderr. */
-static void assert_fatal(void (*crash)(struct vk_kernel *k), int sig, const char *name)
+ * died by `sig` and said "vkd: fatal <SIG> in kernel code" on stderr: a plain
+ * line, or with journal (stderr poses as the journal, $JOURNAL_STREAM naming
+ * it) the "<2>" priority prefix first. */
+static void assert_fatal_to(void (*crash)(struct vk_kernel *k), int sig, const char *name,
+                            bool journal)
 {
         int err[2];
         ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
@@ -1174,6 +1179,15 @@ static void assert_fatal(void (*crash)(struct vk_kernel *k), int sig, const char
                 struct vk_kernel *k;
                 setrlimit(RLIMIT_CORE, &no_core);
                 dup2(err[1], 2);
+                unsetenv("JOURNAL_STREAM");
+                if (journal) {
+                        struct stat st;
+                        char v[64];
+                        fstat(2, &st);
+                        snprintf(v, sizeof v, "%llu:%llu", (unsigned long long)st.st_dev,
+                                 (unsigned long long)st.st_ino);
+                        setenv("JOURNAL_STREAM", v, 1);
+                }
                 if (vk_kernel_new(NULL, &k) < 0)
                         _exit(3);
                 crash(k);
@@ -1194,9 +1208,22 @@ static void assert_fatal(void (*crash)(struct vk_kernel *k), int sig, const char
                       WIFSIGNALED(status) ? "died by signal" : "exited",
                       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), sig, text);
         char want[64];
-        snprintf(want, sizeof want, "vkd: fatal %s in kernel code", name);
-        ck_assert_msg(strstr(text, want), "stderr lacks '%s': %s", want, text);
+        snprintf(want, sizeof want, "%svkd: fatal %s in kernel code", journal ? "<2>" : "", name);
+        ck_assert_msg(strncmp(text, want, strlen(want)) == 0, "stderr is not '%s...': %s", want,
+                      text);
 }
+
+static void assert_fatal(void (*crash)(struct vk_kernel *k), int sig, const char *name)
+{
+        assert_fatal_to(crash, sig, name, false);
+}
+
+/* The priority prefix only for the journal: a container engine shows stderr as is. */
+START_TEST(test_kernel_fault_journal_prefix)
+{
+        assert_fatal_to(host_null, SIGSEGV, "SIGSEGV", true);
+}
+END_TEST
 
 START_TEST(test_kernel_fault_raise)
 {
@@ -1255,6 +1282,7 @@ static Suite *fault_suite(void)
         tcase_set_timeout(tc, CASE_TIMEOUT);
         tcase_add_test(tc, test_kernel_fault_raise);
         tcase_add_test(tc, test_kernel_fault_null);
+        tcase_add_test(tc, test_kernel_fault_journal_prefix);
         tcase_add_test(tc, test_kernel_fault_div);
         tcase_add_test(tc, test_kernel_fault_in_exit_hook);
         suite_add_tcase(s, tc);

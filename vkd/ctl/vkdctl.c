@@ -2,8 +2,8 @@
  * vkdctl: talks to a running vkd over its control socket (one JSON object a line each way, see
  * docs/control-protocol.md) and shows the answer the way systemctl does, or passes the daemon's
  * JSON through with --json. Exit codes follow LSB: for status 0 running, 3 not running, 4
- * unknown (service or privilege); for the other commands 0 done, 1 failed, 4 not allowed, 7 the
- * daemon is not running.
+ * unknown (service or privilege); for check 0 yes, 1 not ready, 4 no permission, 7 vkd does not
+ * answer; for the other commands 0 done, 1 failed, 4 not allowed, 7 the daemon is not running.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -63,6 +63,9 @@ static void usage(FILE *f)
                 "                       result; on errors the running configuration is kept\n"
                 "  stop                 drain and stop the daemon, and wait until it is gone\n"
                 "  restart SERVICE      drain and restart the workers of one service\n"
+                "  check [ready|live]   for probes: ready (the default) when every service\n"
+                "                       accepts with all its workers and vkd is not stopping;\n"
+                "                       live when vkd answers at all, draining included\n"
                 "\n"
                 "Options:\n"
                 "  -s, --socket PATH    the control socket (default: $VKD_CONTROL_SOCKET, else\n"
@@ -75,7 +78,8 @@ static void usage(FILE *f)
                 "  -h, --help           this text\n"
                 "\n"
                 "Exit status (LSB): status: 0 running, 3 not running, 4 unknown service or no\n"
-                "permission; others: 0 done, 1 failed, 4 not allowed, 7 daemon not running.\n",
+                "permission; check: 0 ready (live), 1 not ready, 4 no permission, 7 vkd does\n"
+                "not answer; others: 0 done, 1 failed, 4 not allowed, 7 daemon not running.\n",
                 DEFAULT_SOCKET);
 }
 
@@ -534,6 +538,98 @@ static int cmd_services(const struct opts *o)
         return code;
 }
 
+/*
+ * check [live|ready]: the two answers an orchestrator's probes want. live: the daemon answers on
+ * its control socket, draining or not (a liveness probe that fails during a drain would have
+ * the drain killed). ready: the daemon is not stopping and every service of its running
+ * generation accepts with all its workers: not failed (an Optional=yes service that could not
+ * start included), not starting, no worker down or restarting. Each reason it is not ready is
+ * one line on stdout. Exit: 0 yes, 1 not ready, 4 no permission, 7 the daemon does not answer.
+ */
+static int cmd_check(const struct opts *o, const char *what)
+{
+        json_object *req = json_object_new_object(), *rep = NULL, *svcs, *daemon, *reasons;
+        bool ready_wanted = strcmp(what, "ready") == 0;
+        int r, code = EXIT_OK;
+        char line[512];
+
+        json_object_object_add(req, "command", json_object_new_string("status"));
+        r = ctl_call(o, req, &rep);
+        json_object_put(req);
+        if (r < 0) {
+                if (r == -EACCES || r == -EPERM)
+                        return not_reachable(o, r, true, false);
+                if (o->json)
+                        printf("{\"live\":false,\"ready\":false}\n");
+                else
+                        printf("not live: vkd does not answer on %s (%s)\n", o->socket,
+                               strerror(-r));
+                return EXIT_DAEMON_DOWN;
+        }
+        if (!reply_ok(rep)) {
+                fprintf(stderr, "vkdctl: %s\n", get_str(rep, "error", "failed"));
+                code = is_permission_error(rep) ? EXIT_UNKNOWN : EXIT_DAEMON_DOWN;
+                json_object_put(rep);
+                return code;
+        }
+        reasons = json_object_new_array();
+        daemon = get(rep, "daemon");
+        svcs = get(rep, "services");
+        const char *dst = get_str(daemon, "state", "?");
+        uint64_t gen = get_u64(daemon, "generation");
+        size_t serving = 0;
+
+        if (strcmp(dst, "running") != 0 && strcmp(dst, "reloading") != 0) {
+                snprintf(line, sizeof(line), "vkd is %s", dst);
+                json_object_array_add(reasons, json_object_new_string(line));
+        }
+        for (size_t i = 0; svcs && i < json_object_array_length(svcs); i++) {
+                json_object *sv = json_object_array_get_idx(svcs, i);
+                const char *st = get_str(sv, "state", "?"), *cause = get_str(sv, "cause", NULL);
+                uint64_t rd = get_u64(sv, "workers_ready"), cf = get_u64(sv, "workers_configured");
+
+                /* A service that only a starting or draining generation has is not (or no
+                 * longer) part of what this daemon promises to serve. */
+                if (get_u64(sv, "generation") != gen)
+                        continue;
+                if (strcmp(st, "running") != 0)
+                        snprintf(line, sizeof(line), "%s: %s%s%s", get_str(sv, "name", "?"), st,
+                                 cause ? ": " : "", cause ? cause : "");
+                else if (rd < cf)
+                        snprintf(line, sizeof(line), "%s: %llu of %llu workers ready",
+                                 get_str(sv, "name", "?"), (unsigned long long)rd,
+                                 (unsigned long long)cf);
+                else {
+                        serving++;
+                        continue;
+                }
+                json_object_array_add(reasons, json_object_new_string(line));
+        }
+        bool ready = json_object_array_length(reasons) == 0;
+        if (ready_wanted && !ready)
+                code = EXIT_FAIL;
+        if (o->json) {
+                json_object *out = json_object_new_object();
+                json_object_object_add(out, "live", json_object_new_boolean(1));
+                json_object_object_add(out, "ready", json_object_new_boolean(ready));
+                json_object_object_add(out, "reasons", json_object_get(reasons));
+                print_json(out);
+                json_object_put(out);
+        } else if (!ready_wanted) {
+                printf("live: vkd (pid %llu) is %s\n", (unsigned long long)get_u64(daemon, "pid"),
+                       dst);
+        } else if (ready) {
+                printf("ready: %zu service(s) serving with all their workers\n", serving);
+        } else {
+                for (size_t i = 0; i < json_object_array_length(reasons); i++)
+                        printf("not ready: %s\n",
+                               json_object_get_string(json_object_array_get_idx(reasons, i)));
+        }
+        json_object_put(reasons);
+        json_object_put(rep);
+        return code;
+}
+
 /* reload, stop, restart: one request, ok or errors. */
 static int cmd_change(const struct opts *o, const char *cmd, const char *service)
 {
@@ -658,6 +754,9 @@ int main(int argc, char **argv)
         int code;
         if (strcmp(cmd, "status") == 0) {
                 code = cmd_status(&o, args + 1, n_args - 1);
+        } else if (strcmp(cmd, "check") == 0 && n_args <= 2 &&
+                   (n_args == 1 || !strcmp(args[1], "live") || !strcmp(args[1], "ready"))) {
+                code = cmd_check(&o, n_args == 2 ? args[1] : "ready");
         } else if (strcmp(cmd, "services") == 0 && n_args == 1) {
                 code = cmd_services(&o);
         } else if ((strcmp(cmd, "reload") == 0 || strcmp(cmd, "stop") == 0) && n_args == 1) {

@@ -15,9 +15,11 @@
  * against accidents, not against hostile native code (docs/security.md).
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -133,13 +135,20 @@ static uintptr_t fault_pc(const void *ucp)
 #endif
 }
 
+/* Whether stderr is the journal ($JOURNAL_STREAM names its device and
+ * inode): the fatal line carries the "<2>" priority prefix for journald only,
+ * as the supervisor's lines do. Known before any fault: the handler cannot
+ * call getenv. */
+static int fault_to_journal;
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
         char *m = fault_last.msg;
         size_t cap = sizeof fault_last.msg, at = 0;
         if (!fault_in_dispatch) {
                 char line[128];
-                size_t n = put_str(line, 0, sizeof line, "<2>vkd: fatal ");
+                size_t n = put_str(line, 0, sizeof line, fault_to_journal ? "<2>" : "");
+                n = put_str(line, n, sizeof line, "vkd: fatal ");
                 n = put_str(line, n, sizeof line, signal_name(sig));
                 n = put_str(line, n, sizeof line, " in kernel code at ");
                 n = put_hex(line, n, sizeof line, (uintptr_t)si->si_addr);
@@ -196,11 +205,21 @@ static void on_tick(int sig, siginfo_t *si, void *uc)
         siglongjmp(fault_jmp, 1);
 }
 
+static int stderr_is_journal(void)
+{
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        return e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+               st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino;
+}
+
 int fault_init(struct vk_kernel *k)
 {
         unsigned budget = k->cfg.cpu_budget_ms;
         if (users++)
                 goto timer;
+        fault_to_journal = stderr_is_journal();
         size_t alt = 64 * 1024;
         altstack = mmap(NULL, alt, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (altstack != MAP_FAILED) {

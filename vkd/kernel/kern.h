@@ -457,6 +457,9 @@ void mail_in(struct kproc *kp);                       /* before one */
 /* listen.c */
 void listen_accept(struct vk_kernel *k);
 void listen_close_all(struct vk_kernel *k);
+/* At stop: with close_listeners_on_stop, accepts what the queues hold and
+ * closes the listeners; either way the kernel forgets them. */
+void listen_stop_all(struct vk_kernel *k);
 
 /* trust.c: the trust boundary (see there). */
 struct kern_for {

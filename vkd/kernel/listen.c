@@ -4,8 +4,10 @@
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "kern.h"
 
@@ -77,6 +79,33 @@ void listen_accept(struct vk_kernel *k)
                         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                         proc_spawn(k, s->fn, s->arg, s->arglen, fd, fd, s->isolation);
                 }
+        }
+}
+
+void listen_stop_all(struct vk_kernel *k)
+{
+        /* The queues' last connections are taken (up to max_procs), as if they
+         * had arrived a moment earlier; after the close none can be queued
+         * here any more. */
+        bool more = k->cfg.close_listeners_on_stop;
+        for (struct kserver *s = k->servers; s; s = s->next)
+                s->ready = 1;
+        while (more && k->stats.active < k->cfg.max_procs) {
+                listen_accept(k);
+                more = false;
+                for (struct kserver *s = k->servers; s; s = s->next)
+                        more |= s->ready;
+        }
+        int close_fds = k->cfg.close_listeners_on_stop;
+        struct kserver *s;
+        while ((s = k->servers)) {
+                k->servers = s->next;
+                k->pb->forget(k->pl, s->fd, 0);
+                memset(&k->fds[s->fd], 0, sizeof k->fds[s->fd]);
+                if (close_fds)
+                        close(s->fd);
+                kz_free(&k->zone, s->arg);
+                kz_free(&k->zone, s);
         }
 }
 

@@ -357,7 +357,7 @@ int vk_kernel_run(struct vk_kernel *k)
         for (;;) {
                 if (k->stop_requested && !k->stopping) {
                         k->stopping = 1;
-                        listen_close_all(k);
+                        listen_stop_all(k);
                 }
                 listen_accept(k);
                 struct kproc *kp;

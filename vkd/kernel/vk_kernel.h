@@ -48,6 +48,13 @@ struct vk_kernel_config {
          * heap says: the backstop for a connection that wedged itself (a
          * stray write over its own deadlines or wake-up records). 0: never. */
         unsigned idle_limit_ms;
+        /* At vk_kernel_stop(), accept what the listen queues hold and close
+         * the descriptors given to vk_kernel_listen() (they are the
+         * kernel's from then on), so that once every holder of a shared
+         * listening socket has stopped, new connections are refused rather
+         * than queued unserved until the socket goes away. 0: the kernel
+         * forgets them at stop and never closes them. */
+        unsigned close_listeners_on_stop;
 };
 
 #define VK_CPU_BUDGET_OFF (~0u)

@@ -372,7 +372,8 @@ static void listener_close(struct listener *l)
 {
         if (!l->inherited && l->conf.kind == CONF_LISTEN_UNIX)
                 unlink(((const struct sockaddr_un *)&l->conf.addr)->sun_path);
-        close(l->fd);
+        if (l->fd >= 0)
+                close(l->fd);
         free(l);
 }
 

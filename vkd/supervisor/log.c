@@ -35,8 +35,10 @@ int log_get_level(void)
         return log_level;
 }
 
-/* True when stderr is the journal ($JOURNAL_STREAM names its device and
- * inode): journald adds "vkd[pid]:" itself, so the line must not. */
+/* True when stderr is the journal ($JOURNAL_STREAM names its device and inode, as systemd
+ * recommends checking): journald adds "vkd[pid]:" itself and reads the "<N>" priority prefix.
+ * Anywhere else (a terminal, a container engine's pipe, a file) "<N>" is noise that no one
+ * parses, so the line is plain. */
 static bool log_to_journal(void)
 {
         static int known = -1;
@@ -74,10 +76,9 @@ void log_vmsg(int prio, const char *service, const char *fmt, va_list ap)
                 n = service ? snprintf(line, sizeof(line), "<%d>%s: ", prio, service)
                             : snprintf(line, sizeof(line), "<%d>", prio);
         else if (service)
-                n = snprintf(line, sizeof(line), "<%d>vkd[%ld]: %s: ", prio, (long)getpid(),
-                             service);
+                n = snprintf(line, sizeof(line), "vkd[%ld]: %s: ", (long)getpid(), service);
         else
-                n = snprintf(line, sizeof(line), "<%d>vkd[%ld]: ", prio, (long)getpid());
+                n = snprintf(line, sizeof(line), "vkd[%ld]: ", (long)getpid());
         if (n < 0 || (size_t)n >= sizeof(line))
                 n = 0;
         m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -1,8 +1,10 @@
 /*
- * The daemon's log: one line per event on stderr, "<N>vkd[pid]: service: message", where <N> is
- * the sd-daemon priority prefix (0 emerg .. 7 debug) that journald turns into the priority and a
- * terminal shows as is. Lines below the LogLevel= are dropped. Each line is one write(2), so the
- * supervisor and its workers, which share stderr, never interleave within a line.
+ * The daemon's log: one line per event on stderr. When stderr is the journal ($JOURNAL_STREAM
+ * matches it) a line is "<N>service: message", where <N> is the sd-daemon priority prefix (0
+ * emerg .. 7 debug) that journald turns into the priority; anywhere else (a terminal, a
+ * container engine, a file) it is the plain "vkd[pid]: service: message". Lines below the
+ * LogLevel= are dropped. Each line is one write(2), so the supervisor and its workers, which
+ * share stderr, never interleave within a line.
  */
 #ifndef VKD_SUPERVISOR_LOG_H
 #define VKD_SUPERVISOR_LOG_H

@@ -21,6 +21,7 @@
 #include "activation.h"
 #include "conf.h"
 #include "control.h"
+#include "nofile.h"
 #include "log.h"
 #include "module.h"
 #include "notify.h"
@@ -349,6 +350,15 @@ static void begin_stop(struct daemon *d, const char *why)
                 if (g->state != GEN_DRAINING)
                         gen_stop(&d->sup, g, now);
         d->starting = NULL;
+        /* Our copies of the sockets we bound: the workers close theirs once they have taken
+         * what is queued, and the last close makes the kernel refuse new connections, rather
+         * than queue them unserved until we exit and reset them. A socket the service manager
+         * passed in stays: it keeps queueing for the next start, which is the point of it. */
+        for (struct listener *l = d->sup.ls.head; l; l = l->next)
+                if (!l->inherited && l->fd >= 0) {
+                        close(l->fd);
+                        l->fd = -1;
+                }
 }
 
 static void reload(struct daemon *d)
@@ -368,8 +378,10 @@ static void reload(struct daemon *d)
         reload_tap_begin(d);
         log_info(NULL, "reloading the configuration");
         c = load_config(d->config, d->conf_dir, d->sup.module_dir, false);
-        if (c)
+        if (c) {
+                nofile_check(c);
                 warn_identities(c);
+        }
         if (c && old && d->ctl &&
             (strcmp(c->daemon.control_socket, old->conf->daemon.control_socket) != 0 ||
              c->daemon.control_socket_gid != old->conf->daemon.control_socket_gid))
@@ -625,12 +637,18 @@ int main(int argc, char **argv)
                 free(owned);
                 return r;
         }
+        /* Before any socket is opened, and inherited by every worker. */
+        long long nofile = nofile_raise();
         c = load_config(d.config, d.conf_dir, o.module_dir, false);
         if (!c) {
                 free(owned);
                 return 1;
         }
         log_set_level(c->daemon.log_level);
+        if (nofile < 0)
+                log_warning(NULL, "cannot raise the open-file limit to its hard limit: %s",
+                            strerror((int)-nofile));
+        nofile_check(c);
         warn_identities(c);
         if (setup_signals() < 0) {
                 log_err(NULL, "cannot set up signal handling: %s", strerror(errno));

@@ -351,6 +351,9 @@ void worker_run(const struct worker_args *a)
                 .heap_size = s->heap_size,
                 .ring_size = s->ring_size,
                 .max_procs = s->max_connections,
+                /* At SIGTERM take what the listen queues hold, then close: once the
+                 * supervisor and every worker have, a new connection is refused. */
+                .close_listeners_on_stop = 1,
                 .isolation = worker_isolation(s->isolation),
                 /* The kernel's backstop for a connection that wedged itself: twice its idle
                  * timeout, plus 10 s, without being scheduled. */

@@ -10,6 +10,9 @@ vkdctl binary. One case per ctest test (see ctl.cmake); the helpers are the supe
             config keeps serving), restart SERVICE (new workers, counts kept), stop
   access    (root only) a peer running as nobody: refused at the socket without the group;
             with ControlSocketGroup= it reads status but cannot reload, restart or stop
+  check     `vkdctl check` (ready) and `check live`: an Optional=yes service that could not load
+            is not ready (1) though vkd is live (0); ready (0) once it is gone; a worker
+            crash storm is not ready; a drain is not ready yet live; no daemon is 7 for both
   robust    garbage, an oversized line, a silent client, a client that never reads, one
             client too many: each is answered or closed, the daemon keeps serving and answering
 
@@ -643,6 +646,78 @@ def case_slots(env):
     stop_daemon(env, d)
 
 
+# ---------------------------------------------------------------- check
+
+
+def check_verb(env, *args):
+    rc, out, _ = vkdctl(env, "check", *args, timeout=15)
+    return rc, out
+
+
+def case_check(env):
+    p_lines, p_echo = free_port(), free_port()
+    lines_service(env, "lines", p_lines)
+    env.write_service("echo", {"Listen": f"127.0.0.1:{p_echo}"})
+    env.write_service("broken", {"Listen": f"127.0.0.1:{free_port()}", "Module": "nosuchmodule",
+                                 "Optional": "yes"})
+    d = env.start()
+    env.notify.wait("READY=1")
+
+    # `status` says running (exit 0) with a service failed; `check` does not
+    check(vkdctl(env, "status")[0] == 0, "status: want 0")
+    rc, out = check_verb(env)
+    check(rc == 1 and "not ready: broken: failed" in out, f"check with broken: rc {rc}: {out}")
+    rc, out = check_verb(env, "live")
+    check(rc == 0 and out.startswith("live:"), f"check live with broken: rc {rc}: {out}")
+    rc, out = check_verb(env, "--json")
+    j = json.loads(out)
+    check(rc == 1 and j["live"] is True and j["ready"] is False and
+          any(r.startswith("broken: failed") for r in j["reasons"]), f"check --json: {out}")
+
+    # without it every service serves with all its workers
+    env.remove_service("broken")
+    check(vkdctl(env, "reload")[0] == 0, "reload without broken")
+    rc, out = check_verb(env, "ready")
+    check(rc == 0 and out.startswith("ready: 2 service(s)"), f"check after reload: rc {rc}: {out}")
+
+    # a crash storm on lines: not ready, whatever the worker that still serves
+    for k in range(8):
+        st = service(status(env), "lines")
+        if st["state"] == "failed":
+            break
+        pids = [w["pid"] for w in st["workers"] if w["pid"]]
+        if pids:
+            m = d.mark()
+            os.kill(pids[0], signal.SIGKILL)
+            d.wait_log(r"lines: worker \d ready|lines: .*failed: more than 5", m)
+    st = wait_status(env, "lines failed", lambda st: service(st, "lines")["state"] == "failed")
+    rc, out = check_verb(env)
+    check(rc == 1 and "not ready: lines: failed" in out, f"check after a storm: rc {rc}: {out}")
+    check(check_verb(env, "live")[0] == 0, "check live after a storm: want 0")
+    env.write_service("lines", {"Module": ARGS["ctl_module"], "Listen": f"127.0.0.1:{p_lines}",
+                                "Workers": "2", "MaxConnections": "100"})
+    check(vkdctl(env, "reload")[0] == 0, "reload after the storm")
+    wait_until("ready again", lambda: check_verb(env)[0] == 0, timeout=WAIT, step=0.2)
+
+    # a drain: an open connection keeps vkd draining; not ready at once, yet live
+    held = connect(("127.0.0.1", p_echo))
+    held.sendall(b"held\n")
+    check(recv_exactly(held, 5) == b"held\n", "the held connection got no echo")
+    d.signal(signal.SIGTERM)
+    env.notify.wait("STOPPING=1")
+    rc, out = check_verb(env)
+    check(rc == 1 and "not ready: vkd is stopping" in out, f"check while draining: rc {rc}: {out}")
+    rc, out = check_verb(env, "live")
+    check(rc == 0, f"check live while draining: rc {rc}: {out}")
+    held.close()
+    check(d.wait_exit() == 0, "vkd did not exit 0 after the drain")
+    for what in ("ready", "live"):
+        rc, out = check_verb(env, what)
+        check(rc == 7 and out.startswith("not live"), f"check {what} without vkd: rc {rc}: {out}")
+    rc, _ = check_verb(env, "bogus")
+    check(rc == 2, f"check bogus: rc {rc}, want 2")
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -653,4 +728,4 @@ if __name__ == "__main__":
     mine, rest = ap.parse_known_args()
     ARGS.update(vkdctl=mine.vkdctl, ctl_module=mine.ctl_module, hostile_module=mine.hostile_module)
     main({"status": case_status, "commands": case_commands, "access": case_access,
-          "robust": case_robust, "slots": case_slots}, rest)
+          "robust": case_robust, "slots": case_slots, "check": case_check}, rest)

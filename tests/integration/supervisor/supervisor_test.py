@@ -3,7 +3,13 @@
 clients. One case per ctest test (see supervisor.cmake):
 
   standalone         starts from the example configs on test-picked ports (TCP v4, v6, unix
-                     socket with a mode), answers, logs <N>vkd[pid] lines, stops on SIGTERM
+                     socket with a mode), answers, logs plain vkd[pid] lines (stderr is a
+                     pipe, not the journal: no <N> prefix), stops on SIGTERM
+  journal_log        with $JOURNAL_STREAM naming stderr, every line carries its <N> priority
+                     prefix and no vkd[pid] (journald adds it); LogLevel= drops lower ones
+  nofile             the soft open-file limit is raised to the hard one (workers inherit it);
+                     a hard limit below what MaxConnections= can hold is named in one warning,
+                     not repeated by a reload that changes nothing
   check_config       --check-config on a good config and on each kind of broken one
   check_all_errors   a bad [Service] value does not hide bad [Module] keys: all reported
   start_errors       a module that cannot load refuses the start (file:line, module named);
@@ -13,8 +19,9 @@ clients. One case per ctest test (see supervisor.cmake):
   reload_all_errors  a reload reports every problem, [Module] keys included, and keeps running
   restart            a worker killed with SIGKILL comes back; a crash storm marks it failed
   idle               IdleTimeoutSec= closes a silent connection, not a busy one
-  stop               SIGINT exits 0; SIGTERM serves open connections while draining, kills
-                     what is left at DrainTimeoutSec= and exits 0
+  stop               SIGINT exits 0; SIGTERM serves open connections while draining, refuses
+                     new ones at once (none left queued to be reset at exit), kills what is
+                     left at DrainTimeoutSec= and exits 0
   privileges         (root only) workers run as nobody with NoNewPrivs
   units              systemd-analyze verify on units/, the launchd plist parses
   one_worker         a module whose state is one process (redis) runs in one worker whatever
@@ -37,7 +44,10 @@ from vkdtest import (WAIT, Fail, check, children, connect, echo_roundtrip, free_
                      skip, stop_daemon,
                      wait_until)
 
-LOG_LINE = re.compile(r"^<[0-7]>vkd\[\d+\]: \S")
+# A line on stderr that is not the journal: plain, no "<N>" priority prefix.
+LOG_LINE = re.compile(r"^vkd\[\d+\]: \S")
+# A line on stderr that is the journal: the priority prefix, and journald adds the rest.
+JOURNAL_LINE = re.compile(r"^<[0-7]>[^<\s]")
 
 
 def workers_of(d, n):
@@ -93,18 +103,92 @@ def case_standalone(env):
     stop_daemon(env, d)
     check(not os.path.exists(sock_path), "unix socket not removed at exit")
     bad = [x for x in d.log_lines() if not LOG_LINE.match(x)]
-    check(not bad, f"log lines without the <N>vkd[pid]: prefix: {bad[:5]}")
-    check(any(re.match(r"<6>vkd\[\d+\]: echo: 2 worker\(s\) accepting on", x)
+    check(not bad, f"log lines that are not plain vkd[pid]: lines: {bad[:5]}")
+    check(any(re.match(r"vkd\[\d+\]: echo: 2 worker\(s\) accepting on", x)
               for x in d.log_lines()), "no 'accepting on' info line for the service")
+
+
+# ---------------------------------------------------------------- journal_log
+
+
+def case_journal_log(env):
+    port = free_port()
+    env.write_service("echo", {"Listen": f"127.0.0.1:{port}"})
+    d = env.start(journal=True)
+    env.notify.wait("READY=1")
+    echo_roundtrip(("127.0.0.1", port))
+    stop_daemon(env, d)
+    bad = [x for x in d.log_lines() if not JOURNAL_LINE.match(x)]
+    check(not bad, f"under the journal, lines without a bare <N> prefix: {bad[:5]}")
+    check(any(re.match(r"<6>echo: 2 worker\(s\) accepting on", x) for x in d.log_lines()),
+          "no '<6>echo: ... accepting on' line")
+
+    # A $JOURNAL_STREAM naming some other file is not the journal: plain lines.
+    d = env.start(env={"JOURNAL_STREAM": "1:1"})
+    env.notify.wait("READY=1")
+    stop_daemon(env, d)
+    bad = [x for x in d.log_lines() if not LOG_LINE.match(x)]
+    check(not bad, f"JOURNAL_STREAM of another file, yet: {bad[:5]}")
 
     # LogLevel= is honoured: at "warning" no info or debug line is written
     env.write_daemon({"LogLevel": "warning"})
-    d = env.start()
+    d = env.start(journal=True)
     env.notify.wait("READY=1")
-    echo_roundtrip(addrs[0])
+    echo_roundtrip(("127.0.0.1", port))
     stop_daemon(env, d)
     noisy = [x for x in d.log_lines() if re.match(r"<[5-7]>", x)]
     check(not noisy, f"LogLevel=warning but got: {noisy[:5]}")
+
+
+# ---------------------------------------------------------------- nofile
+
+
+def open_files_limit(pid):
+    """(soft, hard) of "Max open files" in /proc/pid/limits."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise Fail(f"no Max open files in /proc/{pid}/limits")
+
+
+NOFILE_WARNING = r"open-file limit (\d+) \(hard (\d+)\) is below the (\d+) a worker may need"
+
+
+def case_nofile(env):
+    if not shutil.which("prlimit"):
+        log("prlimit (util-linux) not installed")
+        return SKIP
+    port = free_port()
+    env.write_service("echo", {"Listen": f"127.0.0.1:{port}", "MaxConnections": "1024"})
+
+    # soft 256, hard 4096: raised to 4096 in the daemon and its workers, and enough: no warning
+    d = env.start(wrapper=["prlimit", "--nofile=256:4096", "--"])
+    env.notify.wait("READY=1")
+    check(open_files_limit(d.pid) == (4096, 4096),
+          f"vkd's open-file limit {open_files_limit(d.pid)}, want (4096, 4096)")
+    for w in workers_of(d, 2):
+        check(open_files_limit(w) == (4096, 4096),
+              f"worker {w}: open-file limit {open_files_limit(w)}, want (4096, 4096)")
+    echo_roundtrip(("127.0.0.1", port))
+    stop_daemon(env, d)
+    loud = [x for x in d.log_lines() if "open-file limit" in x]
+    check(not loud, f"a warning with a limit high enough: {loud}")
+
+    # hard 512 < 1024 connections + a listener + 32 of its own: one warning with the numbers
+    d = env.start(wrapper=["prlimit", "--nofile=128:512", "--"])
+    env.notify.wait("READY=1")
+    _, m = d.wait_log(NOFILE_WARNING)
+    check(m.groups() == ("512", "512", "1057"), f"warning names {m.groups()}, want 512/512/1057")
+    echo_roundtrip(("127.0.0.1", port))
+    d.signal(signal.SIGHUP)
+    env.notify.wait("RELOADING=1")
+    env.notify.wait("READY=1")
+    echo_roundtrip(("127.0.0.1", port))
+    stop_daemon(env, d)
+    n = sum(1 for x in d.log_lines() if re.search(NOFILE_WARNING, x))
+    check(n == 1, f"{n} open-file warnings for one shortfall, want 1")
 
 
 # ---------------------------------------------------------------- configuration errors
@@ -242,7 +326,7 @@ def case_start_errors(env):
                                   "Module": f"{mods}/testmod_abi2.so"})
     d = env.start()
     env.notify.wait("READY=1")
-    d.wait_log(r"<4>vkd\[\d+\]: zbroken: could not start; Optional=yes")
+    d.wait_log(r"vkd\[\d+\]: zbroken: could not start; Optional=yes")
     echo_roundtrip(("127.0.0.1", port))
     stop_daemon(env, d)
 
@@ -293,7 +377,7 @@ def case_socket_activation(env):
         if m and int(m.group(1)) == 3:
             live = msg
     check(live is not None, "no STATUS= with the live figures (3 accepted) within 15 s")
-    d.wait_log(r"<4>vkd\[\d+\]: socket systemd:spare \(127\.0\.0\.1:\d+\) was passed in but no "
+    d.wait_log(r"vkd\[\d+\]: socket systemd:spare \(127\.0\.0\.1:\d+\) was passed in but no "
                r"service uses it")
     d.wait_log(r"3 socket\(s\) passed in")
     # vkd bound nothing itself: every listening socket of the process is an inherited one
@@ -507,7 +591,7 @@ def case_restart(env):
     else:
         raise Fail("8 crashes in a row did not mark the service failed")
     check(k <= 5, f"failed only after {k + 1} crashes in the loop")
-    d.wait_log(r"<3>vkd\[\d+\]: echo: .*failed: more than 5 worker crashes within 10 s", mark)
+    d.wait_log(r"vkd\[\d+\]: echo: .*failed: more than 5 worker crashes within 10 s", mark)
     # the remaining worker still serves
     echo_roundtrip(addr, b"still here\n")
     stop_daemon(env, d)
@@ -549,7 +633,7 @@ def case_idle(env):
 def case_stop(env):
     port = free_port()
     addr = ("127.0.0.1", port)
-    env.write_daemon({"DrainTimeoutSec": "1"})
+    env.write_daemon({"DrainTimeoutSec": "3"})
     env.write_service("echo", {"Listen": f"127.0.0.1:{port}"})
 
     # SIGINT (a terminal's ^C) with nothing to drain: exit 0 at once
@@ -572,7 +656,26 @@ def case_stop(env):
     env.notify.wait("STOPPING=1")
     held.sendall(b"while draining\n")
     check(recv_exactly(held, 15) == b"while draining\n", "no echo while draining")
-    d.wait_log(r"<4>vkd\[\d+\]: echo: worker \d \(pid \d+\) still has connections after "
+    # A new connection during the drain is refused at once (a client or a balancer tries
+    # elsewhere), never left in the listen queue to be reset when vkd exits: one that got in
+    # before the workers closed their sockets is served.
+    refused = False
+    for i in range(200):
+        try:
+            late = connect(addr, timeout=2)
+        except ConnectionRefusedError:
+            refused = True
+            break
+        with late:
+            late.sendall(b"late\n")
+            try:
+                check(recv_exactly(late, 5) == b"late\n", "a late connection got no echo")
+            except OSError as e:
+                raise Fail(f"a connection made while draining was not served: {e!r}")
+        time.sleep(0.005)
+    check(refused, "new connections still accepted while draining")
+    check(d.proc.poll() is None, "vkd had exited before refusing: the drain was cut short")
+    d.wait_log(r"vkd\[\d+\]: echo: worker \d \(pid \d+\) still has connections after "
                r"DrainTimeoutSec=; killing it", mark)
     check(d.wait_exit() == 0, "SIGTERM after a forced drain: exit status not 0")
     held.close()
@@ -807,6 +910,8 @@ CASES = {
     "one_worker": case_one_worker,
     "containment": case_containment,
     "standalone": case_standalone,
+    "journal_log": case_journal_log,
+    "nofile": case_nofile,
     "check_config": case_check_config,
     "start_errors": case_start_errors,
     "syscall_filter": case_syscall_filter,

@@ -134,17 +134,26 @@ class Daemon:
     """A running process (vkd, or a wrapper that execs it) whose stderr is collected. It ends
     with the test however the test ends (tests/lib/vkdproc.py)."""
 
-    def __init__(self, argv, env=None, name="vkd"):
+    def __init__(self, argv, env=None, name="vkd", journal=False):
+        """journal: stderr poses as the journal ($JOURNAL_STREAM names the pipe's dev:ino)."""
         self.name = name
         self.lines = []
         self.cond = threading.Condition()
         full_env = dict(os.environ)
         full_env.pop("NOTIFY_SOCKET", None)
         full_env.pop("LISTEN_FDS", None)
+        full_env.pop("JOURNAL_STREAM", None)
+        r, w = os.pipe()
+        if journal:
+            st = os.fstat(w)
+            full_env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
         full_env.update(env or {})
         log("start: " + " ".join(argv))
-        self.proc = spawn(argv, env=full_env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            self.proc = spawn(argv, env=full_env, stdin=subprocess.DEVNULL, stdout=w, stderr=w)
+        finally:
+            os.close(w)
+        self.proc.stdout = os.fdopen(r, "rb")
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -343,11 +352,11 @@ class Env:
         return [self.args.vkd, "--conf-dir", self.conf_dir, "--config", self.config,
                 "--module-dir", self.args.module_dir, *extra]
 
-    def start(self, *extra, wrapper=None, env=None):
+    def start(self, *extra, wrapper=None, env=None, journal=False):
         argv = (wrapper or []) + self.vkd_argv(*extra)
         e = {"NOTIFY_SOCKET": self.notify.path}
         e.update(env or {})
-        d = Daemon(argv, env=e)
+        d = Daemon(argv, env=e, journal=journal)
         self.daemons.append(d)
         return d
 

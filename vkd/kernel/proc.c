@@ -58,6 +58,7 @@ void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *f
         struct vk_exit_detail *d = &k->exit_detail;
         memset(d, 0, sizeof *d);
         d->is_service = pid == k->service_pid;
+        d->told = d->is_service && k->service_told;
         if (fault) {
                 d->cause = fault->code == ETIME       ? VK_EXIT_CPU
                            : fault->code == ETIMEDOUT ? VK_EXIT_IDLE
@@ -102,7 +103,7 @@ void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *f
                 k->stats.timeouts++;
         k->stats.active--;
         /* The service's process told to end as the worker stops is no failure. */
-        if (err.code && !(d->is_service && k->service_told && err.code == ECANCELED))
+        if (err.code && !d->told)
                 k->stats.failed++;
         kp->alive = 0;
         kp->p = NULL; /* its heap stays open or closed: see isolate_switch */

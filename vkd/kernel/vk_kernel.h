@@ -125,6 +125,8 @@ enum vk_exit_cause {
 struct vk_exit_detail {
         enum vk_exit_cause cause;
         int is_service;        /* the service's own process (vk_kernel_set_service) */
+        int told;              /* it was told to end (the kernel is stopping): however it
+                                * ends then, it was asked to */
         uintptr_t addr, pc;    /* a fault: the address and the instruction, 0 unknown */
         struct sockaddr_storage peer; /* its connection's peer (abnormal ends only);
                                        * ss_family AF_UNSPEC: none */

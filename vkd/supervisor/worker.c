@@ -208,7 +208,7 @@ static void worker_on_exit(void *ctx, uint64_t pid, const struct vk_error *err)
 
         if (d->is_service && pid == x->service_pid) {
                 x->service_pid = 0;
-                if (err && err->code == ECANCELED)
+                if (d->told)
                         return; /* told to end: the worker is stopping */
                 log_err(name, "the service's own process ended (%s: %s); restarting the worker",
                         worker_cause(d->cause), err ? err->msg : "it returned");

@@ -158,8 +158,7 @@ NOFILE_WARNING = r"open-file limit (\d+) \(hard (\d+)\) is below the (\d+) a wor
 
 def case_nofile(env):
     if not shutil.which("prlimit"):
-        log("prlimit (util-linux) not installed")
-        return SKIP
+        skip("supervisor_nofile/no-prlimit", "prlimit (util-linux) is not installed")
     port = free_port()
     env.write_service("echo", {"Listen": f"127.0.0.1:{port}", "MaxConnections": "1024"})
 

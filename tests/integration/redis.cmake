@@ -9,7 +9,7 @@ if(TARGET vkd-redis)
                 SKIP_RETURN_CODE 77)
         if(VKD_SANITIZE)
                 # Under ASan one 100,000-member SADD (a single command: no slice
-                # can split it) takes longer than the 20 ms budget the slices are
+                # can split it) takes longer than the 60 ms budget the slices are
                 # tested under, and a budget kill that lands inside malloc
                 # deadlocks (docs/security.md: a runaway loop interrupted in libc).
                 set_tests_properties(redis_clients PROPERTIES

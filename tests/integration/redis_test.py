@@ -219,11 +219,15 @@ def main():
           "the store goes on, the failed SETRANGE left nothing behind", out + err)
     srv.stop()
 
-    # Long work runs in slices: with a CPU budget of 20 ms per dispatch (the
-    # kernel ends a process that overruns one), every command on 200,000 keys
-    # answers, and so does the replay of their append-only file.
+    # Long work runs in slices: with a CPU budget of 60 ms per dispatch (the
+    # kernel ends a process that overruns one; the default is 500 ms), every
+    # command on 200,000 keys answers, and so does the replay of their
+    # append-only file. Not less: the 100,000-member SADD below is one command
+    # no slice splits, and on a loaded CI machine its parse took more than 20
+    # ms; a budget kill inside malloc then deadlocks the store (an open
+    # problem, docs/security.md).
     with tempfile.TemporaryDirectory() as d:
-        budget = os.environ.get("VKD_TEST_CPU_BUDGET_MS", "20")  # more under ASan: redis.cmake
+        budget = os.environ.get("VKD_TEST_CPU_BUDGET_MS", "60")  # more under ASan: redis.cmake
         conf = ["--cpu-budget-ms", budget, "--set", "AppendOnly=yes", "--set", "AppendFsync=no",
                 "--set", f"Dir={d}"]
         srv = StandaloneServer(check, VKD_REDIS, *conf)

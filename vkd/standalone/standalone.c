@@ -22,6 +22,18 @@
 
 static struct vk_kernel *kernel;
 
+/* The service's own process (a store) ending unasked leaves every connection waiting for it:
+ * end the program, as the daemon ends that worker, so clients see a close, not a wedge. */
+static void on_service_exit(void *ctx, uint64_t pid, const struct vk_error *err)
+{
+        const struct vk_exit_detail *d = vk_kernel_exit_detail(ctx);
+        if (!d->is_service || d->told)
+                return;
+        fprintf(stderr, "vkd: the service's own process ended (%s); exiting\n",
+                err ? err->msg : "it returned");
+        _exit(1);
+}
+
 static void on_signal(int sig)
 {
         vk_kernel_stop(kernel);
@@ -183,6 +195,7 @@ int vk_standalone_main(int argc, char **argv, const struct vk_module *mod)
                         return 1;
                 }
                 vk_kernel_set_service(kernel, (uint64_t)pid);
+                vk_kernel_on_exit(kernel, on_service_exit, kernel);
         }
         struct sigaction sa = {.sa_handler = on_signal};
         sigaction(SIGTERM, &sa, NULL);

@@ -5,5 +5,5 @@ if(Python3_FOUND)
         add_test(NAME integration_cleanup
                 COMMAND ${Python3_EXECUTABLE} -u ${CMAKE_CURRENT_LIST_DIR}/cleanup_test.py
                         ${PROJECT_SOURCE_DIR})
-        set_tests_properties(integration_cleanup PROPERTIES LABELS integration TIMEOUT 120)
+        set_tests_properties(integration_cleanup PROPERTIES LABELS integration TIMEOUT 600)
 endif()

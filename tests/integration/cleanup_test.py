@@ -89,7 +89,7 @@ def run(mode, sig):
     if sig is not None:
         p.send_signal(sig)
     try:
-        out.append(p.communicate(timeout=30)[0])
+        out.append(p.communicate(timeout=90)[0])  # 30 s was once too short on a loaded CI machine
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()

@@ -359,10 +359,7 @@ void heap_init(struct vk_proc *p, size_t size)
  */
 static inline int heap_holds(const struct vk_proc *p, uint32_t end)
 {
-        /* trust_holds(p, end), in fewer registers: user addresses are far
-         * from wrapping, so p + end cannot. */
-        uintptr_t lo = kern_for.lo, len = kern_for.len;
-        if (TRUST_LIKELY((uintptr_t)p - lo <= len && (uintptr_t)p + end - lo <= len))
+        if (TRUST_LIKELY(trust_holds(p, end)))
                 return 1;
         kern_for.corrupt = "heap allocator header";
         return 0;

@@ -10,12 +10,23 @@
  * A fault outside any dispatch is a kernel bug: it is reported on stderr and
  * the default action (a core dump) follows.
  *
- * What this cannot undo: a runaway loop interrupted inside a libc call that
- * held a lock. Module code runs in the worker's address space; this guards
- * against accidents, not against hostile native code (docs/security.md).
+ * A runaway loop is ended only where it stands in module code: interrupted
+ * inside the allocator or another library it may hold a lock that the
+ * worker's next call would wait on forever. A tick that lands elsewhere
+ * takes execute rights from the module's code, so the library call's return
+ * into it faults, and that fault ends the dispatch (the rights come back
+ * first). A loop that never returns to module code (a library call that
+ * does not end) is ended wherever it is after FAULT_DEFER_MAX budgets. Where
+ * modules are linked into the kernel's own object (the stand-alone hosts,
+ * tests) their code cannot be told from the kernel's, and a tick anywhere
+ * ends the dispatch as before. Module code runs in the worker's address
+ * space; this guards against accidents, not against hostile native code
+ * (docs/security.md).
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -24,9 +35,16 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#if defined(__linux__) || defined(__FreeBSD__)
+#include <link.h>
+#define FAULT_HAVE_PHDR 1
+#endif
+
 #include "kern.h"
 
 #define FAULT_TICK_MS 10
+/* Budgets a dispatch may overrun while waiting to be ended in module code. */
+#define FAULT_DEFER_MAX 8
 
 KERN_TLS sigjmp_buf fault_jmp;
 KERN_TLS struct fault_info fault_last;
@@ -41,6 +59,111 @@ static KERN_TLS int users;
 static KERN_TLS void *altstack;
 
 static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+
+/*
+ * The executable segments of the objects that hold module code, where a
+ * budget kill may land. Process-wide (code is the same for every thread's
+ * kernel); entries are written before the count that publishes them, and
+ * never removed (a module's code stays mapped while the worker runs, and a
+ * stale range only makes a kill land sooner).
+ */
+#define FAULT_CODE_MAX 32
+static struct {
+        uintptr_t lo, hi;
+} code_ranges[FAULT_CODE_MAX];
+static atomic_uint code_count;
+static uintptr_t kernel_lo, kernel_hi;
+/* Execute rights taken from module code, in the dispatch of that number. */
+static KERN_TLS int code_revoked;
+static KERN_TLS unsigned long code_revoked_seq;
+
+static int code_known(uintptr_t pc)
+{
+        unsigned n = atomic_load_explicit(&code_count, memory_order_acquire);
+        for (unsigned i = 0; i < n; i++)
+                if (pc >= code_ranges[i].lo && pc < code_ranges[i].hi)
+                        return 1;
+        return 0;
+}
+
+/* Whether a budget kill at pc leaves nothing of the worker's half done: pc
+ * is in module code, or no module code is known (unknown pc, modules linked
+ * into the kernel's object) and nothing better can be told. */
+static int kill_safe_at(uintptr_t pc)
+{
+        return !pc || !atomic_load_explicit(&code_count, memory_order_relaxed) || code_known(pc);
+}
+
+/* Takes (0) or gives back (1) execute rights of every known module's code.
+ * Async-signal-safe. */
+static void code_exec(int on)
+{
+        unsigned n = atomic_load_explicit(&code_count, memory_order_acquire);
+        for (unsigned i = 0; i < n; i++)
+                mprotect((void *)code_ranges[i].lo, code_ranges[i].hi - code_ranges[i].lo,
+                         on ? PROT_READ | PROT_EXEC : PROT_READ);
+        code_revoked = !on;
+}
+
+#ifdef FAULT_HAVE_PHDR
+struct code_find {
+        uintptr_t pc, lo, hi;
+};
+
+/* The span of the executable segments of the object that holds want->pc. */
+static int code_find_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+        struct code_find *want = data;
+        uintptr_t lo = UINTPTR_MAX, hi = 0;
+        int holds = 0;
+        (void)size;
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+                const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+                if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+                        continue;
+                uintptr_t a = info->dlpi_addr + ph->p_vaddr, b = a + ph->p_memsz;
+                holds |= want->pc >= a && want->pc < b;
+                lo = a < lo ? a : lo;
+                hi = b > hi ? b : hi;
+        }
+        if (!holds)
+                return 0;
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        want->lo = lo & ~(page - 1);
+        want->hi = (hi + page - 1) & ~(page - 1);
+        return 1;
+}
+#endif
+
+void vk_kernel_module_code(struct vk_kernel *k, const void *fn)
+{
+        (void)k;
+#ifdef FAULT_HAVE_PHDR
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        uintptr_t pc = (uintptr_t)fn;
+        if (code_known(pc))
+                return;
+        pthread_mutex_lock(&lock);
+        if (!kernel_hi) {
+                struct code_find self = {.pc = (uintptr_t)vk_kernel_module_code};
+                if (dl_iterate_phdr(code_find_object, &self)) {
+                        kernel_lo = self.lo;
+                        kernel_hi = self.hi;
+                }
+        }
+        struct code_find want = {.pc = pc};
+        unsigned n = atomic_load_explicit(&code_count, memory_order_relaxed);
+        if (!(pc >= kernel_lo && pc < kernel_hi) && !code_known(pc) && n < FAULT_CODE_MAX &&
+            dl_iterate_phdr(code_find_object, &want)) {
+                code_ranges[n].lo = want.lo;
+                code_ranges[n].hi = want.hi;
+                atomic_store_explicit(&code_count, n + 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&lock);
+#else
+        (void)fn;
+#endif
+}
 
 /* Async-signal-safe formatting: appends s, or v in hex or decimal. */
 static size_t put_str(char *buf, size_t at, size_t cap, const char *s)
@@ -141,10 +264,38 @@ static uintptr_t fault_pc(const void *ucp)
  * call getenv. */
 static int fault_to_journal;
 
+/* Ends the dispatch that overran its CPU budget. */
+static void budget_end(void *uc)
+{
+        fault_in_dispatch = 0;
+        fault_last.code = ETIME;
+        fault_last.corrupt = 0;
+        fault_last.addr = 0;
+        fault_last.pc = fault_pc(uc);
+        char *m = fault_last.msg;
+        size_t cap = sizeof fault_last.msg;
+        size_t at = put_str(m, 0, cap, "CPU budget of ");
+        at = put_dec(m, at, cap, budget_ticks * FAULT_TICK_MS);
+        at = put_str(m, at, cap, " ms exceeded in thread ");
+        put_hex(m, at, cap, (uintptr_t)fault_thread);
+        fault_rights_open();
+        siglongjmp(fault_jmp, 1);
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
         char *m = fault_last.msg;
         size_t cap = sizeof fault_last.msg, at = 0;
+        if (code_revoked && sig == SIGSEGV && code_known((uintptr_t)si->si_addr)) {
+                /* Module code entered while its rights were taken (on_tick):
+                 * past its budget, it ends here, holding no library's lock; a
+                 * later dispatch just runs on. */
+                int overrun = fault_in_dispatch && code_revoked_seq == fault_dispatch_seq;
+                code_exec(1);
+                if (!overrun)
+                        return;
+                budget_end(uc);
+        }
         if (!fault_in_dispatch) {
                 char line[128];
                 size_t n = put_str(line, 0, sizeof line, fault_to_journal ? "<2>" : "");
@@ -170,6 +321,8 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         fault_last.corrupt = 0;
         fault_last.addr = (uintptr_t)si->si_addr;
         fault_last.pc = fault_pc(uc);
+        if (code_revoked)
+                code_exec(1);
         at = put_str(m, at, cap, signal_name(sig));
         at = put_str(m, at, cap, " at ");
         at = put_hex(m, at, cap, (uintptr_t)si->si_addr);
@@ -181,6 +334,8 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 
 static void on_tick(int sig, siginfo_t *si, void *uc)
 {
+        (void)sig;
+        (void)si;
         if (!fault_in_dispatch || !budget_ticks)
                 return;
         if (fault_dispatch_seq != seen_seq) {
@@ -190,19 +345,16 @@ static void on_tick(int sig, siginfo_t *si, void *uc)
         }
         if (++ticks <= budget_ticks)
                 return;
-        fault_in_dispatch = 0;
-        fault_last.code = ETIME;
-        fault_last.corrupt = 0;
-        fault_last.addr = 0;
-        fault_last.pc = fault_pc(uc);
-        char *m = fault_last.msg;
-        size_t cap = sizeof fault_last.msg;
-        size_t at = put_str(m, 0, cap, "CPU budget of ");
-        at = put_dec(m, at, cap, budget_ticks * FAULT_TICK_MS);
-        at = put_str(m, at, cap, " ms exceeded in thread ");
-        put_hex(m, at, cap, (uintptr_t)fault_thread);
-        fault_rights_open();
-        siglongjmp(fault_jmp, 1);
+        if (!kill_safe_at(fault_pc(uc)) && ticks <= budget_ticks * (1 + FAULT_DEFER_MAX)) {
+                if (!code_revoked) {
+                        code_revoked_seq = fault_dispatch_seq;
+                        code_exec(0);
+                }
+                return;
+        }
+        if (code_revoked)
+                code_exec(1);
+        budget_end(uc);
 }
 
 static int stderr_is_journal(void)

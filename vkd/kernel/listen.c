@@ -29,6 +29,7 @@ int vk_kernel_listen_with(struct vk_kernel *k, int fd, vk_thread_fn *fn, const v
         struct kserver *s = kz_calloc(&k->zone, sizeof *s);
         if (!s)
                 return -ENOMEM;
+        vk_kernel_module_code(k, (const void *)fn);
         if (arglen) {
                 s->arg = kz_calloc(&k->zone, arglen);
                 if (!s->arg) {

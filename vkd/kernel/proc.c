@@ -255,6 +255,7 @@ nomem:
 int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,
                         int fd_in, int fd_out)
 {
+        vk_kernel_module_code(k, (const void *)fn);
         return proc_spawn(k, fn, arg, arglen, fd_in, fd_out, k->cfg.isolation);
 }
 

@@ -94,6 +94,15 @@ int vk_kernel_listen(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *
 int vk_kernel_listen_with(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg,
                           size_t arglen, enum vk_isolation isolation);
 
+/* Tells the kernel that fn is module code: a runaway dispatch is ended with
+ * ETIME only where it stands in such code (or, after a long wait, anywhere),
+ * never inside the allocator or another library that may hold a lock. The
+ * functions given to vk_kernel_spawn() and vk_kernel_listen*() are noted
+ * already; a host that runs module code through a wrapper of its own names
+ * the module's functions here. A function in the kernel's own object is
+ * ignored: with no module code known, a dispatch is ended anywhere. */
+void vk_kernel_module_code(struct vk_kernel *k, const void *fn);
+
 /* Runs until there is nothing left to run: no process and no listener, or
  * vk_kernel_stop() was called and every process ended. Returns 0 or -errno
  * of a fatal poller error. */

@@ -380,6 +380,9 @@ void worker_run(const struct worker_args *a)
                 .main = m.desc.main,
                 .idle_ms = s->idle_timeout_usec / 1000 ? s->idle_timeout_usec / 1000 : 1,
         };
+        /* Connections run the module through worker_conn: the module's code is where a runaway
+         * dispatch may be ended (vk_kernel_module_code). */
+        vk_kernel_module_code(k, (const void *)m.desc.main);
         if (m.desc.service) {
                 /* The module's own process (ABI 1.1: a store, say), before the
                  * first connection; connections find it with vk_service_pid(). */

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <vk/module.h>
@@ -97,6 +98,7 @@ VK_MODULE(.name = "execve", .version = "0", .main = exec_conn);
  *   ring  its input ring's buffer pointer overwritten    self   its frame pointer overwritten
  *   size  its output ring's size overwritten, then a write
  *   store a message that makes the service's own process fault
+ *   mloop a runaway loop that spends its time inside the allocator (libc, not module code)
  */
 static volatile int *volatile wild = (volatile int *)(uintptr_t)16;
 
@@ -119,6 +121,9 @@ static void hostile_conn(struct vk_thread *that)
                 if (!strcmp(self->line, "loop"))
                         for (volatile unsigned long i = 1; i; i++)
                                 ;
+                if (!strcmp(self->line, "mloop"))
+                        for (volatile unsigned long i = 1; i; i++)
+                                free(malloc((size_t)(64 + i % 512) << 10));
                 if (!strcmp(self->line, "nomem"))
                         vk_alloc_or_raise(self->big, 1u << 24);
                 if (!strcmp(self->line, "raise"))

@@ -9,12 +9,14 @@
  * vk_kernel_listen() keeping to max_procs while the connections beyond it
  * wait in the backlog; spawning writes no heap (no protection change before
  * the first dispatch, however the argument is kept) and an argument too big
- * for the heap is refused or ends the process with ENOMEM. Only socketpairs,
- * pipes and loopback TCP.
+ * for the heap is refused or ends the process with ENOMEM; a new client is
+ * taken within a poll round of its arrival, however many closes were queued
+ * before it. Only socketpairs, pipes and loopback TCP.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include "kernel_test.h"
 
@@ -647,6 +649,102 @@ START_TEST(test_idle_limit_beats_a_late_deadline)
 }
 END_TEST
 
+
+/* A storm of closes queued before a new client: the poller reports events in
+ * arrival order, a batch a round, and the listener's edge came after every
+ * close, so the new client waited until all of them were processed (5,000
+ * closing connections: 200 ms). The accept is tried again after a round
+ * that filled its batch. */
+#define STORM_CONNS 1500
+
+static void line_echo(struct vk_thread *that)
+{
+        struct {
+                ssize_t n;
+                char line[32];
+        } *self;
+        vk_begin();
+        for (;;) {
+                vk_readline(self->n, self->line, sizeof self->line);
+                if (self->n <= 0)
+                        break;
+                vk_write(self->line, self->n);
+                vk_flush();
+        }
+        vk_end();
+}
+
+static struct {
+        int clients[STORM_CONNS];
+        int got, phase, fresh;
+        uint16_t port;
+        uint64_t base, ended_before;
+} storm;
+
+/* Between rounds: once every client was echoed, closes them all and connects
+ * a new one before the kernel polls again; then notes how many of the closes
+ * were processed before the new client's echo came back. */
+static void storm_tick(void *ctx)
+{
+        struct vk_kernel_stats st;
+        char c[2];
+        (void)ctx;
+        vk_kernel_stats(kt.k, &st);
+        if (storm.phase == 0) {
+                while (storm.got < STORM_CONNS &&
+                       recv(storm.clients[storm.got], c, 2, MSG_DONTWAIT) == 2)
+                        storm.got++;
+                if (storm.got < STORM_CONNS)
+                        return;
+                storm.base = st.exited;
+                for (int i = 0; i < STORM_CONNS; i++)
+                        close(storm.clients[i]);
+                storm.fresh = connect_loopback(storm.port);
+                ck_assert_int_eq(write(storm.fresh, "y\n", 2), 2);
+                storm.phase = 1;
+        } else if (storm.phase == 1) {
+                if (recv(storm.fresh, c, 2, MSG_DONTWAIT) != 2)
+                        return;
+                storm.ended_before = st.exited - storm.base;
+                storm.phase = 2;
+        } else if (storm.fresh >= 0 && st.exited - storm.base >= STORM_CONNS) {
+                close(storm.fresh);
+                storm.fresh = -1;
+                vk_kernel_stop(kt.k);
+        }
+}
+
+START_TEST(test_accept_beats_a_close_storm)
+{
+        struct rlimit rl;
+        ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+        if (rl.rlim_cur < 2 * STORM_CONNS + 64) {
+                ck_assert_msg(rl.rlim_max >= 2 * STORM_CONNS + 64, "open-file limit too low");
+                rl.rlim_cur = 2 * STORM_CONNS + 64;
+                ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        }
+        kt_kernel(NULL, 0, 0, 0);
+        int lfd = listen_loopback(&storm.port);
+        ck_assert_int_eq(listen(lfd, STORM_CONNS + 16), 0);
+        ck_assert_int_eq(vk_kernel_listen(kt.k, lfd, line_echo, NULL, 0), 0);
+        for (int i = 0; i < STORM_CONNS; i++) {
+                storm.clients[i] = connect_loopback(storm.port);
+                ck_assert_int_eq(write(storm.clients[i], "x\n", 2), 2);
+        }
+        vk_kernel_on_tick(kt.k, storm_tick, NULL, 1);
+        alarm(60);
+        kt_run();
+        alarm(0);
+        ck_assert_int_eq(storm.phase, 2);
+        /* A round's batch is 256 events (SCHED_EVENTS): the new client is
+         * taken after the first, echoed in the next at the latest. */
+        ck_assert_msg(storm.ended_before <= 3 * 256,
+                      "%llu of %d closes queued before the new client were processed first",
+                      (unsigned long long)storm.ended_before, STORM_CONNS);
+        close(lfd);
+}
+END_TEST
+
 static Suite *sched_suite(void)
 {
         Suite *s = suite_create("sched");
@@ -670,6 +768,7 @@ static Suite *sched_suite(void)
         tcase_add_test(stop, test_stop_from_thread);
         tcase_add_test(stop, test_stop_before_run);
         tcase_add_test(stop, test_listen_respects_max_procs);
+        tcase_add_test(stop, test_accept_beats_a_close_storm);
 
         TCase *spawn = kt_tcase(s, "spawn");
         tcase_add_test(spawn, test_spawn_touches_no_heap);

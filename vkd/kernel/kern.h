@@ -455,6 +455,9 @@ void mail_out(struct vk_kernel *k, struct kproc *kp); /* after a dispatch */
 void mail_in(struct kproc *kp);                       /* before one */
 
 /* listen.c */
+/* After a poll round that filled its batch: the listeners' edges may be
+ * queued behind the events not yet reported, so each is tried at once. */
+void listen_try_all(struct vk_kernel *k);
 void listen_accept(struct vk_kernel *k);
 void listen_close_all(struct vk_kernel *k);
 /* At stop: with close_listeners_on_stop, accepts what the queues hold and

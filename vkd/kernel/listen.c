@@ -83,6 +83,16 @@ void listen_accept(struct vk_kernel *k)
         }
 }
 
+void listen_try_all(struct vk_kernel *k)
+{
+        /* A new client must not wait behind a storm of closes: the poller
+         * reports in arrival order, and at 256 events a round 10,000 of them
+         * queued before its edge would keep it out for 40 rounds. An accept
+         * that finds nothing costs one EAGAIN a full round. */
+        for (struct kserver *s = k->servers; s; s = s->next)
+                s->ready = 1;
+}
+
 void listen_stop_all(struct vk_kernel *k)
 {
         /* The queues' last connections are taken (up to max_procs), as if they

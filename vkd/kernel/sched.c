@@ -388,6 +388,8 @@ int vk_kernel_run(struct vk_kernel *k)
                 k->now = kern_now_ns();
                 for (int i = 0; i < n; i++)
                         route(k, &ev[i]);
+                if (n == SCHED_EVENTS)
+                        listen_try_all(k);
                 timers_expire(k);
         }
 }

@@ -607,14 +607,12 @@ static void prom_latency(json_object *svcs)
 {
         const char *name = "vkd_request_duration_seconds";
 
-        prom_head(name, "histogram",
-                  "Request latency; _sum is estimated from the buckets (their lower bounds).");
+        prom_head(name, "histogram", "Request latency.");
         for (size_t i = 0; i < json_len(svcs); i++) {
                 json_object *s = json_object_array_get_idx(svcs, i);
-                json_object *h = get(get(s, "latency_us"), "histogram");
+                json_object *lat = get(s, "latency_us"), *h = get(lat, "histogram");
                 size_t n = json_len(h);
                 uint64_t cum = 0;
-                double sum = 0;
                 char svc[1100];
 
                 snprintf(svc, sizeof(svc), "%s", prom_label(get_str(s, "name", "")));
@@ -623,14 +621,14 @@ static void prom_latency(json_object *svcs)
                         uint64_t c = json_object_get_uint64(json_object_array_get_idx(h, b));
 
                         cum += c;
-                        sum += (double)c * (b ? (double)(1ULL << (b - 1)) / 1e6 : 0);
                         if (b + 1 < n)
                                 printf("%s_bucket{service=\"%s\",le=\"%.6g\"} %llu\n", name, svc,
                                        (double)(1ULL << b) / 1e6, (unsigned long long)cum);
                 }
                 printf("%s_bucket{service=\"%s\",le=\"+Inf\"} %llu\n", name, svc,
                        (unsigned long long)cum);
-                printf("%s_sum{service=\"%s\"} %.9g\n", name, svc, sum);
+                printf("%s_sum{service=\"%s\"} %.6f\n", name, svc,
+                       (double)get_u64(lat, "sum") / 1e6);
                 printf("%s_count{service=\"%s\"} %llu\n", name, svc, (unsigned long long)cum);
         }
 }

@@ -757,6 +757,14 @@ def case_metrics(env):
     check(buckets[0][0] == 1e-06 and buckets[-1][0] == float("inf"), f"bounds {buckets[:2]}")
     check(all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), f"not cumulative {buckets}")
     check(buckets[-1][1] == 3 * n, f"+Inf bucket {buckets[-1]}")
+    # _sum, in seconds, lies between the bounds its buckets give (each request in [le/2, le)).
+    lo = hi = 0.0
+    for (le, c), prev in zip(buckets[:-1], [(0, 0)] + buckets[:-2]):
+        lo += (c - prev[1]) * (le / 2 if le > 1e-06 else 0)
+        hi += (c - prev[1]) * le
+    got = sample(ms, "vkd_request_duration_seconds_sum", service="lines")
+    check(buckets[-1][1] == buckets[-2][1] and lo - 1e-6 <= got <= hi + 1e-6,
+          f"_sum {got} not in [{lo}, {hi}]")
     rss = [v for k, v in ms.items() if k[0] == "vkd_worker_resident_memory_bytes" and
            dict(k[1])["service"] == "lines"]
     check(len(rss) == 2 and all(v > 0 for v in rss), f"worker rss {rss}")

@@ -769,6 +769,27 @@ def case_metrics(env):
            dict(k[1])["service"] == "lines"]
     check(len(rss) == 2 and all(v > 0 for v in rss), f"worker rss {rss}")
 
+    # A fault (a NULL dereference in a connection) and a worker killed: the error kinds and the
+    # restart show, and every series stays unique (parse_metrics) after the restart.
+    with connect(("127.0.0.1", p_lines)) as s:
+        s.sendall(b"crash\n")
+        s.settimeout(WAIT)
+        check(s.recv(10) == b"", "the faulting connection was not closed")
+    wait_status(env, "the fault counted",
+                lambda st: service(st, "lines")["counters"]["faults"] == 1)
+    victim = service(status(env), "lines")["workers"][0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_status(env, "the restart shown", lambda st: service(st, "lines")["restarts"] == 1 and
+                service(st, "lines")["workers_ready"] == 2)
+    rc, out, _ = vkdctl(env, "metrics")
+    check(rc == 0, f"vkdctl metrics: rc {rc}")
+    ms = parse_metrics(out)
+    for name, want in [("vkd_faults_total", 1), ("vkd_connection_errors_total", 1),
+                       ("vkd_worker_restarts_total", 1), ("vkd_requests_total", 3 * n),
+                       ("vkd_connections_accepted_total", n + 1)]:
+        got = sample(ms, name, service="lines")
+        check(got == want, f"after the fault and the kill: {name} = {got}, want {want}")
+
     p = subprocess.run([promtool, "check", "metrics"], input=out, capture_output=True, text=True,
                        timeout=WAIT)
     print(p.stdout + p.stderr, flush=True)

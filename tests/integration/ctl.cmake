@@ -18,7 +18,7 @@ set_target_properties(ctltest PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
 if(NOT VKD_WITH_SYSTEMD)
         return()
 endif()
-foreach(case status commands access robust slots check)
+foreach(case status commands access robust slots check metrics)
         add_test(NAME ctl_${case}
                 COMMAND ${Python3_EXECUTABLE} -u ${CMAKE_CURRENT_LIST_DIR}/ctl/ctl_test.py
                         --vkdctl $<TARGET_FILE:vkdctl>

@@ -175,6 +175,7 @@ START_TEST(test_book_and_quantiles)
         v.c[FIG_ACTIVE] = 4;
         v.latency[3] = 98; /* [4, 8) us */
         v.latency[10] = 2; /* [512, 1024) us */
+        v.latency_sum_us = 98 * 5 + 2 * 700;
         ck_assert_int_eq(fig_book_add(&b, "web", &v), 0);
         ck_assert_int_eq(fig_book_add(&b, "web", &v), 0);
         ck_assert_int_eq(fig_book_add(&b, "db", &v), 0);
@@ -183,6 +184,7 @@ START_TEST(test_book_and_quantiles)
         ck_assert_uint_eq(got->c[FIG_ACCEPTED], 20);
         ck_assert_uint_eq(got->c[FIG_ACTIVE], 0); /* the gone have no open connections */
         ck_assert_uint_eq(got->latency[3], 196);
+        ck_assert_uint_eq(got->latency_sum_us, 2 * (98 * 5 + 2 * 700));
         ck_assert_ptr_null(fig_book_get(&b, "nope"));
         ck_assert_uint_eq(fig_latency_quantile_us(got, 0.5), 8);
         ck_assert_uint_eq(fig_latency_quantile_us(got, 0.98), 1024);

@@ -59,6 +59,7 @@ static void usage(FILE *f)
                 "Commands:\n"
                 "  status [SERVICE...]  the daemon and its services, with live figures\n"
                 "  services             the services, one line each\n"
+                "  metrics              the figures in the Prometheus text format 0.0.4\n"
                 "  reload               reload the configuration (like SIGHUP) and wait for the\n"
                 "                       result; on errors the running configuration is kept\n"
                 "  stop                 drain and stop the daemon, and wait until it is gone\n"
@@ -538,6 +539,207 @@ static int cmd_services(const struct opts *o)
         return code;
 }
 
+/* ------------------------------------------------------------------ metrics */
+
+/*
+ * metrics: the status as the Prometheus text exposition format 0.0.4, for a scraper that reads
+ * files (node_exporter's textfile collector) or a pipe. Names follow Prometheus conventions:
+ * counters end in _total, durations are seconds and sizes bytes; every per-service series has
+ * the label service, per-worker series also worker (the worker's index) and generation.
+ */
+
+/* A label value with \, " and newline escaped, as the format wants. Static buffer: one value
+ * per printf argument list at a time. */
+static const char *prom_label(const char *v)
+{
+        static char buf[4 * 256 + 1];
+        size_t n = 0;
+
+        for (; *v && n + 2 < sizeof(buf); v++) {
+                if (*v == '\\' || *v == '"' || *v == '\n') {
+                        buf[n++] = '\\';
+                        buf[n++] = *v == '\n' ? 'n' : *v;
+                } else
+                        buf[n++] = *v;
+        }
+        buf[n] = '\0';
+        return buf;
+}
+
+static void prom_head(const char *name, const char *type, const char *help)
+{
+        printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One series per service of the counter (or gauge) key of the status' "counters" object. */
+struct prom_counter {
+        const char *key, *name, *type, *help;
+};
+
+static const struct prom_counter prom_counters[] = {
+        {"accepted", "vkd_connections_accepted_total", "counter", "Connections accepted."},
+        {"active", "vkd_connections_active", "gauge", "Connections open now."},
+        {"closed", "vkd_connections_closed_total", "counter", "Connections ended."},
+        {"requests", "vkd_requests_total", "counter", "Requests served (vk_request_done)."},
+        {"bytes_in", "vkd_received_bytes_total", "counter", "Bytes read from connections."},
+        {"bytes_out", "vkd_sent_bytes_total", "counter", "Bytes written to connections."},
+        {"errors", "vkd_connection_errors_total", "counter",
+         "Connections ended by an uncaught error (the kinds below included)."},
+        {"faults", "vkd_faults_total", "counter",
+         "Connections ended by SIGSEGV, SIGBUS, SIGFPE or SIGILL."},
+        {"cpu_kills", "vkd_cpu_budget_kills_total", "counter",
+         "Connections ended for overrunning their CPU budget."},
+        {"nomem", "vkd_heap_exhaustions_total", "counter",
+         "Connections ended because their heap was exhausted."},
+        {"timeouts", "vkd_timeouts_total", "counter", "Connections ended by a timeout."},
+        {"service_procs", "vkd_service_processes", "gauge",
+         "The module's own service processes running now."},
+        {"service_ends", "vkd_service_process_ends_total", "counter",
+         "Service processes that ended unasked (each restarts its worker)."},
+};
+
+static size_t json_len(json_object *a)
+{
+        return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}
+
+static void prom_latency(json_object *svcs)
+{
+        const char *name = "vkd_request_duration_seconds";
+
+        prom_head(name, "histogram", "Request latency.");
+        for (size_t i = 0; i < json_len(svcs); i++) {
+                json_object *s = json_object_array_get_idx(svcs, i);
+                json_object *lat = get(s, "latency_us"), *h = get(lat, "histogram");
+                size_t n = json_len(h);
+                uint64_t cum = 0;
+                char svc[1100];
+
+                snprintf(svc, sizeof(svc), "%s", prom_label(get_str(s, "name", "")));
+                /* Bucket 0 is under 1 us, bucket b in [2^(b-1), 2^b) us; the last one is open. */
+                for (size_t b = 0; b < n; b++) {
+                        uint64_t c = json_object_get_uint64(json_object_array_get_idx(h, b));
+
+                        cum += c;
+                        if (b + 1 < n)
+                                printf("%s_bucket{service=\"%s\",le=\"%.6g\"} %llu\n", name, svc,
+                                       (double)(1ULL << b) / 1e6, (unsigned long long)cum);
+                }
+                printf("%s_bucket{service=\"%s\",le=\"+Inf\"} %llu\n", name, svc,
+                       (unsigned long long)cum);
+                printf("%s_sum{service=\"%s\"} %.6f\n", name, svc,
+                       (double)get_u64(lat, "sum") / 1e6);
+                printf("%s_count{service=\"%s\"} %llu\n", name, svc, (unsigned long long)cum);
+        }
+}
+
+/* The RSS of every worker process of every service (draining ones of an older generation
+ * included): labels worker (its index), generation and pid, which tell two apart during a
+ * restart. */
+static void prom_worker_rss(json_object *svcs)
+{
+        const char *name = "vkd_worker_resident_memory_bytes";
+
+        prom_head(name, "gauge", "A worker process' RSS.");
+        for (size_t i = 0; i < json_len(svcs); i++) {
+                json_object *s = json_object_array_get_idx(svcs, i), *ws = get(s, "workers");
+                char svc[1100];
+
+                snprintf(svc, sizeof(svc), "%s", prom_label(get_str(s, "name", "")));
+                for (size_t j = 0; j < json_len(ws); j++) {
+                        json_object *w = json_object_array_get_idx(ws, j);
+
+                        if (!get_u64(w, "pid"))
+                                continue;
+                        printf("%s{service=\"%s\",worker=\"%llu\",generation=\"%llu\",pid=\"%llu\"}"
+                               " "
+                               "%llu\n",
+                               name, svc, (unsigned long long)get_u64(w, "index"),
+                               (unsigned long long)get_u64(w, "generation"),
+                               (unsigned long long)get_u64(w, "pid"),
+                               (unsigned long long)get_u64(w, "rss"));
+                }
+        }
+}
+
+/* One series per service of a uint64 field of the service's status object. */
+static void prom_service_field(json_object *svcs, const char *key, const char *name,
+                               const char *type, const char *help)
+{
+        prom_head(name, type, help);
+        for (size_t i = 0; i < json_len(svcs); i++) {
+                json_object *s = json_object_array_get_idx(svcs, i);
+
+                printf("%s{service=\"%s\"} %llu\n", name, prom_label(get_str(s, "name", "")),
+                       (unsigned long long)get_u64(s, key));
+        }
+}
+
+static void print_metrics(json_object *rep)
+{
+        json_object *d = get(rep, "daemon"), *mem = get(d, "memory"), *svcs = get(rep, "services");
+
+        prom_head("vkd_build_info", "gauge", "The daemon's version; always 1.");
+        printf("vkd_build_info{version=\"%s\"} 1\n", prom_label(get_str(d, "version", "")));
+        prom_head("vkd_config_generation", "gauge",
+                  "The running configuration's generation (1 at start, +1 a reload).");
+        printf("vkd_config_generation %llu\n", (unsigned long long)get_u64(d, "generation"));
+        prom_head("vkd_start_time_seconds", "gauge", "When the daemon started (Unix time).");
+        printf("vkd_start_time_seconds %llu\n", (unsigned long long)get_u64(d, "started_at"));
+        prom_head("vkd_supervisor_resident_memory_bytes", "gauge", "The supervisor's RSS.");
+        printf("vkd_supervisor_resident_memory_bytes %llu\n",
+               (unsigned long long)get_u64(mem, "rss"));
+        if (get(mem, "allocated")) {
+                prom_head("vkd_supervisor_allocated_bytes", "gauge",
+                          "Bytes the supervisor's allocator has handed out (jemalloc).");
+                printf("vkd_supervisor_allocated_bytes %llu\n",
+                       (unsigned long long)get_u64(mem, "allocated"));
+                prom_head("vkd_supervisor_allocator_resident_bytes", "gauge",
+                          "Bytes the supervisor's allocator keeps resident (jemalloc).");
+                printf("vkd_supervisor_allocator_resident_bytes %llu\n",
+                       (unsigned long long)get_u64(mem, "resident"));
+        }
+        for (size_t k = 0; k < sizeof(prom_counters) / sizeof(prom_counters[0]); k++) {
+                const struct prom_counter *p = &prom_counters[k];
+
+                prom_head(p->name, p->type, p->help);
+                for (size_t i = 0; i < json_len(svcs); i++) {
+                        json_object *s = json_object_array_get_idx(svcs, i);
+
+                        printf("%s{service=\"%s\"} %llu\n", p->name,
+                               prom_label(get_str(s, "name", "")),
+                               (unsigned long long)get_u64(get(s, "counters"), p->key));
+                }
+        }
+        prom_service_field(svcs, "workers_configured", "vkd_workers_configured", "gauge",
+                           "Workers= of the service.");
+        prom_service_field(svcs, "workers_ready", "vkd_workers_ready", "gauge",
+                           "Workers of the service accepting now.");
+        prom_service_field(svcs, "restarts", "vkd_worker_restarts_total", "counter",
+                           "Worker restarts of the service's running generation.");
+        prom_worker_rss(svcs);
+        prom_latency(svcs);
+}
+
+static int cmd_metrics(const struct opts *o)
+{
+        json_object *req = json_object_new_object(), *rep = NULL;
+        int r, code = EXIT_OK;
+
+        json_object_object_add(req, "command", json_object_new_string("status"));
+        r = ctl_call(o, req, &rep);
+        json_object_put(req);
+        if (r < 0)
+                return not_reachable(o, r, true, false);
+        if (!reply_ok(rep)) {
+                fprintf(stderr, "vkdctl: %s\n", get_str(rep, "error", "failed"));
+                code = EXIT_UNKNOWN;
+        } else
+                print_metrics(rep);
+        json_object_put(rep);
+        return code;
+}
+
 /*
  * check [live|ready]: the two answers an orchestrator's probes want. live: the daemon answers on
  * its control socket, draining or not (a liveness probe that fails during a drain would have
@@ -757,6 +959,8 @@ int main(int argc, char **argv)
         } else if (strcmp(cmd, "check") == 0 && n_args <= 2 &&
                    (n_args == 1 || !strcmp(args[1], "live") || !strcmp(args[1], "ready"))) {
                 code = cmd_check(&o, n_args == 2 ? args[1] : "ready");
+        } else if (strcmp(cmd, "metrics") == 0 && n_args == 1) {
+                code = cmd_metrics(&o);
         } else if (strcmp(cmd, "services") == 0 && n_args == 1) {
                 code = cmd_services(&o);
         } else if ((strcmp(cmd, "reload") == 0 || strcmp(cmd, "stop") == 0) && n_args == 1) {

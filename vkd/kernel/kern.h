@@ -68,6 +68,7 @@ struct vk_proc {
         uint64_t service_pid;
         uint32_t nreq;           /* requests since the kernel last harvested */
         uint16_t lat[VK_LATENCY_BUCKETS];
+        uint64_t lat_sum_us;     /* the latencies counted in lat[] since the harvest */
 };
 
 /* A message in a ring or in the kernel's staging buffer. */

@@ -131,6 +131,8 @@ static void harvest(struct vk_kernel *k, struct vk_proc *p)
                 return;
         k->stats.requests += p->nreq;
         p->nreq = 0;
+        k->stats.latency_sum_us += p->lat_sum_us;
+        p->lat_sum_us = 0;
         for (int i = 0; i < VK_LATENCY_BUCKETS; i++) {
                 k->stats.latency[i] += p->lat[i];
                 p->lat[i] = 0;

@@ -305,15 +305,17 @@ uint64_t vk_now(const struct vk_thread *that)
 void vk_request_done(struct vk_thread *that, uint64_t started)
 {
         struct vk_proc *p = kern_proc(that);
-        uint64_t us = (vk_now(that) - started) / 1000;
+        uint64_t us = (vk_now(that) - started) / 1000, rest = us;
         unsigned b = 0;
-        while (us && b < VK_LATENCY_BUCKETS - 1) {
-                us >>= 1;
+        while (rest && b < VK_LATENCY_BUCKETS - 1) {
+                rest >>= 1;
                 b++;
         }
         p->nreq++;
-        if (p->lat[b] < UINT16_MAX)
+        if (p->lat[b] < UINT16_MAX) {
                 p->lat[b]++;
+                p->lat_sum_us += us;
+        }
 }
 
 void vk__pause(struct vk_thread *that)

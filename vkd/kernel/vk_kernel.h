@@ -169,6 +169,7 @@ struct vk_kernel_stats {
         uint64_t msgs_dropped; /* messages refused: a receiver's staging was full */
         /* Requests by latency: bucket 0 under 1 us, bucket i in [2^(i-1), 2^i) us. */
         uint64_t latency[VK_LATENCY_BUCKETS];
+        uint64_t latency_sum_us; /* the sum of the latencies counted in latency[] */
 };
 
 /* The latency (ns) below which a fraction q (0..1) of the requests counted in

@@ -491,6 +491,7 @@ static json_object *ctl_service_json(const struct sup *s, const struct svc *v, u
         for (int i = 0; i < VK_LATENCY_BUCKETS; i++)
                 json_object_array_add(hist, json_object_new_uint64(f.latency[i]));
         json_object_object_add(lat, "histogram", hist);
+        json_object_object_add(lat, "sum", json_object_new_uint64(f.latency_sum_us));
         json_object_object_add(o, "latency_us", lat);
 
         m = json_object_new_object();

@@ -204,6 +204,7 @@ void fig_add(struct fig_values *sum, const struct fig_values *v, bool with_gauge
                         sum->c[i] += v->c[i];
         for (int i = 0; i < VK_LATENCY_BUCKETS; i++)
                 sum->latency[i] += v->latency[i];
+        sum->latency_sum_us += v->latency_sum_us;
 }
 
 uint64_t fig_latency_quantile_us(const struct fig_values *v, double q)

@@ -58,6 +58,7 @@ struct fig_values {
         uint64_t c[FIG_N_COUNTERS];
         /* Requests by latency: bucket 0 under 1 us, bucket i in [2^(i-1), 2^i) us. */
         uint64_t latency[VK_LATENCY_BUCKETS];
+        uint64_t latency_sum_us; /* the sum of the latencies counted in latency[] */
 };
 
 /* One worker's figures. Written by the worker only, with fig_publish(). */

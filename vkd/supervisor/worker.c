@@ -99,6 +99,7 @@ static void worker_publish(void *ctx)
                         v.c[f->service_counted]--;
         }
         memcpy(v.latency, st.latency, sizeof(v.latency));
+        v.latency_sum_us = st.latency_sum_us;
         fig_publish(f->slot, &v);
 }
 

@@ -13,6 +13,10 @@ vkdctl binary. One case per ctest test (see ctl.cmake); the helpers are the supe
   check     `vkdctl check` (ready) and `check live`: an Optional=yes service that could not load
             is not ready (1) though vkd is live (0); ready (0) once it is gone; a worker
             crash storm is not ready; a drain is not ready yet live; no daemon is 7 for both
+  metrics   `vkdctl metrics` after traffic: counters moved by what was sent, a cumulative
+            latency histogram; `promtool check metrics` and `check rules` (docs/examples)
+            pass; a real Prometheus scrapes it (through a test-side HTTP bridge) every second
+            and its query API answers the counter and its rate
   robust    garbage, an oversized line, a silent client, a client that never reads, one
             client too many: each is answered or closed, the daemon keeps serving and answering
 
@@ -23,6 +27,7 @@ own, so the tests poll `vkdctl status --json` until the expected values arrive, 
 import json
 import os
 import pwd
+import re
 import grp
 import shutil
 import signal
@@ -35,6 +40,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from vkdtest import (WAIT, Fail, check, connect, echo_roundtrip, free_port,  # noqa: E402
                      log, main, recv_exactly, skip, stop_daemon, wait_until)
+from vkdproc import kill_tree, spawn  # noqa: E402
 
 ARGS = {}
 
@@ -649,6 +655,207 @@ def case_slots(env):
 # ---------------------------------------------------------------- check
 
 
+# ---------------------------------------------------------------- metrics
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+
+
+def parse_metrics(text):
+    """The samples of a Prometheus text exposition: {(name, frozenset(labels)): value}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        check(m, f"not a sample line: {line!r}")
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        key = (m.group(1), labels)
+        check(key not in out, f"duplicate series {line!r}")
+        out[key] = float(m.group(3))
+    return out
+
+
+def sample(ms, name, **labels):
+    key = (name, frozenset(labels.items()))
+    check(key in ms, f"no sample {name}{labels}")
+    return ms[key]
+
+
+def need_tool(name):
+    path = shutil.which(name)
+    if not path:
+        skip(f"ctl_metrics/no-{name}", f"{name} not found (Debian package prometheus)")
+    return path
+
+
+def http_get(url, timeout=5):
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read().decode()
+
+
+def metrics_bridge(env):
+    """An HTTP endpoint on a free port serving `vkdctl metrics` fresh on each GET /metrics (the
+    way node_exporter's textfile collector or an exec exporter would). Returns (server, port)."""
+    import http.server
+    import threading
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            p = subprocess.run([ARGS["vkdctl"], "--socket", ctl_path(env), "metrics"],
+                               capture_output=True, timeout=WAIT)
+            ok = self.path == "/metrics" and p.returncode == 0
+            self.send_response(200 if ok else 500)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(p.stdout if ok else p.stderr)
+
+        def log_message(self, *a):
+            pass
+
+    port = free_port()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, port
+
+
+def case_metrics(env):
+    promtool, prometheus = need_tool("promtool"), need_tool("prometheus")
+    p_lines, p_echo = free_port(), free_port()
+    lines_service(env, "lines", p_lines)
+    env.write_service("echo", {"Listen": f"127.0.0.1:{p_echo}"})
+    env.start()
+    env.notify.wait("READY=1")
+
+    n = 12
+    sent = 0
+    for i in range(n):
+        sent += lines_session(("127.0.0.1", p_lines),
+                              [b"line %d.%d\n" % (i, k) for k in range(3)])
+    wait_status(env, "lines counted", lambda st: service(st, "lines")["counters"]["closed"] == n)
+
+    rc, out, _ = vkdctl(env, "metrics")
+    check(rc == 0, f"vkdctl metrics: rc {rc}")
+    ms = parse_metrics(out)
+    for name, want in [("vkd_connections_accepted_total", n), ("vkd_connections_closed_total", n),
+                       ("vkd_connections_active", 0), ("vkd_requests_total", 3 * n),
+                       ("vkd_received_bytes_total", sent), ("vkd_sent_bytes_total", sent),
+                       ("vkd_connection_errors_total", 0), ("vkd_faults_total", 0),
+                       ("vkd_cpu_budget_kills_total", 0), ("vkd_workers_configured", 2),
+                       ("vkd_workers_ready", 2), ("vkd_worker_restarts_total", 0),
+                       ("vkd_request_duration_seconds_count", 3 * n)]:
+        got = sample(ms, name, service="lines")
+        check(got == want, f"{name}{{service=lines}} = {got}, want {want}")
+    check(sample(ms, "vkd_requests_total", service="echo") == 0, "echo has no requests")
+    check(sample(ms, "vkd_config_generation") == 1, "generation 1")
+    check(any(k[0] == "vkd_build_info" and v == 1 for k, v in ms.items()), "no vkd_build_info")
+    # The histogram: cumulative, +Inf is the count, bounds in seconds rising from 1 us.
+    buckets = sorted((float(dict(k[1])["le"]), v) for k, v in ms.items()
+                     if k[0] == "vkd_request_duration_seconds_bucket" and
+                     dict(k[1])["service"] == "lines")
+    check(buckets[0][0] == 1e-06 and buckets[-1][0] == float("inf"), f"bounds {buckets[:2]}")
+    check(all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), f"not cumulative {buckets}")
+    check(buckets[-1][1] == 3 * n, f"+Inf bucket {buckets[-1]}")
+    # _sum, in seconds, lies between the bounds its buckets give (each request in [le/2, le)).
+    lo = hi = 0.0
+    for (le, c), prev in zip(buckets[:-1], [(0, 0)] + buckets[:-2]):
+        lo += (c - prev[1]) * (le / 2 if le > 1e-06 else 0)
+        hi += (c - prev[1]) * le
+    got = sample(ms, "vkd_request_duration_seconds_sum", service="lines")
+    check(buckets[-1][1] == buckets[-2][1] and lo - 1e-6 <= got <= hi + 1e-6,
+          f"_sum {got} not in [{lo}, {hi}]")
+    rss = [v for k, v in ms.items() if k[0] == "vkd_worker_resident_memory_bytes" and
+           dict(k[1])["service"] == "lines"]
+    check(len(rss) == 2 and all(v > 0 for v in rss), f"worker rss {rss}")
+
+    # A fault (a NULL dereference in a connection) and a worker killed: the error kinds and the
+    # restart show, and every series stays unique (parse_metrics) after the restart.
+    with connect(("127.0.0.1", p_lines)) as s:
+        s.sendall(b"crash\n")
+        s.settimeout(WAIT)
+        check(s.recv(10) == b"", "the faulting connection was not closed")
+    wait_status(env, "the fault counted",
+                lambda st: service(st, "lines")["counters"]["faults"] == 1)
+    victim = service(status(env), "lines")["workers"][0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_status(env, "the restart shown", lambda st: service(st, "lines")["restarts"] == 1 and
+                service(st, "lines")["workers_ready"] == 2)
+    rc, out, _ = vkdctl(env, "metrics")
+    check(rc == 0, f"vkdctl metrics: rc {rc}")
+    ms = parse_metrics(out)
+    for name, want in [("vkd_faults_total", 1), ("vkd_connection_errors_total", 1),
+                       ("vkd_worker_restarts_total", 1), ("vkd_requests_total", 3 * n),
+                       ("vkd_connections_accepted_total", n + 1)]:
+        got = sample(ms, name, service="lines")
+        check(got == want, f"after the fault and the kill: {name} = {got}, want {want}")
+
+    p = subprocess.run([promtool, "check", "metrics"], input=out, capture_output=True, text=True,
+                       timeout=WAIT)
+    print(p.stdout + p.stderr, flush=True)
+    check(p.returncode == 0, f"promtool check metrics: rc {p.returncode}")
+    rules = os.path.join(env.args.source_dir, "docs", "examples", "vkd-alerts.yml")
+    p = subprocess.run([promtool, "check", "rules", rules], capture_output=True, text=True,
+                       timeout=WAIT)
+    print(p.stdout + p.stderr, flush=True)
+    check(p.returncode == 0, f"promtool check rules: rc {p.returncode}")
+
+    # A real Prometheus scrapes the figures (every second) and answers a query on them.
+    srv, bridge = metrics_bridge(env)
+    web = free_port()
+    conf = os.path.join(env.tmp, "prometheus.yml")
+    with open(conf, "w") as f:
+        f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                f"rule_files: [{rules}]\n"
+                "scrape_configs:\n  - job_name: vkd\n"
+                f"    static_configs: [{{targets: ['127.0.0.1:{bridge}']}}]\n")
+    prom = spawn([prometheus, f"--config.file={conf}",
+                  f"--storage.tsdb.path={os.path.join(env.tmp, 'tsdb')}",
+                  f"--web.listen-address=127.0.0.1:{web}"],
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                 stderr=open(os.path.join(env.tmp, "prometheus.log"), "w"))
+    try:
+        def ready():
+            check(prom.poll() is None, f"prometheus exited {prom.returncode}")
+            try:
+                return http_get(f"http://127.0.0.1:{web}/-/ready", 2)[0] == 200
+            except OSError:
+                return False
+        wait_until("prometheus ready", ready, step=0.2)
+
+        import urllib.parse
+
+        def query(q):
+            url = f"http://127.0.0.1:{web}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+            res = json.loads(http_get(url)[1])
+            check(res["status"] == "success", f"query {q}: {res}")
+            return res["data"]["result"]
+
+        def counted():
+            r = query('vkd_requests_total{service="lines"}')
+            return r and float(r[0]["value"][1]) == 3 * n
+        wait_until("prometheus has vkd_requests_total", counted, step=0.5)
+
+        # More requests: their rate shows (rate over 10 s: more than one scrape after them).
+        for i in range(n):
+            lines_session(("127.0.0.1", p_lines), [b"more %d\n" % i])
+
+        def rising():
+            r = query('rate(vkd_requests_total{service="lines"}[10s])')
+            return r and float(r[0]["value"][1]) > 0
+        wait_until("prometheus sees the request rate", rising, step=0.5)
+        r = query('vkd_requests_total{service="lines"}')
+        check(float(r[0]["value"][1]) == 4 * n, f"vkd_requests_total after more: {r}")
+        log("prometheus scraped and answered")
+    except Fail:
+        with open(os.path.join(env.tmp, "prometheus.log")) as f:
+            print(f.read()[-4000:], flush=True)
+        raise
+    finally:
+        kill_tree(prom)
+        srv.shutdown()
+
+
 def check_verb(env, *args):
     rc, out, _ = vkdctl(env, "check", *args, timeout=15)
     return rc, out
@@ -728,4 +935,5 @@ if __name__ == "__main__":
     mine, rest = ap.parse_known_args()
     ARGS.update(vkdctl=mine.vkdctl, ctl_module=mine.ctl_module, hostile_module=mine.hostile_module)
     main({"status": case_status, "commands": case_commands, "access": case_access,
-          "robust": case_robust, "slots": case_slots, "check": case_check}, rest)
+          "robust": case_robust, "slots": case_slots, "check": case_check,
+          "metrics": case_metrics}, rest)

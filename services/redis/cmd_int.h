@@ -141,6 +141,7 @@ void cmd_type(struct ctx *x);
 void cmd_keys(struct ctx *x);
 void cmd_scan(struct ctx *x);
 void cmd_rename(struct ctx *x);
+void cmd_renamenx(struct ctx *x);
 void cmd_expire(struct ctx *x);
 void cmd_pexpire(struct ctx *x);
 void cmd_expireat(struct ctx *x);
@@ -199,6 +200,11 @@ void cmd_rpop(struct ctx *x);
 void cmd_llen(struct ctx *x);
 void cmd_lrange(struct ctx *x);
 void cmd_lindex(struct ctx *x);
+void cmd_lpushx(struct ctx *x);
+void cmd_rpushx(struct ctx *x);
+void cmd_lset(struct ctx *x);
+void cmd_lmove(struct ctx *x);
+void cmd_rpoplpush(struct ctx *x);
 
 /* Hashes, and the field dicts sets share (t_hash.c). */
 struct dict *fields_dict(struct dent *e);

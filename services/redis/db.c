@@ -555,18 +555,22 @@ void cmd_scan(struct ctx *x)
         collect_reply(x);
 }
 
-void cmd_rename(struct ctx *x)
+/* RENAME, or with nx RENAMENX (answers 0 and changes nothing if `to` exists). */
+static void rename_generic(struct ctx *x, bool nx)
 {
         const struct resp_arg *from = &x->argv[1], *to = &x->argv[2];
         struct dent *e = db_lookup(x, from);
         if (!e)
                 return r_err(x, E_NOKEY);
         if (from->len == to->len && !memcmp(from->ptr, to->ptr, to->len))
-                return r_ok(x);
+                return nx ? r_int(x, 0) : r_ok(x);
+        bool exists = db_lookup(x, to) != NULL;
+        if (exists && nx)
+                return r_int(x, 0);
         struct dent *n = dent_new(to->ptr, to->len);
         if (!n)
                 return r_oom(x);
-        if (db_lookup(x, to))
+        if (exists)
                 db_delete(x->db, to->ptr, to->len);
         e = dict_unlink(&x->db->keys, from->ptr, from->len);
         n->val = e->val;
@@ -576,7 +580,20 @@ void cmd_rename(struct ctx *x)
         zfree(e);
         (void)dict_add(&x->db->keys, n); /* cannot fail: the table held `from` */
         x->db->dirty++;
-        r_ok(x);
+        if (nx)
+                r_int(x, 1);
+        else
+                r_ok(x);
+}
+
+void cmd_rename(struct ctx *x)
+{
+        rename_generic(x, false);
+}
+
+void cmd_renamenx(struct ctx *x)
+{
+        rename_generic(x, true);
 }
 
 static void expire_generic(struct ctx *x, int64_t base, bool ms, const char *name)

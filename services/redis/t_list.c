@@ -32,12 +32,15 @@ static int list_grow(struct rlist *l)
         return 0;
 }
 
-static void push(struct ctx *x, bool left)
+/* LPUSH, RPUSH, and with only_existing LPUSHX, RPUSHX (0 for a missing key, not created). */
+static void push(struct ctx *x, bool left, bool only_existing)
 {
         bool bad;
         struct dent *e = db_lookup_type(x, &x->argv[1], RT_LIST, &bad);
         if (bad)
                 return;
+        if (!e && only_existing)
+                return r_int(x, 0);
         if (!e && !(e = db_new_key(x, &x->argv[1], RT_LIST)))
                 return r_oom(x);
         struct rlist *l = (struct rlist *)e->val;
@@ -66,12 +69,22 @@ static void push(struct ctx *x, bool left)
 
 void cmd_lpush(struct ctx *x)
 {
-        push(x, true);
+        push(x, true, false);
 }
 
 void cmd_rpush(struct ctx *x)
 {
-        push(x, false);
+        push(x, false, false);
+}
+
+void cmd_lpushx(struct ctx *x)
+{
+        push(x, true, true);
+}
+
+void cmd_rpushx(struct ctx *x)
+{
+        push(x, false, true);
 }
 
 static void pop(struct ctx *x, bool left)
@@ -194,4 +207,93 @@ void cmd_lindex(struct ctx *x)
                 return r_null(x);
         struct relem *r = *list_at(l, (size_t)i);
         r_bulk(x, r->d, r->len);
+}
+
+void cmd_lset(struct ctx *x)
+{
+        /* Redis's order: the key, its type, then the index. */
+        struct dent *e = db_lookup(x, &x->argv[1]);
+        if (!e)
+                return r_err(x, E_NOKEY);
+        if (e->type != RT_LIST)
+                return r_error(x, E_WRONGTYPE, strlen(E_WRONGTYPE));
+        long long i;
+        if (arg_ll(x, &x->argv[2], &i, NULL) < 0)
+                return;
+        struct rlist *l = (struct rlist *)e->val;
+        if (i < 0)
+                i += (long long)l->len;
+        if (i < 0 || i >= (long long)l->len)
+                return r_err(x, "index out of range");
+        struct relem *r = relem_new(x->argv[3].ptr, x->argv[3].len);
+        if (!r)
+                return r_oom(x);
+        struct relem **at = list_at(l, (size_t)i);
+        zfree(*at);
+        *at = r;
+        x->db->dirty++;
+        r_ok(x);
+}
+
+/* LEFT or RIGHT into *left; false (syntax error answered) otherwise. */
+static bool arg_side(struct ctx *x, const struct resp_arg *a, bool *left)
+{
+        *left = arg_is(a, "LEFT");
+        if (*left || arg_is(a, "RIGHT"))
+                return true;
+        r_err(x, E_SYNTAX);
+        return false;
+}
+
+/* Moves one element from the source's end to the destination's; O(1). */
+static void move(struct ctx *x, bool from_left, bool to_left)
+{
+        const struct resp_arg *src = &x->argv[1], *dst = &x->argv[2];
+        bool bad;
+        struct dent *se = db_lookup_type(x, src, RT_LIST, &bad);
+        if (bad)
+                return;
+        if (!se)
+                return r_null(x);
+        struct dent *de = db_lookup_type(x, dst, RT_LIST, &bad);
+        if (bad)
+                return;
+        struct rlist *sl = (struct rlist *)se->val;
+        struct relem *r = *list_at(sl, from_left ? 0 : sl->len - 1);
+        /* Room for everything first: the element must not be lost half way. */
+        if (rbuf_reserve(x->o, r->len + 32) < 0)
+                return r_oom(x);
+        if (!de && !(de = db_new_key(x, dst, RT_LIST)))
+                return r_oom(x);
+        struct rlist *dl = (struct rlist *)de->val;
+        if (list_grow(dl) < 0) {
+                db_drop_if_empty(x, de);
+                return r_oom(x);
+        }
+        if (from_left)
+                sl->head = (sl->head + 1) & (sl->cap - 1);
+        sl->len--;
+        if (to_left) {
+                dl->head = (dl->head - 1) & (dl->cap - 1);
+                dl->a[dl->head] = r;
+        } else {
+                *list_at(dl, dl->len) = r;
+        }
+        dl->len++;
+        x->db->dirty++;
+        r_bulk(x, r->d, r->len);
+        if (se != de)
+                db_drop_if_empty(x, se);
+}
+
+void cmd_lmove(struct ctx *x)
+{
+        bool from_left, to_left;
+        if (arg_side(x, &x->argv[3], &from_left) && arg_side(x, &x->argv[4], &to_left))
+                move(x, from_left, to_left);
+}
+
+void cmd_rpoplpush(struct ctx *x)
+{
+        move(x, false, true);
 }

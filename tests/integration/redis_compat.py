@@ -367,6 +367,52 @@ ZSET_SCRIPT = [
 ]
 
 
+# LPUSHX/RPUSHX, LSET, LMOVE/RPOPLPUSH (same key, both ends, missing and
+# wrong-type source or destination), RENAMENX and TOUCH.
+LIST_SCRIPT = [
+    ("LPUSHX", "l", "a"), ("RPUSHX", "l", "a", "b"), ("EXISTS", "l"), ("RPUSH", "l", "a"),
+    ("LPUSHX", "l", "b", "c"), ("RPUSHX", "l", "d", "e"), ("LRANGE", "l", "0", "-1"),
+    ("SET", "s", "x"), ("LPUSHX", "s", "a"), ("RPUSHX", "s", "a"), ("LPUSHX", "l"),
+    ("LSET", "l", "0", "z"), ("LSET", "l", "-1", "y"), ("LSET", "l", "5", "q"),
+    ("LSET", "l", "-6", "q"), ("LSET", "l", "x", "q"), ("LSET", "nol", "x", "q"),
+    ("LSET", "nol", "0", "q"), ("LSET", "s", "0", "q"), ("LSET", "l", "2"),
+    ("LRANGE", "l", "0", "-1"),
+    ("LMOVE", "l", "m", "LEFT", "RIGHT"), ("LMOVE", "l", "m", "right", "left"),
+    ("LMOVE", "l", "m", "LEFT", "LEFT"), ("LMOVE", "l", "m", "RIGHT", "RIGHT"),
+    ("LRANGE", "l", "0", "-1"), ("LRANGE", "m", "0", "-1"),
+    ("LMOVE", "l", "l", "LEFT", "RIGHT"), ("LRANGE", "l", "0", "-1"),
+    ("LMOVE", "l", "l", "RIGHT", "LEFT"), ("LRANGE", "l", "0", "-1"),
+    ("LMOVE", "l", "m", "UP", "LEFT"), ("LMOVE", "l", "m", "LEFT", "DOWN"),
+    ("LMOVE", "nol", "m", "UP", "LEFT"), ("LMOVE", "nol", "m", "LEFT", "LEFT"),
+    ("LMOVE", "nol", "s", "LEFT", "LEFT"), ("LMOVE", "l", "s", "LEFT", "LEFT"),
+    ("LMOVE", "s", "m", "LEFT", "LEFT"), ("LMOVE", "l", "m", "LEFT"),
+    ("RPOPLPUSH", "m", "l"), ("RPOPLPUSH", "m", "m"), ("RPOPLPUSH", "nol", "m"),
+    ("RPOPLPUSH", "m", "s"), ("RPOPLPUSH", "s", "m"), ("RPOPLPUSH", "m"),
+    ("RPUSH", "one", "v"), ("RPOPLPUSH", "one", "one"), ("LRANGE", "one", "0", "-1"),
+    ("RPOPLPUSH", "one", "two"), ("EXISTS", "one"), ("LMOVE", "two", "one", "LEFT", "RIGHT"),
+    ("EXISTS", "two"), ("LRANGE", "one", "0", "-1"), ("LRANGE", "l", "0", "-1"),
+    ("LRANGE", "m", "0", "-1"), ("EXPIRE", "one", "100"),
+    ("RENAMENX", "one", "l"), ("RENAMENX", "one", "one"), ("RENAMENX", "nokey", "x"),
+    ("RENAMENX", "nokey", "nokey"), ("RENAMENX", "one", "fresh"), ("EXISTS", "one"),
+    ("TYPE", "fresh"), ("TTL", "fresh"), ("RENAMENX", "fresh"),
+    ("TOUCH", "fresh", "l", "nokey", "fresh"), ("TOUCH",), ("TOUCH", "nokey"),
+]
+
+
+def lists(vkd_port, ref_port):
+    for proto in (2, 3):
+        vkd, ref = Raw(vkd_port, proto), Raw(ref_port, proto)
+        for c in (vkd, ref):
+            c("FLUSHALL")
+        bad = []
+        for cmd in LIST_SCRIPT:
+            got, want = vkd(*cmd), ref(*cmd)
+            if got != want:
+                bad.append(f"{' '.join(cmd)}: vkd {got!r} redis {want!r}")
+        check(not bad, f"RESP{proto}: {len(LIST_SCRIPT)} list and key commands answer byte "
+              "for byte as redis-server's", "\n".join(bad[:40]))
+
+
 def zsets(vkd_port, ref_port):
     for proto in (2, 3):
         vkd, ref = Raw(vkd_port, proto), Raw(ref_port, proto)
@@ -592,6 +638,15 @@ MULTI_SCRIPT = [
     ("b", "SET", "q", "2"), ("a", "GET", "q"), ("a", "EXEC"), ("a", "MULTI"),
     ("a", "INCRBYFLOAT", "f", "1.5"), ("a", "ZADD", "z", "INCR", "1", "m"), ("a", "ZPOPMIN", "z"),
     ("a", "HSET", "h", "a", "1"), ("a", "HGETALL", "h"), ("a", "EXEC"),
+    # a move, a rename touch both keys; a RENAMENX that does nothing touches none
+    ("b", "RPUSH", "src", "1", "2"), ("a", "WATCH", "dst"), ("b", "RPOPLPUSH", "src", "dst"),
+    ("a", "MULTI"), ("a", "LRANGE", "dst", "0", "-1"), ("a", "EXEC"), ("a", "WATCH", "dst"),
+    ("b", "LMOVE", "src", "dst", "LEFT", "LEFT"), ("a", "MULTI"), ("a", "EXEC"),
+    ("a", "WATCH", "new"), ("b", "RENAMENX", "dst", "new"), ("a", "MULTI"), ("a", "EXEC"),
+    ("b", "SET", "old", "1"), ("a", "WATCH", "new"), ("b", "RENAMENX", "old", "new"),
+    ("a", "MULTI"), ("a", "LRANGE", "new", "0", "-1"), ("a", "EXEC"),
+    ("a", "MULTI"), ("a", "LPUSHX", "new", "x"), ("a", "LSET", "new", "0", "y"),
+    ("a", "LMOVE", "new", "new", "LEFT", "RIGHT"), ("a", "EXEC"),
 ]
 
 
@@ -696,6 +751,7 @@ def main():
         vkd, ref = Conn(srv.port), Conn(ref_port)
         glob_cases(vkd, ref)
         edges(vkd, ref)
+        lists(srv.port, ref_port)
         zsets(srv.port, ref_port)
         zsets_big(srv.port, ref_port)
         zsets_random(srv.port, ref_port)

@@ -687,6 +687,27 @@ static void ttl(struct ctx *x, bool ms)
         r_int(x, ms ? left : (left + 500) / 1000);
 }
 
+/* EXPIRETIME and PEXPIRETIME: the absolute Unix time of the key's expiry. */
+static void expiretime(struct ctx *x, bool ms)
+{
+        struct dent *e = db_lookup_read(x, &x->argv[1]);
+        if (!e)
+                return r_int(x, -2);
+        if (!e->expire)
+                return r_int(x, -1);
+        r_int(x, ms ? e->expire : e->expire / 1000);
+}
+
+void cmd_expiretime(struct ctx *x)
+{
+        expiretime(x, false);
+}
+
+void cmd_pexpiretime(struct ctx *x)
+{
+        expiretime(x, true);
+}
+
 void cmd_ttl(struct ctx *x)
 {
         ttl(x, false);

@@ -250,3 +250,31 @@ void cmd_hexists(struct ctx *x)
 {
         fields_exists(x, RT_HASH);
 }
+
+void cmd_hstrlen(struct ctx *x)
+{
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_HASH, &bad);
+        if (bad)
+                return;
+        struct dent *f = e ? dict_find(fields_dict(e), x->argv[2].ptr, x->argv[2].len) : NULL;
+        r_int(x, f ? (long long)f->vlen : 0);
+}
+
+void cmd_hsetnx(struct ctx *x)
+{
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_HASH, &bad);
+        if (bad)
+                return;
+        if (e && dict_find(fields_dict(e), x->argv[2].ptr, x->argv[2].len))
+                return r_int(x, 0);
+        if (!e && !(e = db_new_key(x, &x->argv[1], RT_HASH)))
+                return r_oom(x);
+        if (field_set(fields_dict(e), &x->argv[2], &x->argv[3]) < 0) {
+                db_drop_if_empty(x, e);
+                return r_oom(x);
+        }
+        x->db->dirty++;
+        r_int(x, 1);
+}

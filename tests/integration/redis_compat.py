@@ -368,7 +368,8 @@ ZSET_SCRIPT = [
 
 
 # LPUSHX/RPUSHX, LSET, LMOVE/RPOPLPUSH (same key, both ends, missing and
-# wrong-type source or destination), RENAMENX and TOUCH.
+# wrong-type source or destination), RENAMENX, TOUCH, (P)EXPIRETIME, HSETNX,
+# HSTRLEN, SMISMEMBER and SMOVE.
 LIST_SCRIPT = [
     ("LPUSHX", "l", "a"), ("RPUSHX", "l", "a", "b"), ("EXISTS", "l"), ("RPUSH", "l", "a"),
     ("LPUSHX", "l", "b", "c"), ("RPUSHX", "l", "d", "e"), ("LRANGE", "l", "0", "-1"),
@@ -396,6 +397,20 @@ LIST_SCRIPT = [
     ("RENAMENX", "nokey", "nokey"), ("RENAMENX", "one", "fresh"), ("EXISTS", "one"),
     ("TYPE", "fresh"), ("TTL", "fresh"), ("RENAMENX", "fresh"),
     ("TOUCH", "fresh", "l", "nokey", "fresh"), ("TOUCH",), ("TOUCH", "nokey"),
+    ("EXPIRETIME", "nokey"), ("PEXPIRETIME", "nokey"), ("EXPIRETIME", "l"),
+    ("PEXPIRETIME", "l"), ("PEXPIREAT", "l", "4102444800123"), ("EXPIRETIME", "l"),
+    ("PEXPIRETIME", "l"), ("EXPIREAT", "s", "4102444800"), ("PEXPIRETIME", "s"),
+    ("EXPIRETIME",), ("PEXPIRETIME", "a", "b"),
+    ("HSETNX", "h", "f", "1"), ("HSETNX", "h", "f", "2"), ("HSETNX", "h", "g", ""),
+    ("HMGET", "h", "f", "g"), ("HSETNX", "s", "f", "1"), ("HSETNX", "h", "f"),
+    ("HSTRLEN", "h", "f"), ("HSTRLEN", "h", "g"), ("HSTRLEN", "h", "nof"),
+    ("HSTRLEN", "nokey", "f"), ("HSTRLEN", "s", "f"), ("HSTRLEN", "h"),
+    ("SADD", "set", "a", "b", "c"), ("SMISMEMBER", "set", "a", "x", "c", "a"),
+    ("SMISMEMBER", "nokey", "a", "b"), ("SMISMEMBER", "s", "a"), ("SMISMEMBER", "set"),
+    ("SMOVE", "set", "set2", "a"), ("SMOVE", "set", "set2", "a"), ("SMOVE", "set", "set", "b"),
+    ("SMOVE", "set", "set", "x"), ("SMOVE", "nokey", "s", "a"), ("SMOVE", "set", "s", "b"),
+    ("SMOVE", "s", "set", "b"), ("SMOVE", "set", "set2", "b"), ("SMOVE", "set", "set2", "c"),
+    ("EXISTS", "set"), ("SMISMEMBER", "set2", "a", "b", "c"), ("SCARD", "set2"), ("SMOVE", "set2", "x"),
 ]
 
 
@@ -409,8 +424,8 @@ def lists(vkd_port, ref_port):
             got, want = vkd(*cmd), ref(*cmd)
             if got != want:
                 bad.append(f"{' '.join(cmd)}: vkd {got!r} redis {want!r}")
-        check(not bad, f"RESP{proto}: {len(LIST_SCRIPT)} list and key commands answer byte "
-              "for byte as redis-server's", "\n".join(bad[:40]))
+        check(not bad, f"RESP{proto}: {len(LIST_SCRIPT)} list, set, hash and key "
+              "commands answer byte for byte as redis-server's", "\n".join(bad[:40]))
 
 
 def zsets(vkd_port, ref_port):
@@ -647,6 +662,8 @@ MULTI_SCRIPT = [
     ("a", "MULTI"), ("a", "LRANGE", "new", "0", "-1"), ("a", "EXEC"),
     ("a", "MULTI"), ("a", "LPUSHX", "new", "x"), ("a", "LSET", "new", "0", "y"),
     ("a", "LMOVE", "new", "new", "LEFT", "RIGHT"), ("a", "EXEC"),
+    ("b", "SADD", "set8", "m"), ("a", "WATCH", "set9"), ("b", "SMOVE", "set8", "set9", "m"),
+    ("a", "MULTI"), ("a", "SCARD", "set9"), ("a", "EXEC"),
 ]
 
 

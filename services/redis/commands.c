@@ -97,6 +97,8 @@ static const struct rcmd commands[] = {
         {"lset", 4, W, cmd_lset},
         {"lmove", 5, W, cmd_lmove},
         {"rpoplpush", 3, W, cmd_rpoplpush},
+        {"ltrim", 4, F_WRITE, cmd_ltrim},
+        {"linsert", 5, W, cmd_linsert},
         {"sadd", -3, W | F_FAST, cmd_sadd},
         {"srem", -3, F_WRITE | F_FAST, cmd_srem},
         {"smismember", -3, R | F_FAST, cmd_smismember},

@@ -297,3 +297,102 @@ void cmd_rpoplpush(struct ctx *x)
 {
         move(x, false, true);
 }
+
+/* Frees the list's first element (front) or its last. */
+static void list_drop_end(struct rlist *l, bool front)
+{
+        struct relem **at = list_at(l, front ? 0 : l->len - 1);
+        zfree(*at);
+        if (front)
+                l->head = (l->head + 1) & (l->cap - 1);
+        l->len--;
+}
+
+/* Sliced: job->n elements still to drop at the front, job->left at the back. */
+void cmd_ltrim(struct ctx *x)
+{
+        long long start = 0, end = 0;
+        if (!x->resumed &&
+            (arg_ll(x, &x->argv[2], &start, NULL) < 0 || arg_ll(x, &x->argv[3], &end, NULL) < 0))
+                return;
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_LIST, &bad);
+        if (bad)
+                return;
+        if (!e)
+                return r_ok(x);
+        struct rlist *l = (struct rlist *)e->val;
+        if (!x->resumed) {
+                long long len = (long long)l->len;
+                if (start < 0)
+                        start += len;
+                if (end < 0)
+                        end += len;
+                if (start < 0)
+                        start = 0;
+                if (start > end || start >= len) {
+                        start = len;
+                        end = len - 1;
+                } else if (end >= len) {
+                        end = len - 1;
+                }
+                x->job->n = start;
+                x->job->left = (size_t)(len - 1 - end);
+        }
+        for (; x->job->n > 0; x->job->n--) {
+                if (slice_pause(x, 0))
+                        return;
+                list_drop_end(l, true);
+        }
+        for (; x->job->left > 0; x->job->left--) {
+                if (slice_pause(x, 0))
+                        return;
+                list_drop_end(l, false);
+        }
+        /* Redis signals the key even when nothing was trimmed (WATCH). */
+        x->db->dirty++;
+        db_drop_if_empty(x, e);
+        r_ok(x);
+}
+
+/* Sliced search for the pivot; the insertion shifts the shorter side. */
+void cmd_linsert(struct ctx *x)
+{
+        bool before = arg_is(&x->argv[2], "BEFORE");
+        if (!before && !arg_is(&x->argv[2], "AFTER"))
+                return r_err(x, E_SYNTAX);
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_LIST, &bad);
+        if (bad)
+                return;
+        if (!e)
+                return r_int(x, 0);
+        struct rlist *l = (struct rlist *)e->val;
+        const struct resp_arg *pivot = &x->argv[3], *v = &x->argv[4];
+        size_t i = slice_resume_at(x, 0);
+        for (; i < l->len; i++) {
+                if (slice_pause(x, i))
+                        return;
+                struct relem *r = *list_at(l, i);
+                if (r->len == pivot->len && !memcmp(r->d, pivot->ptr, pivot->len))
+                        break;
+        }
+        if (i == l->len)
+                return r_int(x, -1);
+        size_t at = before ? i : i + 1;
+        struct relem *r = NULL;
+        if (list_grow(l) < 0 || !(r = relem_new(v->ptr, v->len)))
+                return r_oom(x);
+        if (at < l->len / 2) { /* the front moves one slot left */
+                l->head = (l->head - 1) & (l->cap - 1);
+                for (size_t k = 0; k < at; k++)
+                        *list_at(l, k) = *list_at(l, k + 1);
+        } else {
+                for (size_t k = l->len; k > at; k--)
+                        *list_at(l, k) = *list_at(l, k - 1);
+        }
+        *list_at(l, at) = r;
+        l->len++;
+        x->db->dirty++;
+        r_int(x, (long long)l->len);
+}

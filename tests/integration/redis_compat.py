@@ -369,7 +369,7 @@ ZSET_SCRIPT = [
 
 # LPUSHX/RPUSHX, LSET, LMOVE/RPOPLPUSH (same key, both ends, missing and
 # wrong-type source or destination), RENAMENX, TOUCH, (P)EXPIRETIME, HSETNX,
-# HSTRLEN, SMISMEMBER and SMOVE.
+# HSTRLEN, SMISMEMBER, SMOVE, LTRIM and LINSERT.
 LIST_SCRIPT = [
     ("LPUSHX", "l", "a"), ("RPUSHX", "l", "a", "b"), ("EXISTS", "l"), ("RPUSH", "l", "a"),
     ("LPUSHX", "l", "b", "c"), ("RPUSHX", "l", "d", "e"), ("LRANGE", "l", "0", "-1"),
@@ -411,6 +411,20 @@ LIST_SCRIPT = [
     ("SMOVE", "set", "set", "x"), ("SMOVE", "nokey", "s", "a"), ("SMOVE", "set", "s", "b"),
     ("SMOVE", "s", "set", "b"), ("SMOVE", "set", "set2", "b"), ("SMOVE", "set", "set2", "c"),
     ("EXISTS", "set"), ("SMISMEMBER", "set2", "a", "b", "c"), ("SCARD", "set2"), ("SMOVE", "set2", "x"),
+    ("RPUSH", "t", "1", "2", "3", "4", "5", "6"), ("LTRIM", "t", "1", "-2"),
+    ("LRANGE", "t", "0", "-1"), ("LTRIM", "t", "-100", "100"), ("LRANGE", "t", "0", "-1"),
+    ("LTRIM", "t", "2", "1"), ("EXISTS", "t"), ("LTRIM", "t", "0", "-1"),
+    ("RPUSH", "t", "1", "2", "3"), ("LTRIM", "t", "5", "10"), ("EXISTS", "t"),
+    ("RPUSH", "t", "1", "2", "3"), ("LTRIM", "t", "-1", "-1"), ("LRANGE", "t", "0", "-1"),
+    ("LTRIM", "t", "x", "1"), ("LTRIM", "nokey", "x", "1"), ("LTRIM", "s", "0", "1"),
+    ("LTRIM", "t", "0"),
+    ("RPUSH", "i", "a", "b", "c", "b"), ("LINSERT", "i", "BEFORE", "b", "x"),
+    ("LINSERT", "i", "after", "b", "y"), ("LINSERT", "i", "AFTER", "c", "z"),
+    ("LINSERT", "i", "BEFORE", "a", "0"), ("LINSERT", "i", "AFTER", "b", "w"),
+    ("LINSERT", "i", "BEFORE", "nope", "q"), ("LRANGE", "i", "0", "-1"),
+    ("LINSERT", "i", "MIDDLE", "a", "q"), ("LINSERT", "nokey", "BEFORE", "a", "q"),
+    ("LINSERT", "nokey", "MIDDLE", "a", "q"), ("LINSERT", "s", "BEFORE", "a", "q"),
+    ("LINSERT", "i", "BEFORE", "a"), ("EXISTS", "nokey"),
 ]
 
 
@@ -426,6 +440,23 @@ def lists(vkd_port, ref_port):
                 bad.append(f"{' '.join(cmd)}: vkd {got!r} redis {want!r}")
         check(not bad, f"RESP{proto}: {len(LIST_SCRIPT)} list, set, hash and key "
               "commands answer byte for byte as redis-server's", "\n".join(bad[:40]))
+
+
+def lists_big(vkd_port, ref_port):
+    """LTRIM and LINSERT on a list long enough to run in several slices."""
+    vkd, ref = Raw(vkd_port), Raw(ref_port)
+    steps = [("DEL", "big")]
+    for b in range(0, 200000, 10000):
+        steps.append(("RPUSH", "big", *(f"e{i}" for i in range(b, b + 10000))))
+    steps += [("LINSERT", "big", "BEFORE", "e199999", "x"), ("LINSERT", "big", "AFTER", "e1", "y"),
+              ("LINSERT", "big", "AFTER", "e100000", "z"), ("LINSERT", "big", "BEFORE", "no", "q"),
+              ("LTRIM", "big", "1000", "-1001"), ("LLEN", "big"), ("LRANGE", "big", "0", "4"),
+              ("LRANGE", "big", "-5", "-1"), ("LINDEX", "big", "99001"), ("LTRIM", "big", "1", "0"),
+              ("EXISTS", "big")]
+    bad = [f"{' '.join(c[:3])}: vkd {g[:200]!r} redis {w[:200]!r}"
+           for c in steps for g, w in [(vkd(*c), ref(*c))] if g != w]
+    check(not bad, "LTRIM and LINSERT on a 200,000-element list answer as redis-server's",
+          "\n".join(bad[:10]))
 
 
 def zsets(vkd_port, ref_port):
@@ -664,6 +695,10 @@ MULTI_SCRIPT = [
     ("a", "LMOVE", "new", "new", "LEFT", "RIGHT"), ("a", "EXEC"),
     ("b", "SADD", "set8", "m"), ("a", "WATCH", "set9"), ("b", "SMOVE", "set8", "set9", "m"),
     ("a", "MULTI"), ("a", "SCARD", "set9"), ("a", "EXEC"),
+    # an LTRIM that trims nothing still counts as a write of its key
+    ("b", "RPUSH", "tw", "1"), ("a", "WATCH", "tw"), ("b", "LTRIM", "tw", "0", "-1"),
+    ("a", "MULTI"), ("a", "LLEN", "tw"), ("a", "EXEC"), ("a", "WATCH", "tw"),
+    ("b", "LINSERT", "tw", "BEFORE", "no", "x"), ("a", "MULTI"), ("a", "LLEN", "tw"), ("a", "EXEC"),
 ]
 
 
@@ -769,6 +804,7 @@ def main():
         glob_cases(vkd, ref)
         edges(vkd, ref)
         lists(srv.port, ref_port)
+        lists_big(srv.port, ref_port)
         zsets(srv.port, ref_port)
         zsets_big(srv.port, ref_port)
         zsets_random(srv.port, ref_port)

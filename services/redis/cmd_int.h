@@ -213,6 +213,7 @@ void cmd_lmove(struct ctx *x);
 void cmd_rpoplpush(struct ctx *x);
 void cmd_ltrim(struct ctx *x);
 void cmd_linsert(struct ctx *x);
+void cmd_lrem(struct ctx *x);
 
 /* Hashes, and the field dicts sets share (t_hash.c). */
 struct dict *fields_dict(struct dent *e);

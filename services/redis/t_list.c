@@ -396,3 +396,44 @@ void cmd_linsert(struct ctx *x)
         x->db->dirty++;
         r_int(x, (long long)l->len);
 }
+
+/* Sliced: one pass from the end count says, each kept element moved over the
+ * job->n removed so far; the list's length changes only at the end. */
+void cmd_lrem(struct ctx *x)
+{
+        long long count;
+        if (arg_ll(x, &x->argv[2], &count, NULL) < 0)
+                return;
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_LIST, &bad);
+        if (bad)
+                return;
+        if (!e)
+                return r_int(x, 0);
+        struct rlist *l = (struct rlist *)e->val;
+        const struct resp_arg *v = &x->argv[3];
+        bool tail = count < 0;
+        size_t limit = count == 0 ? SIZE_MAX : tail ? (size_t)(-(count + 1)) + 1 : (size_t)count;
+        size_t n = l->len;
+        for (size_t k = slice_resume_at(x, 0); k < n; k++) {
+                if (slice_pause(x, k))
+                        return;
+                size_t i = tail ? n - 1 - k : k, removed = (size_t)x->job->n;
+                struct relem **at = list_at(l, i);
+                if (removed < limit && (*at)->len == v->len && !memcmp((*at)->d, v->ptr, v->len)) {
+                        zfree(*at);
+                        x->job->n++;
+                } else if (removed) {
+                        *list_at(l, tail ? i + removed : i - removed) = *at;
+                }
+        }
+        size_t removed = (size_t)x->job->n;
+        if (removed) {
+                if (tail)
+                        l->head = (l->head + removed) & (l->cap - 1);
+                l->len -= removed;
+                x->db->dirty++;
+                db_drop_if_empty(x, e);
+        }
+        r_int(x, (long long)removed);
+}

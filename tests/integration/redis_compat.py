@@ -369,7 +369,7 @@ ZSET_SCRIPT = [
 
 # LPUSHX/RPUSHX, LSET, LMOVE/RPOPLPUSH (same key, both ends, missing and
 # wrong-type source or destination), RENAMENX, TOUCH, (P)EXPIRETIME, HSETNX,
-# HSTRLEN, SMISMEMBER, SMOVE, LTRIM and LINSERT.
+# HSTRLEN, SMISMEMBER, SMOVE, LTRIM, LINSERT and LREM.
 LIST_SCRIPT = [
     ("LPUSHX", "l", "a"), ("RPUSHX", "l", "a", "b"), ("EXISTS", "l"), ("RPUSH", "l", "a"),
     ("LPUSHX", "l", "b", "c"), ("RPUSHX", "l", "d", "e"), ("LRANGE", "l", "0", "-1"),
@@ -425,6 +425,13 @@ LIST_SCRIPT = [
     ("LINSERT", "i", "MIDDLE", "a", "q"), ("LINSERT", "nokey", "BEFORE", "a", "q"),
     ("LINSERT", "nokey", "MIDDLE", "a", "q"), ("LINSERT", "s", "BEFORE", "a", "q"),
     ("LINSERT", "i", "BEFORE", "a"), ("EXISTS", "nokey"),
+    ("RPUSH", "r", "a", "b", "a", "c", "a", "b", "a"), ("LREM", "r", "2", "a"),
+    ("LRANGE", "r", "0", "-1"), ("RPUSH", "r", "a", "b", "a"), ("LREM", "r", "-2", "a"),
+    ("LRANGE", "r", "0", "-1"), ("LREM", "r", "0", "b"), ("LRANGE", "r", "0", "-1"),
+    ("LREM", "r", "0", "nope"), ("LREM", "r", "-9223372036854775808", "a"),
+    ("LRANGE", "r", "0", "-1"), ("LREM", "r", "0", "c"), ("EXISTS", "r"),
+    ("LREM", "nokey", "0", "a"), ("LREM", "nokey", "x", "a"), ("LREM", "s", "0", "a"),
+    ("LREM", "i", "1"),
 ]
 
 
@@ -443,7 +450,7 @@ def lists(vkd_port, ref_port):
 
 
 def lists_big(vkd_port, ref_port):
-    """LTRIM and LINSERT on a list long enough to run in several slices."""
+    """LTRIM, LINSERT and LREM on a list long enough to run in several slices."""
     vkd, ref = Raw(vkd_port), Raw(ref_port)
     steps = [("DEL", "big")]
     for b in range(0, 200000, 10000):
@@ -451,11 +458,15 @@ def lists_big(vkd_port, ref_port):
     steps += [("LINSERT", "big", "BEFORE", "e199999", "x"), ("LINSERT", "big", "AFTER", "e1", "y"),
               ("LINSERT", "big", "AFTER", "e100000", "z"), ("LINSERT", "big", "BEFORE", "no", "q"),
               ("LTRIM", "big", "1000", "-1001"), ("LLEN", "big"), ("LRANGE", "big", "0", "4"),
-              ("LRANGE", "big", "-5", "-1"), ("LINDEX", "big", "99001"), ("LTRIM", "big", "1", "0"),
+              ("LRANGE", "big", "-5", "-1"), ("LINDEX", "big", "99001"),
+              ("RPUSH", "big", *(["d", "k"] * 5000)), ("LPUSH", "big", *(["k", "d"] * 5000)),
+              ("LREM", "big", "3000", "d"), ("LREM", "big", "-3000", "k"), ("LLEN", "big"),
+              ("LRANGE", "big", "0", "9"), ("LRANGE", "big", "-10", "-1"), ("LREM", "big", "0", "d"),
+              ("LLEN", "big"), ("LRANGE", "big", "-10", "-1"), ("LTRIM", "big", "1", "0"),
               ("EXISTS", "big")]
     bad = [f"{' '.join(c[:3])}: vkd {g[:200]!r} redis {w[:200]!r}"
            for c in steps for g, w in [(vkd(*c), ref(*c))] if g != w]
-    check(not bad, "LTRIM and LINSERT on a 200,000-element list answer as redis-server's",
+    check(not bad, "LTRIM, LINSERT and LREM on a 200,000-element list answer as redis-server's",
           "\n".join(bad[:10]))
 
 

@@ -327,7 +327,7 @@ START_TEST(test_maxmemory_and_info)
         ck_assert_ptr_nonnull(strstr(r, "# Server\r\nredis_version:"));
         ck_assert_ptr_nonnull(strstr(r, "# Memory\r\nused_memory:"));
         ck_assert_ptr_nonnull(strstr(r, "# Stats\r\n"));
-        IS("command count", ":117\r\n");
+        IS("command count", ":118\r\n");
         IS("config get appendonly", "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n");
         IS("quit", "+OK\r\n");
 }

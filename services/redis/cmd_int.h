@@ -214,6 +214,8 @@ void cmd_rpoplpush(struct ctx *x);
 void cmd_ltrim(struct ctx *x);
 void cmd_linsert(struct ctx *x);
 void cmd_lrem(struct ctx *x);
+void cmd_lpos(struct ctx *x);
+void collect_reply(struct ctx *x);
 
 /* Hashes, and the field dicts sets share (t_hash.c). */
 struct dict *fields_dict(struct dent *e);

@@ -100,6 +100,7 @@ static const struct rcmd commands[] = {
         {"ltrim", 4, F_WRITE, cmd_ltrim},
         {"linsert", 5, W, cmd_linsert},
         {"lrem", 4, F_WRITE, cmd_lrem},
+        {"lpos", -3, R, cmd_lpos},
         {"sadd", -3, W | F_FAST, cmd_sadd},
         {"srem", -3, F_WRITE | F_FAST, cmd_srem},
         {"smismember", -3, R | F_FAST, cmd_smismember},

@@ -479,7 +479,8 @@ static void collect_key(struct dent *e, void *arg)
 }
 
 /* The array of what collect_key gathered. */
-static void collect_reply(struct ctx *x)
+/* Answers the x->job->n replies held back in x->job->acc, as an array. */
+void collect_reply(struct ctx *x)
 {
         struct rbuf *keys = &x->job->acc;
         if (keys->failed)

@@ -2,6 +2,8 @@
  * The redis service's list commands: a ring of element pointers, O(1) at both ends and by index.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cmd_int.h"
@@ -436,4 +438,77 @@ void cmd_lrem(struct ctx *x)
                 db_drop_if_empty(x, e);
         }
         r_int(x, (long long)removed);
+}
+
+/* LPOS's options in Redis's order and words; false once an error is answered. */
+static bool lpos_options(struct ctx *x, long long *rank, long long *count, long long *maxlen)
+{
+        for (size_t j = 3; j < x->argc; j++) {
+                const struct resp_arg *o = &x->argv[j], *v = &x->argv[j + 1];
+                bool more = j + 1 < x->argc;
+                if (arg_is(o, "RANK") && more) {
+                        if (resp_strtoll(v->ptr, v->len, rank) < 0) {
+                                r_err(x, E_NOTINT);
+                                return false;
+                        }
+                        if (*rank == 0) {
+                                r_err(x, "RANK can't be zero: use 1 to start from the first "
+                                         "match, 2 from the second ... or use negative to start "
+                                         "from the end of the list");
+                                return false;
+                        }
+                } else if ((arg_is(o, "COUNT") || arg_is(o, "MAXLEN")) && more) {
+                        long long *to = arg_is(o, "COUNT") ? count : maxlen;
+                        if (resp_strtoll(v->ptr, v->len, to) < 0 || *to < 0) {
+                                r_errf(x, "%s can't be negative", to == count ? "COUNT" : "MAXLEN");
+                                return false;
+                        }
+                } else {
+                        r_err(x, E_SYNTAX);
+                        return false;
+                }
+                j++;
+        }
+        return true;
+}
+
+/* Sliced: job->left counts the matches seen, job->n those answered (in job->acc). */
+void cmd_lpos(struct ctx *x)
+{
+        long long rank = 1, count = -1, maxlen = 0;
+        if (!lpos_options(x, &rank, &count, &maxlen))
+                return;
+        bool has_count = count >= 0;
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_LIST, &bad);
+        if (bad)
+                return;
+        if (!e)
+                return has_count ? r_array(x, 0) : r_null(x);
+        struct rlist *l = (struct rlist *)e->val;
+        const struct resp_arg *v = &x->argv[2];
+        /* Redis 7.0 takes LLONG_MIN (its negation overflows) as the first match. */
+        size_t skip = rank == LLONG_MIN ? 0 : (size_t)(rank < 0 ? -rank : rank) - 1;
+        size_t want = count > 0 ? (size_t)count : has_count ? SIZE_MAX : 1;
+        size_t n = l->len;
+        if (maxlen > 0 && (size_t)maxlen < n)
+                n = (size_t)maxlen;
+        for (size_t k = slice_resume_at(x, 0); k < n && (size_t)x->job->n < want; k++) {
+                if (slice_pause(x, k))
+                        return;
+                size_t i = rank < 0 ? l->len - 1 - k : k;
+                struct relem *r = *list_at(l, i);
+                if (r->len != v->len || memcmp(r->d, v->ptr, v->len) || x->job->left++ < skip)
+                        continue;
+                ADD(&x->job->acc, 24, resp_add_int(out_, cap_, (long long)i));
+                x->job->n++;
+        }
+        if (has_count)
+                return collect_reply(x);
+        if (!x->job->n)
+                return r_null(x);
+        if (x->job->acc.failed)
+                return r_oom(x);
+        /* the one index, as it was encoded */
+        ADD(x->o, x->job->acc.len, (memcpy(out_, x->job->acc.p, x->job->acc.len), x->job->acc.len));
 }

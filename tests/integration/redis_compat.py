@@ -369,7 +369,7 @@ ZSET_SCRIPT = [
 
 # LPUSHX/RPUSHX, LSET, LMOVE/RPOPLPUSH (same key, both ends, missing and
 # wrong-type source or destination), RENAMENX, TOUCH, (P)EXPIRETIME, HSETNX,
-# HSTRLEN, SMISMEMBER, SMOVE, LTRIM, LINSERT and LREM.
+# HSTRLEN, SMISMEMBER, SMOVE, LTRIM, LINSERT, LREM and LPOS.
 LIST_SCRIPT = [
     ("LPUSHX", "l", "a"), ("RPUSHX", "l", "a", "b"), ("EXISTS", "l"), ("RPUSH", "l", "a"),
     ("LPUSHX", "l", "b", "c"), ("RPUSHX", "l", "d", "e"), ("LRANGE", "l", "0", "-1"),
@@ -432,6 +432,19 @@ LIST_SCRIPT = [
     ("LRANGE", "r", "0", "-1"), ("LREM", "r", "0", "c"), ("EXISTS", "r"),
     ("LREM", "nokey", "0", "a"), ("LREM", "nokey", "x", "a"), ("LREM", "s", "0", "a"),
     ("LREM", "i", "1"),
+    ("RPUSH", "p", "a", "b", "c", "a", "b", "a"), ("LPOS", "p", "a"), ("LPOS", "p", "b"),
+    ("LPOS", "p", "z"), ("LPOS", "p", "a", "RANK", "2"), ("LPOS", "p", "a", "RANK", "-1"),
+    ("LPOS", "p", "a", "RANK", "-2"), ("LPOS", "p", "a", "RANK", "4"),
+    ("LPOS", "p", "a", "COUNT", "0"), ("LPOS", "p", "a", "COUNT", "2"),
+    ("LPOS", "p", "a", "COUNT", "2", "RANK", "-1"), ("LPOS", "p", "a", "COUNT", "0", "RANK", "2"),
+    ("LPOS", "p", "a", "MAXLEN", "3"), ("LPOS", "p", "a", "MAXLEN", "3", "COUNT", "0"),
+    ("LPOS", "p", "a", "MAXLEN", "2", "RANK", "-1"), ("LPOS", "p", "z", "COUNT", "0"),
+    ("LPOS", "p", "a", "RANK", "0"), ("LPOS", "p", "a", "RANK", "x"),
+    ("LPOS", "p", "a", "RANK", "-9223372036854775808"), ("LPOS", "p", "a", "COUNT", "-1"),
+    ("LPOS", "p", "a", "COUNT", "x"), ("LPOS", "p", "a", "MAXLEN", "-1"),
+    ("LPOS", "p", "a", "MAXLEN", "x"), ("LPOS", "p", "a", "RANK"), ("LPOS", "p", "a", "FOO"),
+    ("LPOS", "nokey", "a"), ("LPOS", "nokey", "a", "COUNT", "1"), ("LPOS", "s", "a"),
+    ("LPOS", "nokey", "a", "RANK", "0"), ("LPOS", "p"),
 ]
 
 
@@ -450,7 +463,7 @@ def lists(vkd_port, ref_port):
 
 
 def lists_big(vkd_port, ref_port):
-    """LTRIM, LINSERT and LREM on a list long enough to run in several slices."""
+    """LTRIM, LINSERT, LREM and LPOS on a list long enough to run in several slices."""
     vkd, ref = Raw(vkd_port), Raw(ref_port)
     steps = [("DEL", "big")]
     for b in range(0, 200000, 10000):
@@ -462,11 +475,13 @@ def lists_big(vkd_port, ref_port):
               ("RPUSH", "big", *(["d", "k"] * 5000)), ("LPUSH", "big", *(["k", "d"] * 5000)),
               ("LREM", "big", "3000", "d"), ("LREM", "big", "-3000", "k"), ("LLEN", "big"),
               ("LRANGE", "big", "0", "9"), ("LRANGE", "big", "-10", "-1"), ("LREM", "big", "0", "d"),
-              ("LLEN", "big"), ("LRANGE", "big", "-10", "-1"), ("LTRIM", "big", "1", "0"),
+              ("LLEN", "big"), ("LRANGE", "big", "-10", "-1"), ("LPOS", "big", "e150000"),
+              ("LPOS", "big", "k", "RANK", "-1000"), ("LPOS", "big", "k", "COUNT", "0"),
+              ("LPOS", "big", "nope", "COUNT", "0"), ("LTRIM", "big", "1", "0"),
               ("EXISTS", "big")]
     bad = [f"{' '.join(c[:3])}: vkd {g[:200]!r} redis {w[:200]!r}"
            for c in steps for g, w in [(vkd(*c), ref(*c))] if g != w]
-    check(not bad, "LTRIM, LINSERT and LREM on a 200,000-element list answer as redis-server's",
+    check(not bad, "LTRIM, LINSERT, LREM and LPOS on a 200,000-element list answer as redis-server's",
           "\n".join(bad[:10]))
 
 

@@ -146,6 +146,7 @@ void cmd_expiretime(struct ctx *x);
 void cmd_pexpiretime(struct ctx *x);
 void cmd_hstrlen(struct ctx *x);
 void cmd_hsetnx(struct ctx *x);
+void cmd_hincrbyfloat(struct ctx *x);
 void cmd_smismember(struct ctx *x);
 void cmd_smove(struct ctx *x);
 void cmd_expire(struct ctx *x);

@@ -81,6 +81,7 @@ static const struct rcmd commands[] = {
         {"hexists", 3, R | F_FAST, cmd_hexists},
         {"hstrlen", 3, R | F_FAST, cmd_hstrlen},
         {"hsetnx", 4, W | F_FAST, cmd_hsetnx},
+        {"hincrbyfloat", 4, W | F_FAST, cmd_hincrbyfloat},
         {"hincrby", 4, W | F_FAST, cmd_hincrby},
         {"hkeys", 2, R, cmd_hkeys},
         {"hvals", 2, R, cmd_hvals},

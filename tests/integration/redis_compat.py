@@ -369,7 +369,7 @@ ZSET_SCRIPT = [
 
 # LPUSHX/RPUSHX, LSET, LMOVE/RPOPLPUSH (same key, both ends, missing and
 # wrong-type source or destination), RENAMENX, TOUCH, (P)EXPIRETIME, HSETNX,
-# HSTRLEN, SMISMEMBER, SMOVE, LTRIM, LINSERT, LREM and LPOS.
+# HSTRLEN, HINCRBYFLOAT, SMISMEMBER, SMOVE, LTRIM, LINSERT, LREM and LPOS.
 LIST_SCRIPT = [
     ("LPUSHX", "l", "a"), ("RPUSHX", "l", "a", "b"), ("EXISTS", "l"), ("RPUSH", "l", "a"),
     ("LPUSHX", "l", "b", "c"), ("RPUSHX", "l", "d", "e"), ("LRANGE", "l", "0", "-1"),
@@ -445,6 +445,15 @@ LIST_SCRIPT = [
     ("LPOS", "p", "a", "MAXLEN", "x"), ("LPOS", "p", "a", "RANK"), ("LPOS", "p", "a", "FOO"),
     ("LPOS", "nokey", "a"), ("LPOS", "nokey", "a", "COUNT", "1"), ("LPOS", "s", "a"),
     ("LPOS", "nokey", "a", "RANK", "0"), ("LPOS", "p"),
+    ("HINCRBYFLOAT", "hf", "a", "1.5"), ("HINCRBYFLOAT", "hf", "a", "-0.25"),
+    ("HINCRBYFLOAT", "hf", "a", "1e3"), ("HINCRBYFLOAT", "hf", "a", "3.0e-1"),
+    ("HSET", "hf", "i", "10", "s", "x", "sp", " 1"), ("HINCRBYFLOAT", "hf", "i", "0.1"),
+    ("HINCRBYFLOAT", "hf", "s", "1"), ("HINCRBYFLOAT", "hf", "sp", "1"),
+    ("HINCRBYFLOAT", "hf", "a", "x"), ("HINCRBYFLOAT", "hf", "a", "inf"),
+    ("HINCRBYFLOAT", "hf", "a", "nan"), ("HINCRBYFLOAT", "hf", "a", ""),
+    ("HSET", "hf", "big", "1.7e308"), ("HINCRBYFLOAT", "hf", "big", "1.7e308"),
+    ("HINCRBYFLOAT", "s", "a", "1"), ("HINCRBYFLOAT", "nohf", "a", "x"),
+    ("EXISTS", "nohf"), ("HINCRBYFLOAT", "hf", "a"), ("HMGET", "hf", "a", "i", "big"),
 ]
 
 

@@ -479,7 +479,8 @@ static void collect_key(struct dent *e, void *arg)
 }
 
 /* The array of what collect_key gathered. */
-static void collect_reply(struct ctx *x)
+/* Answers the x->job->n replies held back in x->job->acc, as an array. */
+void collect_reply(struct ctx *x)
 {
         struct rbuf *keys = &x->job->acc;
         if (keys->failed)
@@ -555,18 +556,22 @@ void cmd_scan(struct ctx *x)
         collect_reply(x);
 }
 
-void cmd_rename(struct ctx *x)
+/* RENAME, or with nx RENAMENX (answers 0 and changes nothing if `to` exists). */
+static void rename_generic(struct ctx *x, bool nx)
 {
         const struct resp_arg *from = &x->argv[1], *to = &x->argv[2];
         struct dent *e = db_lookup(x, from);
         if (!e)
                 return r_err(x, E_NOKEY);
         if (from->len == to->len && !memcmp(from->ptr, to->ptr, to->len))
-                return r_ok(x);
+                return nx ? r_int(x, 0) : r_ok(x);
+        bool exists = db_lookup(x, to) != NULL;
+        if (exists && nx)
+                return r_int(x, 0);
         struct dent *n = dent_new(to->ptr, to->len);
         if (!n)
                 return r_oom(x);
-        if (db_lookup(x, to))
+        if (exists)
                 db_delete(x->db, to->ptr, to->len);
         e = dict_unlink(&x->db->keys, from->ptr, from->len);
         n->val = e->val;
@@ -576,7 +581,20 @@ void cmd_rename(struct ctx *x)
         zfree(e);
         (void)dict_add(&x->db->keys, n); /* cannot fail: the table held `from` */
         x->db->dirty++;
-        r_ok(x);
+        if (nx)
+                r_int(x, 1);
+        else
+                r_ok(x);
+}
+
+void cmd_rename(struct ctx *x)
+{
+        rename_generic(x, false);
+}
+
+void cmd_renamenx(struct ctx *x)
+{
+        rename_generic(x, true);
 }
 
 static void expire_generic(struct ctx *x, int64_t base, bool ms, const char *name)
@@ -668,6 +686,27 @@ static void ttl(struct ctx *x, bool ms)
         if (left < 0)
                 left = 0;
         r_int(x, ms ? left : (left + 500) / 1000);
+}
+
+/* EXPIRETIME and PEXPIRETIME: the absolute Unix time of the key's expiry. */
+static void expiretime(struct ctx *x, bool ms)
+{
+        struct dent *e = db_lookup_read(x, &x->argv[1]);
+        if (!e)
+                return r_int(x, -2);
+        if (!e->expire)
+                return r_int(x, -1);
+        r_int(x, ms ? e->expire : e->expire / 1000);
+}
+
+void cmd_expiretime(struct ctx *x)
+{
+        expiretime(x, false);
+}
+
+void cmd_pexpiretime(struct ctx *x)
+{
+        expiretime(x, true);
 }
 
 void cmd_ttl(struct ctx *x)

@@ -84,7 +84,8 @@ void watch_touch_cmd(struct rdb *db, const char *name, const struct resp_arg *ar
         } else if (!strcmp(name, "mset") || !strcmp(name, "msetnx")) {
                 last = argc - 1;
                 step = 2;
-        } else if (!strcmp(name, "rename")) {
+        } else if (!strcmp(name, "rename") || !strcmp(name, "renamenx") || !strcmp(name, "lmove") ||
+                   !strcmp(name, "rpoplpush") || !strcmp(name, "smove")) {
                 last = 2;
         }
         for (size_t i = 1; i <= last && i < argc; i += step)

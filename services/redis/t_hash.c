@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 #include "cmd_int.h"
@@ -249,4 +250,69 @@ void cmd_hlen(struct ctx *x)
 void cmd_hexists(struct ctx *x)
 {
         fields_exists(x, RT_HASH);
+}
+
+void cmd_hstrlen(struct ctx *x)
+{
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_HASH, &bad);
+        if (bad)
+                return;
+        struct dent *f = e ? dict_find(fields_dict(e), x->argv[2].ptr, x->argv[2].len) : NULL;
+        r_int(x, f ? (long long)f->vlen : 0);
+}
+
+void cmd_hsetnx(struct ctx *x)
+{
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_HASH, &bad);
+        if (bad)
+                return;
+        if (e && dict_find(fields_dict(e), x->argv[2].ptr, x->argv[2].len))
+                return r_int(x, 0);
+        if (!e && !(e = db_new_key(x, &x->argv[1], RT_HASH)))
+                return r_oom(x);
+        if (field_set(fields_dict(e), &x->argv[2], &x->argv[3]) < 0) {
+                db_drop_if_empty(x, e);
+                return r_oom(x);
+        }
+        x->db->dirty++;
+        r_int(x, 1);
+}
+
+/* As Redis: logged as an HSET of the result, so replay does not redo the sum. */
+void cmd_hincrbyfloat(struct ctx *x)
+{
+        long double v = 0, by;
+        if (resp_strtold(x->argv[3].ptr, x->argv[3].len, &by) < 0)
+                return r_err(x, E_NOFLOAT);
+        if (isnan(by) || isinf(by))
+                return r_err(x, "value is NaN or Infinity");
+        bool bad;
+        struct dent *e = db_lookup_type(x, &x->argv[1], RT_HASH, &bad);
+        if (bad)
+                return;
+        struct dent *f = e ? dict_find(fields_dict(e), x->argv[2].ptr, x->argv[2].len) : NULL;
+        if (f && resp_strtold(f->val, f->vlen, &v) < 0)
+                return r_err(x, "hash value is not a float");
+        v += by;
+        if (isnan(v) || isinf(v))
+                return r_err(x, "increment would produce NaN or Infinity");
+        char b[RESP_LDSTR_SIZE];
+        struct resp_arg val = {b, resp_ld2str(b, sizeof b, v)};
+        prop_begin(x);
+        prop_arg(x, "HSET", 4);
+        prop_arg(x, x->argv[1].ptr, x->argv[1].len);
+        prop_arg(x, x->argv[2].ptr, x->argv[2].len);
+        prop_arg(x, val.ptr, val.len);
+        if (prop_failed(x))
+                return;
+        if (!e && !(e = db_new_key(x, &x->argv[1], RT_HASH)))
+                return r_oom(x);
+        if (field_set(fields_dict(e), &x->argv[2], &val) < 0) {
+                db_drop_if_empty(x, e);
+                return r_oom(x);
+        }
+        x->db->dirty++;
+        r_bulk(x, val.ptr, val.len);
 }

@@ -367,6 +367,133 @@ ZSET_SCRIPT = [
 ]
 
 
+# LPUSHX/RPUSHX, LSET, LMOVE/RPOPLPUSH (same key, both ends, missing and
+# wrong-type source or destination), RENAMENX, TOUCH, (P)EXPIRETIME, HSETNX,
+# HSTRLEN, HINCRBYFLOAT, SMISMEMBER, SMOVE, LTRIM, LINSERT, LREM and LPOS.
+LIST_SCRIPT = [
+    ("LPUSHX", "l", "a"), ("RPUSHX", "l", "a", "b"), ("EXISTS", "l"), ("RPUSH", "l", "a"),
+    ("LPUSHX", "l", "b", "c"), ("RPUSHX", "l", "d", "e"), ("LRANGE", "l", "0", "-1"),
+    ("SET", "s", "x"), ("LPUSHX", "s", "a"), ("RPUSHX", "s", "a"), ("LPUSHX", "l"),
+    ("LSET", "l", "0", "z"), ("LSET", "l", "-1", "y"), ("LSET", "l", "5", "q"),
+    ("LSET", "l", "-6", "q"), ("LSET", "l", "x", "q"), ("LSET", "nol", "x", "q"),
+    ("LSET", "nol", "0", "q"), ("LSET", "s", "0", "q"), ("LSET", "l", "2"),
+    ("LRANGE", "l", "0", "-1"),
+    ("LMOVE", "l", "m", "LEFT", "RIGHT"), ("LMOVE", "l", "m", "right", "left"),
+    ("LMOVE", "l", "m", "LEFT", "LEFT"), ("LMOVE", "l", "m", "RIGHT", "RIGHT"),
+    ("LRANGE", "l", "0", "-1"), ("LRANGE", "m", "0", "-1"),
+    ("LMOVE", "l", "l", "LEFT", "RIGHT"), ("LRANGE", "l", "0", "-1"),
+    ("LMOVE", "l", "l", "RIGHT", "LEFT"), ("LRANGE", "l", "0", "-1"),
+    ("LMOVE", "l", "m", "UP", "LEFT"), ("LMOVE", "l", "m", "LEFT", "DOWN"),
+    ("LMOVE", "nol", "m", "UP", "LEFT"), ("LMOVE", "nol", "m", "LEFT", "LEFT"),
+    ("LMOVE", "nol", "s", "LEFT", "LEFT"), ("LMOVE", "l", "s", "LEFT", "LEFT"),
+    ("LMOVE", "s", "m", "LEFT", "LEFT"), ("LMOVE", "l", "m", "LEFT"),
+    ("RPOPLPUSH", "m", "l"), ("RPOPLPUSH", "m", "m"), ("RPOPLPUSH", "nol", "m"),
+    ("RPOPLPUSH", "m", "s"), ("RPOPLPUSH", "s", "m"), ("RPOPLPUSH", "m"),
+    ("RPUSH", "one", "v"), ("RPOPLPUSH", "one", "one"), ("LRANGE", "one", "0", "-1"),
+    ("RPOPLPUSH", "one", "two"), ("EXISTS", "one"), ("LMOVE", "two", "one", "LEFT", "RIGHT"),
+    ("EXISTS", "two"), ("LRANGE", "one", "0", "-1"), ("LRANGE", "l", "0", "-1"),
+    ("LRANGE", "m", "0", "-1"), ("EXPIRE", "one", "100"),
+    ("RENAMENX", "one", "l"), ("RENAMENX", "one", "one"), ("RENAMENX", "nokey", "x"),
+    ("RENAMENX", "nokey", "nokey"), ("RENAMENX", "one", "fresh"), ("EXISTS", "one"),
+    ("TYPE", "fresh"), ("TTL", "fresh"), ("RENAMENX", "fresh"),
+    ("TOUCH", "fresh", "l", "nokey", "fresh"), ("TOUCH",), ("TOUCH", "nokey"),
+    ("EXPIRETIME", "nokey"), ("PEXPIRETIME", "nokey"), ("EXPIRETIME", "l"),
+    ("PEXPIRETIME", "l"), ("PEXPIREAT", "l", "4102444800123"), ("EXPIRETIME", "l"),
+    ("PEXPIRETIME", "l"), ("EXPIREAT", "s", "4102444800"), ("PEXPIRETIME", "s"),
+    ("EXPIRETIME",), ("PEXPIRETIME", "a", "b"),
+    ("HSETNX", "h", "f", "1"), ("HSETNX", "h", "f", "2"), ("HSETNX", "h", "g", ""),
+    ("HMGET", "h", "f", "g"), ("HSETNX", "s", "f", "1"), ("HSETNX", "h", "f"),
+    ("HSTRLEN", "h", "f"), ("HSTRLEN", "h", "g"), ("HSTRLEN", "h", "nof"),
+    ("HSTRLEN", "nokey", "f"), ("HSTRLEN", "s", "f"), ("HSTRLEN", "h"),
+    ("SADD", "set", "a", "b", "c"), ("SMISMEMBER", "set", "a", "x", "c", "a"),
+    ("SMISMEMBER", "nokey", "a", "b"), ("SMISMEMBER", "s", "a"), ("SMISMEMBER", "set"),
+    ("SMOVE", "set", "set2", "a"), ("SMOVE", "set", "set2", "a"), ("SMOVE", "set", "set", "b"),
+    ("SMOVE", "set", "set", "x"), ("SMOVE", "nokey", "s", "a"), ("SMOVE", "set", "s", "b"),
+    ("SMOVE", "s", "set", "b"), ("SMOVE", "set", "set2", "b"), ("SMOVE", "set", "set2", "c"),
+    ("EXISTS", "set"), ("SMISMEMBER", "set2", "a", "b", "c"), ("SCARD", "set2"), ("SMOVE", "set2", "x"),
+    ("RPUSH", "t", "1", "2", "3", "4", "5", "6"), ("LTRIM", "t", "1", "-2"),
+    ("LRANGE", "t", "0", "-1"), ("LTRIM", "t", "-100", "100"), ("LRANGE", "t", "0", "-1"),
+    ("LTRIM", "t", "2", "1"), ("EXISTS", "t"), ("LTRIM", "t", "0", "-1"),
+    ("RPUSH", "t", "1", "2", "3"), ("LTRIM", "t", "5", "10"), ("EXISTS", "t"),
+    ("RPUSH", "t", "1", "2", "3"), ("LTRIM", "t", "-1", "-1"), ("LRANGE", "t", "0", "-1"),
+    ("LTRIM", "t", "x", "1"), ("LTRIM", "nokey", "x", "1"), ("LTRIM", "s", "0", "1"),
+    ("LTRIM", "t", "0"),
+    ("RPUSH", "i", "a", "b", "c", "b"), ("LINSERT", "i", "BEFORE", "b", "x"),
+    ("LINSERT", "i", "after", "b", "y"), ("LINSERT", "i", "AFTER", "c", "z"),
+    ("LINSERT", "i", "BEFORE", "a", "0"), ("LINSERT", "i", "AFTER", "b", "w"),
+    ("LINSERT", "i", "BEFORE", "nope", "q"), ("LRANGE", "i", "0", "-1"),
+    ("LINSERT", "i", "MIDDLE", "a", "q"), ("LINSERT", "nokey", "BEFORE", "a", "q"),
+    ("LINSERT", "nokey", "MIDDLE", "a", "q"), ("LINSERT", "s", "BEFORE", "a", "q"),
+    ("LINSERT", "i", "BEFORE", "a"), ("EXISTS", "nokey"),
+    ("RPUSH", "r", "a", "b", "a", "c", "a", "b", "a"), ("LREM", "r", "2", "a"),
+    ("LRANGE", "r", "0", "-1"), ("RPUSH", "r", "a", "b", "a"), ("LREM", "r", "-2", "a"),
+    ("LRANGE", "r", "0", "-1"), ("LREM", "r", "0", "b"), ("LRANGE", "r", "0", "-1"),
+    ("LREM", "r", "0", "nope"), ("LREM", "r", "-9223372036854775808", "a"),
+    ("LRANGE", "r", "0", "-1"), ("LREM", "r", "0", "c"), ("EXISTS", "r"),
+    ("LREM", "nokey", "0", "a"), ("LREM", "nokey", "x", "a"), ("LREM", "s", "0", "a"),
+    ("LREM", "i", "1"),
+    ("RPUSH", "p", "a", "b", "c", "a", "b", "a"), ("LPOS", "p", "a"), ("LPOS", "p", "b"),
+    ("LPOS", "p", "z"), ("LPOS", "p", "a", "RANK", "2"), ("LPOS", "p", "a", "RANK", "-1"),
+    ("LPOS", "p", "a", "RANK", "-2"), ("LPOS", "p", "a", "RANK", "4"),
+    ("LPOS", "p", "a", "COUNT", "0"), ("LPOS", "p", "a", "COUNT", "2"),
+    ("LPOS", "p", "a", "COUNT", "2", "RANK", "-1"), ("LPOS", "p", "a", "COUNT", "0", "RANK", "2"),
+    ("LPOS", "p", "a", "MAXLEN", "3"), ("LPOS", "p", "a", "MAXLEN", "3", "COUNT", "0"),
+    ("LPOS", "p", "a", "MAXLEN", "2", "RANK", "-1"), ("LPOS", "p", "z", "COUNT", "0"),
+    ("LPOS", "p", "a", "RANK", "0"), ("LPOS", "p", "a", "RANK", "x"),
+    ("LPOS", "p", "a", "RANK", "-9223372036854775808"), ("LPOS", "p", "a", "COUNT", "-1"),
+    ("LPOS", "p", "a", "COUNT", "x"), ("LPOS", "p", "a", "MAXLEN", "-1"),
+    ("LPOS", "p", "a", "MAXLEN", "x"), ("LPOS", "p", "a", "RANK"), ("LPOS", "p", "a", "FOO"),
+    ("LPOS", "nokey", "a"), ("LPOS", "nokey", "a", "COUNT", "1"), ("LPOS", "s", "a"),
+    ("LPOS", "nokey", "a", "RANK", "0"), ("LPOS", "p"),
+    ("HINCRBYFLOAT", "hf", "a", "1.5"), ("HINCRBYFLOAT", "hf", "a", "-0.25"),
+    ("HINCRBYFLOAT", "hf", "a", "1e3"), ("HINCRBYFLOAT", "hf", "a", "3.0e-1"),
+    ("HSET", "hf", "i", "10", "s", "x", "sp", " 1"), ("HINCRBYFLOAT", "hf", "i", "0.1"),
+    ("HINCRBYFLOAT", "hf", "s", "1"), ("HINCRBYFLOAT", "hf", "sp", "1"),
+    ("HINCRBYFLOAT", "hf", "a", "x"), ("HINCRBYFLOAT", "hf", "a", "inf"),
+    ("HINCRBYFLOAT", "hf", "a", "nan"), ("HINCRBYFLOAT", "hf", "a", ""),
+    ("HSET", "hf", "big", "1.7e308"), ("HINCRBYFLOAT", "hf", "big", "1.7e308"),
+    ("HINCRBYFLOAT", "s", "a", "1"), ("HINCRBYFLOAT", "nohf", "a", "x"),
+    ("EXISTS", "nohf"), ("HINCRBYFLOAT", "hf", "a"), ("HMGET", "hf", "a", "i", "big"),
+]
+
+
+def lists(vkd_port, ref_port):
+    for proto in (2, 3):
+        vkd, ref = Raw(vkd_port, proto), Raw(ref_port, proto)
+        for c in (vkd, ref):
+            c("FLUSHALL")
+        bad = []
+        for cmd in LIST_SCRIPT:
+            got, want = vkd(*cmd), ref(*cmd)
+            if got != want:
+                bad.append(f"{' '.join(cmd)}: vkd {got!r} redis {want!r}")
+        check(not bad, f"RESP{proto}: {len(LIST_SCRIPT)} list, set, hash and key "
+              "commands answer byte for byte as redis-server's", "\n".join(bad[:40]))
+
+
+def lists_big(vkd_port, ref_port):
+    """LTRIM, LINSERT, LREM and LPOS on a list long enough to run in several slices."""
+    vkd, ref = Raw(vkd_port), Raw(ref_port)
+    steps = [("DEL", "big")]
+    for b in range(0, 200000, 10000):
+        steps.append(("RPUSH", "big", *(f"e{i}" for i in range(b, b + 10000))))
+    steps += [("LINSERT", "big", "BEFORE", "e199999", "x"), ("LINSERT", "big", "AFTER", "e1", "y"),
+              ("LINSERT", "big", "AFTER", "e100000", "z"), ("LINSERT", "big", "BEFORE", "no", "q"),
+              ("LTRIM", "big", "1000", "-1001"), ("LLEN", "big"), ("LRANGE", "big", "0", "4"),
+              ("LRANGE", "big", "-5", "-1"), ("LINDEX", "big", "99001"),
+              ("RPUSH", "big", *(["d", "k"] * 5000)), ("LPUSH", "big", *(["k", "d"] * 5000)),
+              ("LREM", "big", "3000", "d"), ("LREM", "big", "-3000", "k"), ("LLEN", "big"),
+              ("LRANGE", "big", "0", "9"), ("LRANGE", "big", "-10", "-1"), ("LREM", "big", "0", "d"),
+              ("LLEN", "big"), ("LRANGE", "big", "-10", "-1"), ("LPOS", "big", "e150000"),
+              ("LPOS", "big", "k", "RANK", "-1000"), ("LPOS", "big", "k", "COUNT", "0"),
+              ("LPOS", "big", "nope", "COUNT", "0"), ("LTRIM", "big", "1", "0"),
+              ("EXISTS", "big")]
+    bad = [f"{' '.join(c[:3])}: vkd {g[:200]!r} redis {w[:200]!r}"
+           for c in steps for g, w in [(vkd(*c), ref(*c))] if g != w]
+    check(not bad, "LTRIM, LINSERT, LREM and LPOS on a 200,000-element list answer as redis-server's",
+          "\n".join(bad[:10]))
+
+
 def zsets(vkd_port, ref_port):
     for proto in (2, 3):
         vkd, ref = Raw(vkd_port, proto), Raw(ref_port, proto)
@@ -592,6 +719,21 @@ MULTI_SCRIPT = [
     ("b", "SET", "q", "2"), ("a", "GET", "q"), ("a", "EXEC"), ("a", "MULTI"),
     ("a", "INCRBYFLOAT", "f", "1.5"), ("a", "ZADD", "z", "INCR", "1", "m"), ("a", "ZPOPMIN", "z"),
     ("a", "HSET", "h", "a", "1"), ("a", "HGETALL", "h"), ("a", "EXEC"),
+    # a move, a rename touch both keys; a RENAMENX that does nothing touches none
+    ("b", "RPUSH", "src", "1", "2"), ("a", "WATCH", "dst"), ("b", "RPOPLPUSH", "src", "dst"),
+    ("a", "MULTI"), ("a", "LRANGE", "dst", "0", "-1"), ("a", "EXEC"), ("a", "WATCH", "dst"),
+    ("b", "LMOVE", "src", "dst", "LEFT", "LEFT"), ("a", "MULTI"), ("a", "EXEC"),
+    ("a", "WATCH", "new"), ("b", "RENAMENX", "dst", "new"), ("a", "MULTI"), ("a", "EXEC"),
+    ("b", "SET", "old", "1"), ("a", "WATCH", "new"), ("b", "RENAMENX", "old", "new"),
+    ("a", "MULTI"), ("a", "LRANGE", "new", "0", "-1"), ("a", "EXEC"),
+    ("a", "MULTI"), ("a", "LPUSHX", "new", "x"), ("a", "LSET", "new", "0", "y"),
+    ("a", "LMOVE", "new", "new", "LEFT", "RIGHT"), ("a", "EXEC"),
+    ("b", "SADD", "set8", "m"), ("a", "WATCH", "set9"), ("b", "SMOVE", "set8", "set9", "m"),
+    ("a", "MULTI"), ("a", "SCARD", "set9"), ("a", "EXEC"),
+    # an LTRIM that trims nothing still counts as a write of its key
+    ("b", "RPUSH", "tw", "1"), ("a", "WATCH", "tw"), ("b", "LTRIM", "tw", "0", "-1"),
+    ("a", "MULTI"), ("a", "LLEN", "tw"), ("a", "EXEC"), ("a", "WATCH", "tw"),
+    ("b", "LINSERT", "tw", "BEFORE", "no", "x"), ("a", "MULTI"), ("a", "LLEN", "tw"), ("a", "EXEC"),
 ]
 
 
@@ -696,6 +838,8 @@ def main():
         vkd, ref = Conn(srv.port), Conn(ref_port)
         glob_cases(vkd, ref)
         edges(vkd, ref)
+        lists(srv.port, ref_port)
+        lists_big(srv.port, ref_port)
         zsets(srv.port, ref_port)
         zsets_big(srv.port, ref_port)
         zsets_random(srv.port, ref_port)

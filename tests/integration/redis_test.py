@@ -299,6 +299,15 @@ def main():
         cli(srv, "SET", "persist:a", "1")
         cli(srv, "INCR", "persist:a")
         cli(srv, "RPUSH", "persist:l", "x", "y")
+        cli(srv, "RPUSH", "persist:m", "a", "b", "c", "b", "d")
+        for cmd in (("LINSERT", "persist:m", "BEFORE", "c", "x"), ("LREM", "persist:m", "-1", "b"),
+                    ("LSET", "persist:m", "0", "A"), ("LTRIM", "persist:m", "0", "3"),
+                    ("RPOPLPUSH", "persist:m", "persist:m2"),
+                    ("RENAMENX", "persist:m2", "persist:m3"),
+                    ("HINCRBYFLOAT", "persist:h", "f", "1.5"),
+                    ("HINCRBYFLOAT", "persist:h", "f", "0.25"), ("SADD", "persist:s", "a", "b"),
+                    ("SMOVE", "persist:s", "persist:s2", "a")):
+            cli(srv, *cmd)
         cli(srv, "SET", "persist:ttl", "v", "EX", "1000")
         cli(srv, "SET", "persist:gone", "v", "PX", "1")
         cli(srv, "ZADD", "persist:z", "1", "a", "2.5", "b", "-inf", "c", "3", "d", "4", "e")
@@ -323,6 +332,12 @@ def main():
         check(cli(srv, "GET", "persist:a")[1].strip() == "2", "after kill -9: string is back")
         check(cli(srv, "LRANGE", "persist:l", "0", "-1")[1].split() == ["x", "y"],
               "after kill -9: list is back")
+        moved = [cli(srv, "LRANGE", k, "0", "-1")[1].split() for k in ("persist:m", "persist:m3")]
+        moved += [cli(srv, "HGET", "persist:h", "f")[1].split(),
+                  cli(srv, "SMEMBERS", "persist:s2")[1].split()]
+        check(moved == [["A", "b", "x"], ["c"], ["1.75"], ["a"]],
+              "after kill -9: LINSERT, LREM, LSET, LTRIM, RPOPLPUSH, RENAMENX, HINCRBYFLOAT, "
+              "SMOVE replayed", moved)
         ttl = int(cli(srv, "TTL", "persist:ttl")[1])
         check(900 < ttl <= 1000, f"after kill -9: TTL kept as an absolute time ({ttl})")
         check(cli(srv, "EXISTS", "persist:gone")[1].strip() == "0",

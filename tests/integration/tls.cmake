@@ -7,7 +7,7 @@ find_package(Python3 COMPONENTS Interpreter)
 if(NOT Python3_FOUND)
         return()
 endif()
-foreach(case echo http versions garbage bad_conf)
+foreach(case echo http static versions garbage bad_conf)
         add_test(NAME tls_${case}
                 COMMAND ${Python3_EXECUTABLE} -u ${CMAKE_CURRENT_LIST_DIR}/tls/tls_test.py
                         --vkd $<TARGET_FILE:vkd> --module-dir $<TARGET_FILE_DIR:echo>

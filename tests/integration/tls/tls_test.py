@@ -6,6 +6,8 @@ test's temporary directory, starts the real vkd with [Service] TLS*= keys, and t
 unmodified modules through it:
   echo      openssl s_client gets its line back from the echo module
   http      curl --cacert: two requests on one connection to http11's hello handler
+  static    curl --cacert: a 3 MB file from http11's static handler (sendfile over TLS
+            goes through the output ring) arrives byte for byte
   versions  TLS 1.2 and 1.3 both negotiate by default; TLSProtocols=TLSv1.3 refuses 1.2
   garbage   bytes that are no ClientHello cost only that connection: same workers, next served
   bad_conf  --check-config names file:line for each wrong TLS key
@@ -114,6 +116,29 @@ def case_http(env):
     stop_daemon(env, d)
 
 
+def case_static(env):
+    need("curl")
+    root = os.path.join(env.tmp, "www")
+    os.mkdir(root)
+    os.chmod(env.tmp, 0o755)
+    body = os.urandom(3 << 20)
+    with open(os.path.join(root, "big.bin"), "wb") as f:
+        f.write(body)
+    os.chmod(root, 0o755)
+    d, port = start(env, "http11", None, {"Handler": "static", "Root": root})
+    out = os.path.join(env.tmp, "got.bin")
+    r = run(["curl", "-sS", "--max-time", "20", "--cacert", f"{env.tmp}/ca.pem", "-o", out,
+             "-w", "%{http_code} %{time_total}", f"https://127.0.0.1:{port}/big.bin"])
+    log(f"curl: {r.stdout!r} (code, seconds)")
+    check(r.returncode == 0 and r.stdout.startswith(b"200 "), f"curl: rc {r.returncode} {r.stdout!r} "
+          f"{r.stderr!r}")
+    with open(out, "rb") as f:
+        got = f.read()
+    check(got == body, f"static file over TLS: {len(got)} bytes, want {len(body)}, "
+          f"equal prefix {os.path.commonprefix([got, body]).__len__()}")
+    stop_daemon(env, d)
+
+
 def negotiated(env, port, flag):
     r = run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-brief", flag,
              "-CAfile", f"{env.tmp}/ca.pem"], stdin=subprocess.DEVNULL)
@@ -186,7 +211,8 @@ def case_bad_conf(env):
     check(rc != 0 and re.search(r"echo\.conf:\d+: TLSKey: needs TLSCertificate=", out), out)
 
 
-CASES = {"echo": case_echo, "http": case_http, "versions": case_versions,
+CASES = {"echo": case_echo, "http": case_http, "static": case_static,
+         "versions": case_versions,
          "garbage": case_garbage, "bad_conf": case_bad_conf}
 
 if __name__ == "__main__":

@@ -150,7 +150,11 @@ int tls_conf_ctx(const struct conf_tls *t, void **ret, int *field, char *msg, si
         /* The ring ops hand OpenSSL wherever the ring's bytes are now. */
         SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                     SSL_MODE_RELEASE_BUFFERS);
-        SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+        /* A peer that closes without close_notify (most clients, on a kill or
+         * a timeout) ends the stream as a FIN does in plaintext, rather than
+         * as a protocol error: the module's own framing tells a truncation. */
+        SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                       SSL_OP_IGNORE_UNEXPECTED_EOF);
         if (tls_readable(t->certificate, msg, len) < 0)
                 goto fail;
         if (SSL_CTX_use_certificate_chain_file(c, t->certificate) != 1) {

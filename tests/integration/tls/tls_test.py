@@ -95,6 +95,9 @@ def case_echo(env):
         got = s_client_line(env, port, want)
         check(got == want, f"echo over TLS: got {got!r}, want {want!r}")
     stop_daemon(env, d)
+    # Each s_client was killed, without close_notify: an end of stream, as over TCP.
+    errors = [line for line in d.log_lines() if "uncaught error" in line]
+    check(not errors, f"a client that just closed ended as an error: {errors}")
 
 
 def case_http(env):

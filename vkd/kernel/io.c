@@ -80,6 +80,9 @@ static void wake(struct vk_thread *t)
                 thread_ready(t);
 }
 
+static ssize_t tls_fill(struct vk_proc *p, struct vk_pipe *x, struct ssl_st *tls, struct iovec *iov,
+                        int n);
+
 /* Reads from the descriptor into free ring space. Returns bytes read, 0 at
  * end of stream, -EAGAIN, or -errno (also kept in x->err). */
 static ssize_t pipe_fill(struct vk_proc *p, struct vk_pipe *x)
@@ -92,6 +95,9 @@ static ssize_t pipe_fill(struct vk_proc *p, struct vk_pipe *x)
         int n = ring_space_iov(&x->ring, iov);
         if (!n)
                 return -ENOBUFS;
+        struct ssl_st *tls = tls_of(proc_kernel(p), x->fd);
+        if (tls)
+                return tls_fill(p, x, tls, iov, n);
         for (;;) {
                 ssize_t r = readv(x->fd, iov, n);
                 if (r > 0) {
@@ -117,10 +123,46 @@ static ssize_t pipe_fill(struct vk_proc *p, struct vk_pipe *x)
         }
 }
 
+/* pipe_fill over TLS: records decrypted into the ring until it is full or
+ * the socket has no more. OpenSSL may hold decrypted bytes the socket no
+ * longer shows, so readiness is given up only when it says so. */
+static ssize_t tls_fill(struct vk_proc *p, struct vk_pipe *x, struct ssl_st *tls, struct iovec *iov,
+                        int n)
+{
+        ssize_t got = 0;
+        for (int i = 0; i < n; i++) {
+                ssize_t r = tls_read(tls, iov[i].iov_base, iov[i].iov_len);
+                if (r > 0) {
+                        ring_produce(&x->ring, (uint32_t)r);
+                        p->bytes_in += (uint64_t)r;
+                        got += r;
+                        if ((size_t)r < iov[i].iov_len)
+                                break;
+                        continue;
+                }
+                if (got)
+                        break; /* what was read first; the rest on the next call */
+                if (r == 0) {
+                        x->flags |= VK_PIPE_EOF;
+                        return 0;
+                }
+                if (r == -EAGAIN) {
+                        x->flags &= (uint16_t)~VK_PIPE_READY;
+                        return -EAGAIN;
+                }
+                x->err = (int)-r;
+                return r;
+        }
+        return got;
+}
+
 ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x)
 {
         struct iovec iov[2];
         trust_pipe(x); /* the buffer and descriptor of a system call */
+        /* Over TLS each write is one or more records, and a short one says
+         * nothing of the socket: OpenSSL tells when it would block. */
+        struct ssl_st *tls = tls_of(proc_kernel(p), x->fd);
         for (;;) {
                 int n = ring_data_iov(&x->ring, iov, UINT32_MAX);
                 if (!n)
@@ -129,11 +171,17 @@ ssize_t pipe_drain(struct vk_proc *p, struct vk_pipe *x)
                         return -x->err;
                 if (!(x->flags & VK_PIPE_READY))
                         return -EAGAIN;
-                ssize_t w = writev(x->fd, iov, n);
+                ssize_t w;
+                if (tls && (w = tls_write(tls, iov[0].iov_base, iov[0].iov_len)) < 0) {
+                        errno = (int)-w;
+                        w = -1;
+                } else if (!tls) {
+                        w = writev(x->fd, iov, n);
+                }
                 if (w > 0) {
                         ring_consume(&x->ring, (uint32_t)w);
                         p->bytes_out += (uint64_t)w;
-                        if (ring_len(&x->ring) && (x->flags & VK_PIPE_POLLABLE)) {
+                        if (!tls && ring_len(&x->ring) && (x->flags & VK_PIPE_POLLABLE)) {
                                 x->flags &= ~VK_PIPE_READY;
                                 return -EAGAIN;
                         }
@@ -424,6 +472,9 @@ ssize_t vk__close_write(struct vk_thread *that)
                 return r;
         x->flags |= VK_PIPE_CLOSED;
         if (x->fd >= 0) {
+                struct ssl_st *tls = tls_of(proc_kernel(kern_proc(that)), x->fd);
+                if (tls)
+                        tls_shutdown(tls);             /* close_notify before the FIN */
                 shutdown(trust_fd(x->fd, 0), SHUT_WR); /* not a socket: nothing to shut */
         } else {
                 x->flags |= VK_PIPE_EOF;
@@ -471,6 +522,38 @@ void vk_consume(struct vk_thread *that, size_t n)
         consumed(x, (uint32_t)n);
 }
 
+/* vk_sendfile over TLS: the file's bytes must be encrypted, so they pass
+ * through the output ring (pread into it, then records out of it). */
+static ssize_t tls_sendfile(struct vk_thread *that, struct vk_pipe *x, int fd, off_t off,
+                            size_t len)
+{
+        struct iovec iov[2];
+        while (that->op_done < len) {
+                int n = ring_space_iov(&x->ring, iov);
+                if (n) {
+                        size_t want = len - that->op_done;
+                        if (iov[0].iov_len > want)
+                                iov[0].iov_len = want;
+                        ssize_t r = pread(fd, iov[0].iov_base, iov[0].iov_len,
+                                          off + (off_t)that->op_done);
+                        if (r < 0 && errno == EINTR)
+                                continue;
+                        if (r < 0)
+                                return -errno;
+                        if (r == 0)
+                                break; /* the file is shorter than asked */
+                        ring_produce(&x->ring, (uint32_t)r);
+                        that->op_done += (size_t)r;
+                }
+                ssize_t w = pipe_drain(kern_proc(that), x);
+                if (w == -EAGAIN && !ring_space(&x->ring))
+                        return block(that, x, 1);
+                if (w < 0 && w != -EAGAIN)
+                        return w;
+        }
+        return (ssize_t)that->op_done;
+}
+
 ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len)
 {
         struct vk_pipe *x = that->out;
@@ -485,6 +568,8 @@ ssize_t vk__sendfile(struct vk_thread *that, int fd, off_t off, size_t len)
                 return block(that, x, 1);
         if (r < 0)
                 return r;
+        if (tls_of(proc_kernel(kern_proc(that)), x->fd))
+                return tls_sendfile(that, x, fd, off, len);
         while (that->op_done < len) {
                 if (!(x->flags & VK_PIPE_READY))
                         return block(that, x, 1);

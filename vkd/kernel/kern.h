@@ -267,7 +267,24 @@ struct vk_kernel {
         void *on_tick_ctx;
         uint64_t tick_ns, next_tick;
         struct vk_kernel_stats stats;
+        struct ssl_st **tls; /* per descriptor, cfg.tls_ctx set: malloc'd, out of every heap */
 };
+
+/* tls.c: TLS under the rings of accepted connections (cfg.tls_ctx). */
+struct ssl_st;
+int tls_init(struct vk_kernel *k); /* the table; 0 or -ENOMEM */
+void tls_fini(struct vk_kernel *k);
+int tls_accept(struct vk_kernel *k, int fd); /* a server-side session on fd; 0 or -ENOMEM */
+void tls_close(struct vk_kernel *k, int fd); /* close_notify if it can, then frees the session */
+/* Bytes moved, 0 at the end of the stream, -EAGAIN (the handshake or a
+ * record waits for the socket) or -errno (-EPROTO: a TLS error). */
+ssize_t tls_read(struct ssl_st *s, void *buf, size_t len);
+ssize_t tls_write(struct ssl_st *s, const void *buf, size_t len);
+int tls_shutdown(struct ssl_st *s); /* sends close_notify; 0 or -EAGAIN */
+static inline struct ssl_st *tls_of(const struct vk_kernel *k, int fd)
+{
+        return k->tls && fd >= 0 && fd < k->nfds ? k->tls[fd] : NULL;
+}
 
 /* heap.c */
 /* free_stack: room for nslots entries, owned by the caller. */

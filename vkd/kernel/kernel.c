@@ -134,6 +134,9 @@ int vk_kernel_new(const struct vk_kernel_config *cfg_in, struct vk_kernel **ret)
         for (int i = 0; i < 7; i++)
                 if (own[i] >= 0 && own[i] < k->nfds)
                         k->fds[own[i]].kernel = 1;
+        r = tls_init(k);
+        if (r < 0)
+                goto fail;
         r = isolate_init(k);
         if (r < 0)
                 goto fail;
@@ -169,6 +172,7 @@ struct vk_kernel *vk_kernel_free(struct vk_kernel *k)
                 proc_exit(k, kp, NULL);
         }
         listen_close_all(k);
+        tls_fini(k);
         if (k->faults_on)
                 fault_fini(k);
         if (k->pl)

@@ -78,6 +78,10 @@ void listen_accept(struct vk_kernel *k)
                                 break;
                         }
                         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                        if (tls_accept(k, fd) < 0) {
+                                close(fd); /* out of memory: this one connection is refused */
+                                continue;
+                        }
                         proc_spawn(k, s->fn, s->arg, s->arglen, fd, fd, s->isolation);
                 }
         }

@@ -25,6 +25,7 @@ void kfd_close(struct vk_kernel *k, int fd)
         if (fd < 0)
                 return;
         k->pb->forget(k->pl, fd, 1);
+        tls_close(k, fd);
         if (fd < k->nfds)
                 memset(&k->fds[fd], 0, sizeof k->fds[fd]);
         close(fd);
@@ -192,6 +193,7 @@ int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_
 fail_slot:
         heap_pool_put(&k->pool, slot);
 fail:
+        tls_close(k, fd_in);
         if (fd_in >= 0)
                 close(fd_in);
         if (fd_out >= 0 && fd_out != fd_in)

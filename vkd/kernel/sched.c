@@ -57,6 +57,11 @@ static struct kproc *proc_next(struct vk_kernel *k)
 static void deliver(struct vk_kernel *k, struct vk_proc *p, struct kfd *f, uint32_t ev)
 {
         struct vk_pipe *x = trust_pipe(f->rx);
+        /* Over TLS either direction may wait for the other (a handshake
+         * reads while the module writes, a read may have to write): any
+         * edge retries both, and a wrong guess costs one WANT_* back. */
+        if (x && (ev & (POLLER_IN | POLLER_OUT)) && tls_of(k, x->fd))
+                ev |= POLLER_IN | POLLER_OUT;
         if (x && (ev & (POLLER_IN | POLLER_HUP | POLLER_ERR))) {
                 x->flags |= VK_PIPE_READY;
                 if (ev & (POLLER_HUP | POLLER_ERR))

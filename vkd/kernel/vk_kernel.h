@@ -26,6 +26,10 @@ enum vk_isolation {
 };
 
 struct vk_kernel_config {
+        /* An SSL_CTX (OpenSSL 3): connections accepted from listeners are
+         * TLS, terminated in the kernel under the rings; NULL: plaintext.
+         * The caller keeps it alive as long as the kernel. */
+        void *tls_ctx;
         size_t heap_size;     /* bytes per process micro-heap; 0: 64 KiB */
         size_t ring_size;     /* bytes per socket ring; 0: 16 KiB */
         unsigned max_procs;   /* live processes at most; 0: 16384 */

@@ -284,7 +284,7 @@ struct conf_key {
         bool repeatable;
 };
 
-#define CONF_KEYS_PER_SECTION_MAX 16
+#define CONF_KEYS_PER_SECTION_MAX 24
 
 /* A known section: either a key table, or `any` which takes every key (for [Module]). */
 struct conf_section {
@@ -733,19 +733,34 @@ static void conf_key_bool(struct conf_file *f, const struct conf_key *k, const c
                 *CONF_FIELD(f, k, bool) = r;
 }
 
+static void conf_key_string(struct conf_file *f, const struct conf_key *k, const char *value,
+                            unsigned line);
+
 /* An absolute path that fits `max` bytes (sun_path or PATH_MAX), replacing the default. */
 static void conf_key_path(struct conf_file *f, const struct conf_key *k, const char *value,
                           unsigned line)
 {
-        char **field = CONF_FIELD(f, k, char *);
-        char *copy;
-
         if (value[0] != '/') {
                 conf_error(f->ctx, f->path, line, k->name, "\"%s\" is not an absolute path", value);
                 return;
         }
         if (strlen(value) > k->max) {
                 conf_error(f->ctx, f->path, line, k->name, "path too long (at most %llu bytes)",
+                           (unsigned long long)k->max);
+                return;
+        }
+        conf_key_string(f, k, value, line);
+}
+
+/* Any non-empty text of at most `max` bytes, replacing the default. */
+static void conf_key_string(struct conf_file *f, const struct conf_key *k, const char *value,
+                            unsigned line)
+{
+        char **field = CONF_FIELD(f, k, char *);
+        char *copy;
+
+        if (!value[0] || strlen(value) > k->max) {
+                conf_error(f->ctx, f->path, line, k->name, "empty or too long (at most %llu bytes)",
                            (unsigned long long)k->max);
                 return;
         }
@@ -961,6 +976,7 @@ enum {
         CONF_KEY_LISTEN,
         CONF_KEY_HEAP_SIZE = 5,
         CONF_KEY_RING_SIZE,
+        CONF_KEY_TLS = 12, /* TLSCertificate=, then the rest in struct conf_tls order */
 };
 
 static const struct conf_key conf_service_keys[] = {
@@ -978,6 +994,17 @@ static const struct conf_key conf_service_keys[] = {
         {"Workers", conf_key_service_workers, S(workers), 0, 0, false},
         {"Optional", conf_key_bool, S(optional), 0, 0, false},
         {"SystemCallFilter", conf_key_bool, S(syscall_filter), 0, 0, false},
+        [CONF_KEY_TLS + TLS_CONF_CERT] = {"TLSCertificate", conf_key_path, S(tls.certificate), 0,
+                                          PATH_MAX - 1, false},
+        [CONF_KEY_TLS +
+                TLS_CONF_KEY] = {"TLSKey", conf_key_path, S(tls.key), 0, PATH_MAX - 1, false},
+        [CONF_KEY_TLS + TLS_CONF_PROTOCOLS] = {"TLSProtocols", conf_key_string, S(tls.protocols), 0,
+                                               255, false},
+        [CONF_KEY_TLS +
+                TLS_CONF_CIPHERS] = {"TLSCiphers", conf_key_string, S(tls.ciphers), 0, 1023, false},
+        [CONF_KEY_TLS + TLS_CONF_CIPHERSUITES] = {"TLSCipherSuites", conf_key_string,
+                                                  S(tls.ciphersuites), 0, 1023, false},
+        [CONF_KEY_TLS + TLS_CONF_ALPN] = {"TLSALPN", conf_key_string, S(tls.alpn), 0, 255, false},
 };
 
 static const struct conf_section conf_service_sections[] = {
@@ -992,6 +1019,35 @@ _Static_assert(CONF_ELEMENTSOF(conf_service_keys) <= CONF_KEYS_PER_SECTION_MAX, 
 _Static_assert(CONF_ELEMENTSOF(conf_daemon_keys) <= CONF_KEYS_PER_SECTION_MAX, "seen[] too small");
 
 /* ------------------------------------------------------------------ files */
+
+/* TLS*=: the context is built once here, so that what would stop a worker
+ * (an unreadable key, one that does not match, a bad cipher list) is a
+ * file:line error of the loader and of --check-config. */
+static void conf_check_tls(struct conf_ctx *ctx, struct conf_service *s, const unsigned *seen)
+{
+        char msg[512];
+        void *c;
+        int field;
+
+        for (int i = 0; i < 6; i++)
+                s->tls.line[i] = seen[CONF_KEY_TLS + i];
+        if (!s->tls.certificate) {
+                for (int i = 1; i < 6; i++)
+                        if (seen[CONF_KEY_TLS + i]) {
+                                conf_error(ctx, s->file, seen[CONF_KEY_TLS + i], tls_conf_key(i),
+                                           "needs TLSCertificate=");
+                                return;
+                        }
+                return;
+        }
+        if (tls_conf_ctx(&s->tls, &c, &field, msg, sizeof msg) < 0) {
+                unsigned line =
+                        s->tls.line[field] ? s->tls.line[field] : s->tls.line[TLS_CONF_CERT];
+                conf_error(ctx, s->file, line, tls_conf_key(field), "%s", msg);
+                return;
+        }
+        tls_conf_free(c);
+}
 
 /*
  * Turns the User=/Group= of a file into creds: user's primary group when only User= is given,
@@ -1080,6 +1136,12 @@ static void conf_service_free(struct conf_service *s)
         free(s->file);
         free(s->module);
         free(s->listen);
+        free(s->tls.certificate);
+        free(s->tls.key);
+        free(s->tls.protocols);
+        free(s->tls.ciphers);
+        free(s->tls.ciphersuites);
+        free(s->tls.alpn);
         conf_creds_done(&s->creds);
         for (size_t i = 0; i < s->n_module_args; i++) {
                 free(s->module_args[i].key);
@@ -1127,6 +1189,7 @@ static void conf_load_service(struct conf_ctx *ctx, const struct conf_daemon *d,
                 conf_error(ctx, s->file, s->section_line, "Module", "missing in [Service]");
         if (!seen[CONF_KEY_LISTEN])
                 conf_error(ctx, s->file, s->section_line, "Listen", "missing in [Service]");
+        conf_check_tls(ctx, s, seen);
 
         /* The two socket rings live in the micro-heap and leave at least half of it to frames. */
         if (2 * s->ring_size > s->heap_size / 2) {

@@ -10,6 +10,7 @@
 #ifndef VKD_SUPERVISOR_CONF_H
 #define VKD_SUPERVISOR_CONF_H
 
+#include "tls_conf.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -220,6 +221,7 @@ struct conf_service {
         unsigned workers_line;      /* line of Workers=, 0 if absent */
         bool optional;              /* Optional=: skip the service if it cannot start */
         bool syscall_filter;        /* SystemCallFilter=: workers run under the allow-list */
+        struct conf_tls tls;        /* TLS*=: served over TLS when tls.certificate is set */
 
         struct conf_kv *module_args; /* [Module], in file order */
         size_t n_module_args;

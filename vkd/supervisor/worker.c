@@ -320,6 +320,18 @@ void worker_run(const struct worker_args *a)
         int r;
 
         worker_signals();
+        /* The key is read while the worker may still read what only root may: a
+         * root-only key file works, and no module ever gets to open it. */
+        void *tls = NULL;
+        if (s->tls.certificate) {
+                int field;
+                if (tls_conf_ctx(&s->tls, &tls, &field, err, sizeof(err)) < 0) {
+                        worker_say(a->status_fd, "ERROR %s:%u: %s: %s", s->file,
+                                   s->tls.line[field] ? s->tls.line[field] : s->section_line,
+                                   tls_conf_key(field), err);
+                        _exit(1);
+                }
+        }
         r = privileges_drop(&s->creds, err, sizeof(err));
         if (r < 0) {
                 worker_say(a->status_fd, "ERROR %s:%u: User: %s", s->file, s->section_line, err);
@@ -349,6 +361,7 @@ void worker_run(const struct worker_args *a)
         }
 
         kc = (struct vk_kernel_config){
+                .tls_ctx = tls,
                 .heap_size = s->heap_size,
                 .ring_size = s->ring_size,
                 .max_procs = s->max_connections,

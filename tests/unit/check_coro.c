@@ -1204,6 +1204,39 @@ START_TEST(test_catch_continues)
 }
 END_TEST
 
+/* An error handled in the finally block but left pending: what the block
+ * wrote (an error reply) still reaches the peer, then the error ends the
+ * process. */
+static void replies_then_fails(struct vk_thread *that)
+{
+        struct {
+                int unused;
+        } *self;
+        vk_begin();
+        vk_puts("partial\n");
+        vk_raise(EPROTO, "bad request");
+        vk_finally();
+        if (vk_error())
+                vk_printf("ERR %s\n", vk_error()->msg);
+        vk_end();
+}
+
+START_TEST(test_end_flushes_after_finally_with_error)
+{
+        int kfd, tfd;
+        char buf[64];
+        kt_kernel(NULL, 0, 0, 0);
+        kt_pair(&kfd, &tfd);
+        int64_t pid = kt_spawn(replies_then_fails, NULL, 0, kfd);
+        kt_run();
+        ck_assert_int_eq(kt_exit_of(pid)->code, EPROTO);
+        ssize_t n = recv(tfd, buf, sizeof buf - 1, MSG_DONTWAIT);
+        ck_assert_int_ge(n, 0);
+        buf[n] = 0;
+        ck_assert_str_eq(buf, "partial\nERR bad request\n");
+}
+END_TEST
+
 static Suite *coro_suite(void)
 {
         Suite *s = suite_create("coro");
@@ -1229,6 +1262,7 @@ static Suite *coro_suite(void)
         tcase_add_test(err, test_child_error_through_main_reaches_exit_hook);
         tcase_add_test(err, test_receive_from_gone_raises_esrch);
         tcase_add_test(err, test_catch_continues);
+        tcase_add_test(err, test_end_flushes_after_finally_with_error);
 
         TCase *resp = kt_tcase(s, "responders");
         tcase_add_test(resp, test_responder_message_boundaries);

@@ -133,6 +133,7 @@ struct vk_thread {
         struct vk_error err;
         uint64_t fn_seal; /* the kernel's: fn sealed to this thread, checked before each call */
         int catch_pc;     /* inside vk_catch(): where a raised error resumes; 0 none (ABI 1.3) */
+        uint8_t finally_ran; /* its finally block ran: a pending error was seen (ABI 1.3) */
 };
 
 #define VK_PC_FINALLY (-1)
@@ -163,13 +164,17 @@ struct vk_thread {
 /* Ends a coroutine body. A pending error that no finally block lowered is
  * delivered to the thread's joiner, else its parent, else it ends the
  * process. The main thread and responders flush their output before they
- * end (a responder's output is what was its caller's). */
+ * end (a responder's output is what was its caller's): always when no error
+ * is pending, and with one pending once the finally block ran (what it wrote,
+ * an error reply say, goes out; then the error ends the thread). Output of a
+ * thread without a finally block is dropped on an error. Yields. */
 #define vk_end()                                                                                  \
         goto vk__end;                                                                             \
         default:                                                                                  \
         vk__end:;                                                                                 \
         }                                                                                         \
-        if ((that->is_main || that->owns_in) && !that->err.code && vk__out_pending(that)) {      \
+        if ((that->is_main || that->owns_in) && (!that->err.code || that->finally_ran) &&        \
+            vk__out_pending(that)) {                                                              \
                 that->pc = -2;                                                                    \
                 do {                                                                              \
                         if (vk__flush(that) != -EAGAIN)                                           \
@@ -205,7 +210,8 @@ struct vk_thread {
 #define vk_finally()                                                                              \
         goto vk__finally;                                                                         \
         case VK_PC_FINALLY:                                                                       \
-        vk__finally:
+        vk__finally:                                                                              \
+        that->finally_ran = 1
 
 /* ------------------------------------------------------------------ */
 /* Errors. */

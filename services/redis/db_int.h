@@ -38,8 +38,6 @@ const struct dent *dict_peek(const struct dict *d, const char *k, size_t n);
 int dict_add(struct dict *d, struct dent *e);
 /* Removes and returns k's entry, or NULL. */
 struct dent *dict_unlink(struct dict *d, const char *k, size_t n);
-/* Puts e (same key) in the place of *ref. */
-void dict_replace(struct dent **ref, struct dent *e);
 /* Calls fn on every entry (fn may free the entry it is given, nothing else). */
 void dict_each(struct dict *d, dict_fn *fn, void *arg);
 /* dict_each a bucket at a time: calls fn on the entries of the first bucket

@@ -293,12 +293,6 @@ struct dent *dict_unlink(struct dict *d, const char *k, size_t n)
         return e;
 }
 
-void dict_replace(struct dent **ref, struct dent *e)
-{
-        e->next = (*ref)->next;
-        *ref = e;
-}
-
 static void visit(struct dent *e, dict_fn *fn, void *arg)
 {
         for (struct dent *next; e; e = next) {

@@ -553,10 +553,6 @@ out:
 /* Handles one message; returns the client to send to, or NULL. */
 static struct rclient *handle(struct store *s, uint64_t from, ssize_t n)
 {
-        if (n == -ESRCH) { /* a reply to a connection that is gone */
-                client_drop(s, from);
-                return NULL;
-        }
         if (n < 1)
                 return NULL;
         const char *m = s->rx;
@@ -716,6 +712,7 @@ void redis_store(struct vk_thread *that)
                 size_t len;
                 struct vk_thread *cron;
                 int r;
+                int err;
         } * self;
         vk_begin();
         self->s = store_new(self->conf);
@@ -743,7 +740,13 @@ void redis_store(struct vk_thread *that)
                         rdb_lazyfree(&self->s->db, self->s->db.cfg.slice_us);
                         vk_sleep(0);
                 }
-                vk_receive(self->n, self->from, self->s->rx, self->s->rxcap);
+                vk_catch(self->err, vk_receive(self->n, self->from, self->s->rx, self->s->rxcap));
+                if (self->err == ESRCH) { /* a reply to a connection that is gone */
+                        client_drop(self->s, self->from);
+                        continue;
+                }
+                if (self->err)
+                        vk_raise(self->err, "the redis store cannot receive");
                 self->c = handle(self->s, self->from, self->n);
                 /* A long command runs a slice per dispatch, so that none nears
                  * the kernel's CPU budget and the worker's other processes run

@@ -1130,6 +1130,113 @@ START_TEST(test_sleeping_processes_wake_in_deadline_order)
 }
 END_TEST
 
+/* A message to a process that is gone bounces: vk_receive() raises ESRCH
+ * like every other op, with the sender field naming the gone process. */
+static void receive_bounce(struct vk_thread *that)
+{
+        struct {
+                ssize_t n;
+                uint64_t from, to;
+                char buf[8];
+        } *self;
+        vk_begin();
+        self->to = vk_pid(that) + 1000;
+        vk_send(self->to, "hi", 2);
+        vk_receive(self->n, self->from, self->buf, sizeof self->buf);
+        kt_log("returned:%zd", self->n);
+        vk_finally();
+        if (vk_error()) {
+                kt_log("raised:%d from-ok=%d", vk_error()->code, self->from == self->to);
+                vk_clear_error();
+        }
+        vk_end();
+}
+
+START_TEST(test_receive_from_gone_raises_esrch)
+{
+        kt_kernel(NULL, 0, 1024, 0); /* room in the heap for two mailboxes */
+        run_child(receive_bounce);
+        kt_log_is("raised:3 from-ok=1 joined");
+}
+END_TEST
+
+/* vk_catch(): an error raised inside (by vk_raise, a timed-out op, a bounced
+ * message) lands in the variable and the thread goes on after the catch,
+ * without entering its finally block; one raised outside still does. */
+static void catcher(struct vk_thread *that)
+{
+        struct {
+                ssize_t n;
+                int err, i;
+                uint64_t from;
+                char buf[8];
+        } *self;
+        vk_begin();
+        vk_catch(self->err, kt_log("in"));
+        kt_log("none:%d", self->err);
+        for (self->i = 0; self->i < 2; self->i++) {
+                vk_catch(self->err, vk_raise(EINVAL, "bad"); kt_log("not-reached"));
+                kt_log("caught:%d:%s", self->err, that->err.msg);
+        }
+        vk_set_timeout(that, 20);
+        vk_catch(self->err, vk_readline(self->n, self->buf, sizeof self->buf));
+        kt_log("timeout:%d", self->err == ETIMEDOUT);
+        vk_set_timeout(that, 0);
+        vk_send(vk_pid(that) + 1000, "x", 1);
+        vk_catch(self->err, vk_receive(self->n, self->from, self->buf, sizeof self->buf));
+        kt_log("gone:%d pending=%d", self->err, vk_error() != NULL);
+        vk_raise(ENOENT, "outside");
+        kt_log("not-reached");
+        vk_finally();
+        if (vk_error()) {
+                kt_log("finally:%d", vk_error()->code);
+                vk_clear_error();
+        }
+        vk_end();
+}
+
+START_TEST(test_catch_continues)
+{
+        kt_kernel(NULL, 0, 1024, 0);
+        run_child(catcher);
+        kt_log_is("in none:0 caught:22:bad caught:22:bad timeout:1 gone:3 pending=0 finally:2 "
+                  "joined");
+}
+END_TEST
+
+/* An error handled in the finally block but left pending: what the block
+ * wrote (an error reply) still reaches the peer, then the error ends the
+ * process. */
+static void replies_then_fails(struct vk_thread *that)
+{
+        struct {
+                int unused;
+        } *self;
+        vk_begin();
+        vk_puts("partial\n");
+        vk_raise(EPROTO, "bad request");
+        vk_finally();
+        if (vk_error())
+                vk_printf("ERR %s\n", vk_error()->msg);
+        vk_end();
+}
+
+START_TEST(test_end_flushes_after_finally_with_error)
+{
+        int kfd, tfd;
+        char buf[64];
+        kt_kernel(NULL, 0, 0, 0);
+        kt_pair(&kfd, &tfd);
+        int64_t pid = kt_spawn(replies_then_fails, NULL, 0, kfd);
+        kt_run();
+        ck_assert_int_eq(kt_exit_of(pid)->code, EPROTO);
+        ssize_t n = recv(tfd, buf, sizeof buf - 1, MSG_DONTWAIT);
+        ck_assert_int_ge(n, 0);
+        buf[n] = 0;
+        ck_assert_str_eq(buf, "partial\nERR bad request\n");
+}
+END_TEST
+
 static Suite *coro_suite(void)
 {
         Suite *s = suite_create("coro");
@@ -1153,6 +1260,9 @@ static Suite *coro_suite(void)
         tcase_add_test(err, test_raise_at_blocked_reader);
         tcase_add_test(err, test_main_error_reaches_exit_hook);
         tcase_add_test(err, test_child_error_through_main_reaches_exit_hook);
+        tcase_add_test(err, test_receive_from_gone_raises_esrch);
+        tcase_add_test(err, test_catch_continues);
+        tcase_add_test(err, test_end_flushes_after_finally_with_error);
 
         TCase *resp = kt_tcase(s, "responders");
         tcase_add_test(resp, test_responder_message_boundaries);

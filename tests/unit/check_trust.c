@@ -221,8 +221,10 @@ static void hostile(struct vk_thread *that)
         }
         if (self->a.kind == T_SELF_WILD)
                 that->self = WILD;
-        if (self->a.kind == T_JOIN_KERNEL)
-                vk_join((struct vk_thread *)(void *)self->a.k);
+        if (self->a.kind == T_JOIN_KERNEL) {
+                self->child = (struct vk_thread *)(void *)self->a.k;
+                vk_join(self->child);
+        }
         self->child = vk_spawn(child_fn, &self->a, sizeof self->a);
         if (self->a.kind == T_FN_WILD && self->child)
                 self->child->fn = WILD;

@@ -227,21 +227,3 @@ void vk_kernel_on_tick(struct vk_kernel *k, vk_tick_fn *fn, void *ctx, unsigned 
         k->tick_ns = (uint64_t)(period_ms ? period_ms : 1000) * KERN_NS_PER_MS;
         k->next_tick = k->now + k->tick_ns;
 }
-
-uint64_t vk_kernel_latency_quantile(const struct vk_kernel_stats *st, double q)
-{
-        uint64_t total = 0, seen = 0;
-        for (int i = 0; i < VK_LATENCY_BUCKETS; i++)
-                total += st->latency[i];
-        if (!total)
-                return 0;
-        uint64_t want = (uint64_t)(q * (double)total);
-        if (want >= total)
-                want = total - 1;
-        for (int i = 0; i < VK_LATENCY_BUCKETS; i++) {
-                seen += st->latency[i];
-                if (seen > want)
-                        return (1ull << i) * 1000; /* bucket i ends at 2^i us */
-        }
-        return (1ull << (VK_LATENCY_BUCKETS - 1)) * 1000;
-}

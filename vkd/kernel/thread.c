@@ -171,7 +171,7 @@ void vk_raise_at(struct vk_thread *t, int code, const char *msg)
                         c->joiner = NULL;
         vk__set_error(t, code, 0, "%s", msg);
         t->lower_pc = t->pc;
-        t->pc = VK_PC_FINALLY;
+        t->pc = t->catch_pc ? t->catch_pc : VK_PC_FINALLY;
         thread_ready(t);
 }
 

@@ -176,11 +176,6 @@ struct vk_kernel_stats {
         uint64_t latency_sum_us; /* the sum of the latencies counted in latency[] */
 };
 
-/* The latency (ns) below which a fraction q (0..1) of the requests counted in
- * st finished, from the histogram (an upper bound: bucket resolution). 0 when
- * none was counted. */
-uint64_t vk_kernel_latency_quantile(const struct vk_kernel_stats *st, double q);
-
 /* Calls fn(ctx) from the loop about every period_ms while the kernel runs
  * (for a host to publish figures). fn must not call into the kernel but for
  * vk_kernel_stats() and vk_kernel_stop(). */

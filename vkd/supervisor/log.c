@@ -30,11 +30,6 @@ void log_set_level(int level)
         log_level = level < 0 ? 0 : level > 7 ? 7 : level;
 }
 
-int log_get_level(void)
-{
-        return log_level;
-}
-
 /* True when stderr is the journal ($JOURNAL_STREAM names its device and inode, as systemd
  * recommends checking): journald adds "vkd[pid]:" itself and reads the "<N>" priority prefix.
  * Anywhere else (a terminal, a container engine's pipe, a file) "<N>" is noise that no one

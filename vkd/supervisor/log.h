@@ -21,7 +21,6 @@ enum {
 
 /* Sets the lowest priority that is written (0..7; values outside are clamped). */
 void log_set_level(int level);
-int log_get_level(void);
 
 /* Writes one line. service may be NULL for daemon-wide events. Newlines in the message become
  * spaces, so an event is always one line. Keeps errno. */

@@ -44,7 +44,7 @@
 #include <sys/types.h>
 
 #define VK_ABI_MAJOR 1
-#define VK_ABI_MINOR 2
+#define VK_ABI_MINOR 3
 
 #define VK_LATENCY_BUCKETS 32
 
@@ -132,6 +132,8 @@ struct vk_thread {
         size_t op_done;             /* progress of the current multi-step op */
         struct vk_error err;
         uint64_t fn_seal; /* the kernel's: fn sealed to this thread, checked before each call */
+        int catch_pc;     /* inside vk_catch(): where a raised error resumes; 0 none (ABI 1.3) */
+        uint8_t finally_ran; /* its finally block ran: a pending error was seen (ABI 1.3) */
 };
 
 #define VK_PC_FINALLY (-1)
@@ -162,13 +164,17 @@ struct vk_thread {
 /* Ends a coroutine body. A pending error that no finally block lowered is
  * delivered to the thread's joiner, else its parent, else it ends the
  * process. The main thread and responders flush their output before they
- * end (a responder's output is what was its caller's). */
+ * end (a responder's output is what was its caller's): always when no error
+ * is pending, and with one pending once the finally block ran (what it wrote,
+ * an error reply say, goes out; then the error ends the thread). Output of a
+ * thread without a finally block is dropped on an error. Yields. */
 #define vk_end()                                                                                  \
         goto vk__end;                                                                             \
         default:                                                                                  \
         vk__end:;                                                                                 \
         }                                                                                         \
-        if ((that->is_main || that->owns_in) && !that->err.code && vk__out_pending(that)) {      \
+        if ((that->is_main || that->owns_in) && (!that->err.code || that->finally_ran) &&        \
+            vk__out_pending(that)) {                                                              \
                 that->pc = -2;                                                                    \
                 do {                                                                              \
                         if (vk__flush(that) != -EAGAIN)                                           \
@@ -204,7 +210,8 @@ struct vk_thread {
 #define vk_finally()                                                                              \
         goto vk__finally;                                                                         \
         case VK_PC_FINALLY:                                                                       \
-        vk__finally:
+        vk__finally:                                                                              \
+        that->finally_ran = 1
 
 /* ------------------------------------------------------------------ */
 /* Errors. */
@@ -212,7 +219,7 @@ struct vk_thread {
 #define vk__raise_at(n)                                                                           \
         do {                                                                                      \
                 that->lower_pc = (n);                                                             \
-                that->pc = VK_PC_FINALLY;                                                         \
+                that->pc = that->catch_pc ? that->catch_pc : VK_PC_FINALLY;                       \
                 goto vk__resume;                                                                  \
         case (n):;                                                                                \
         } while (0)
@@ -240,6 +247,36 @@ struct vk_thread {
                 that->err.code = 0;                                                               \
                 that->pc = that->lower_pc;                                                        \
                 goto vk__resume;                                                                  \
+        } while (0)
+
+/* Catch and continue: runs the statement(s) `...` (blocking ops are fine);
+ * if one of them raises, control continues right after vk_catch() instead of
+ * in the finally block, with the error cleared and `errvar` (an int lvalue, a
+ * frame field) set to its positive errno value; else `errvar` is 0. The message
+ * stays readable in that->err.msg until the next error. Re-raise what you do
+ * not handle:
+ *
+ *      vk_catch(self->err, vk_receive(self->n, self->from, self->buf, sizeof self->buf));
+ *      if (self->err == ESRCH)
+ *              continue;               (the peer is gone: forget it, go on)
+ *      if (self->err)
+ *              vk_raise(self->err, "receive failed");
+ *
+ * Errors raised at the thread by vk_raise_at() while it is inside are caught
+ * too. Not nestable, and not for use in a finally block. */
+#define vk_catch(errvar, ...) vk__catch(errvar, __COUNTER__ + 1, __VA_ARGS__)
+#define vk__catch(errvar, n, ...)                  \
+        do {                                       \
+                that->catch_pc = (n);              \
+                __VA_ARGS__;                       \
+                that->catch_pc = 0;                \
+                (errvar) = 0;                      \
+                if (0) {                           \
+                case (n):                          \
+                        that->catch_pc = 0;        \
+                        (errvar) = that->err.code; \
+                        that->err.code = 0;        \
+                }                                  \
         } while (0)
 
 /* The pending error of this thread, or NULL. */
@@ -281,16 +318,21 @@ void vk_play(struct vk_thread *t);
                 vk__yield();                                                                      \
         } while (0)
 
-/* Yields until thread t ends; its uncaught error is raised here. Frees t. */
+/* Yields until thread t ends; its uncaught error is raised here. Frees t.
+ * t is evaluated again each time the thread resumes, so it must be an lvalue
+ * (a frame field): `vk_join(vk_spawn(...))` or `vk_call(vk_spawn(...))` would
+ * spawn a thread per resumption, and does not compile (`&(t)` needs an
+ * lvalue). */
 #define vk_join(t)                                                                                \
         do {                                                                                      \
+                (void)&(t);                                                                       \
                 while (vk__join(that, (t)) == -EAGAIN)                                            \
                         vk__yield();                                                              \
                 if (that->err.code)                                                               \
                         vk__raise_at(__COUNTER__ + 1);                                            \
         } while (0)
 
-/* Plays t and joins it. */
+/* Plays t and joins it (t: an lvalue, see vk_join()). Yields. */
 #define vk_call(t)                                                                                \
         do {                                                                                      \
                 vk_play(t);                                                                       \
@@ -441,15 +483,12 @@ uint64_t vk_service_pid(const struct vk_thread *that);
                 vk__op(vk__rc, vk__send(that, (to), (buf), (len)));                               \
         } while (0)
 /* Waits for the next message, copies at most cap bytes of it into buf; rc
- * gets its whole length and *from (a uint64_t lvalue) its sender. A message
- * sent to a process that is gone comes back as rc == -ESRCH with from set to
- * that process. */
-#define vk_receive(rc, from, buf, cap)                                                            \
-        do {                                                                                      \
-                that->op_done = 0;                                                                \
-                while (((rc) = vk__receive(that, &(from), (buf), (cap))) == -EAGAIN)              \
-                        vk__yield();                                                              \
-        } while (0)
+ * gets its whole length and from (a uint64_t lvalue) its sender. Yields.
+ * Raises like every op: ESRCH when a message this process sent could not be
+ * delivered because its receiver is gone (from is set to that process first:
+ * catch it with vk_catch() to forget the peer and go on), ENOMEM when the
+ * heap has no room for the mailbox (RingSize bytes). */
+#define vk_receive(rc, from, buf, cap) vk__op(rc, vk__receive(that, &(from), (buf), (cap)))
 /* 1 if a message is waiting (vk_receive() would not block). */
 int vk_has_message(const struct vk_thread *that);
 

@@ -12,7 +12,7 @@ if(NOT Python3_FOUND)
 endif()
 
 set(testmod_dir ${CMAKE_CURRENT_BINARY_DIR}/testmodules)
-foreach(kind abi2 flags nosym nomain small initfail execve hostile)
+foreach(kind abi2 minor flags nosym nomain small initfail execve hostile)
         add_library(testmod_${kind} MODULE ${CMAKE_CURRENT_LIST_DIR}/supervisor/test_modules.c)
         string(TOUPPER ${kind} upper)
         target_compile_definitions(testmod_${kind} PRIVATE TESTMOD_${upper})

@@ -153,6 +153,13 @@ int module_load(struct module *m, const char *dir, const struct conf_service *s,
                 return module_fail(m, s, err, errlen, -EPROTO,
                                    "built for module ABI %u.%u, this vkd speaks %u.%u",
                                    d->abi_major, d->abi_minor, VK_ABI_MAJOR, VK_ABI_MINOR);
+        /* A later minor version may use what this vkd lacks: fields of struct
+         * vk_thread past the end of the ones this kernel allocates, say. */
+        if (d->abi_minor > VK_ABI_MINOR)
+                return module_fail(
+                        m, s, err, errlen, -EPROTO,
+                        "built for module ABI %u.%u, newer than the %u.%u this vkd speaks",
+                        d->abi_major, d->abi_minor, VK_ABI_MAJOR, VK_ABI_MINOR);
         if (d->size < MODULE_SIZE_MIN)
                 return module_fail(m, s, err, errlen, -EPROTO,
                                    "has a descriptor of %u bytes, at least %zu are needed", d->size,
@@ -161,8 +168,8 @@ int module_load(struct module *m, const char *dir, const struct conf_service *s,
                 return module_fail(m, s, err, errlen, -EPROTO,
                                    "has flags 0x%x this vkd does not know (module ABI %u.%u, "
                                    "this vkd speaks %u.%u)",
-                                   d->flags & ~VK_MODULE_FLAGS_KNOWN, d->abi_major,
-                                   d->abi_minor, VK_ABI_MAJOR, VK_ABI_MINOR);
+                                   d->flags & ~VK_MODULE_FLAGS_KNOWN, d->abi_major, d->abi_minor,
+                                   VK_ABI_MAJOR, VK_ABI_MINOR);
         memcpy(&m->desc, d, d->size < sizeof(m->desc) ? d->size : sizeof(m->desc));
         if (!m->desc.main)
                 return module_fail(m, s, err, errlen, -EPROTO,

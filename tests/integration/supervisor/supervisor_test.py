@@ -221,7 +221,10 @@ def case_check_config(env):
          r"echo\.conf:\d+: Module: .*testmod_abi2\.so.*ABI 2\.0, this vkd speaks 1\.\d+"),
         ("unknown flag", {"Module": f"{mods}/testmod_flags.so"}, None,
          r"echo\.conf:\d+: Module: .*testmod_flags\.so.*has flags 0x80000000 this vkd does not "
-         r"know \(module ABI 1\.2, this vkd speaks 1\.2\)"),
+         r"know \(module ABI 1\.\d+, this vkd speaks 1\.\d+\)"),
+        ("newer minor ABI", {"Module": f"{mods}/testmod_minor.so"}, None,
+         r"echo\.conf:\d+: Module: .*testmod_minor\.so.*built for module ABI 1\.\d+, newer than "
+         r"the 1\.\d+ this vkd speaks"),
         ("no descriptor", {"Module": f"{mods}/testmod_nosym.so"}, None,
          r"echo\.conf:\d+: Module: .*exports no \"vk_module\""),
         ("no main", {"Module": f"{mods}/testmod_nomain.so"}, None,

@@ -27,6 +27,15 @@ __attribute__((visibility("default"))) const struct vk_module vk_module = {
         .name = "abi2",
         .main = conn,
 };
+#elif defined(TESTMOD_MINOR)
+/* Built for a later minor version: it may use thread fields this vkd lacks. */
+__attribute__((visibility("default"))) const struct vk_module vk_module = {
+        .abi_major = VK_ABI_MAJOR,
+        .abi_minor = VK_ABI_MINOR + 1,
+        .size = sizeof(struct vk_module),
+        .name = "minor",
+        .main = conn,
+};
 #elif defined(TESTMOD_FLAGS)
 /* Asks for a flag this vkd does not know (from a later minor version, say). */
 VK_MODULE(.name = "flags", .version = "0", .main = conn, .flags = 0x80000000u);

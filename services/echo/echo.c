@@ -9,7 +9,7 @@ void echo_main(struct vk_thread *that)
 {
         struct {
                 ssize_t n;
-        } *self;
+        } * self;
         vk_begin();
         vk_forward(self->n, 0);
         vk_end();

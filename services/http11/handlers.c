@@ -11,7 +11,7 @@ void http11_hello(struct vk_thread *that)
 {
         struct {
                 struct http_exchange *x;
-        } *self;
+        } * self;
         vk_begin();
         http_respond(self->x, 200, "text/plain", 13);
         http_write(self->x, "Hello, World!", 13);
@@ -25,7 +25,7 @@ void http11_echo(struct vk_thread *that)
                 size_t i;
                 ssize_t n;
                 char buf[1024];
-        } *self;
+        } * self;
         vk_begin();
         http_respond(self->x, 200, "text/plain", -1);
         self->n = snprintf(self->buf, sizeof self->buf, "%.*s %.*s HTTP/1.%d\n",

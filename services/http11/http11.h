@@ -34,28 +34,28 @@
 struct http11_conf;
 
 struct http_exchange {
-        struct http_request req;     /* pointers into `head`, valid for the exchange */
+        struct http_request req; /* pointers into `head`, valid for the exchange */
         const struct http11_conf *conf;
-        char *head;                  /* the request head, copied out of the ring */
+        char *head; /* the request head, copied out of the ring */
         /* request body */
-        int64_t body_left;           /* Content-Length bytes not read yet; -1: chunked */
-        uint64_t body_until;         /* vk_now() past which the body's reads time out */
+        int64_t body_left;   /* Content-Length bytes not read yet; -1: chunked */
+        uint64_t body_until; /* vk_now() past which the body's reads time out */
         struct http_chunked dec;
-        size_t pending;              /* body bytes at the front of the input, not yet read */
-        const char *peek_p;          /* http_read_body()'s view of the input */
+        size_t pending;     /* body bytes at the front of the input, not yet read */
+        const char *peek_p; /* http_read_body()'s view of the input */
         ssize_t peek_n;
-        uint8_t pending_ends;        /* the body ends with them */
+        uint8_t pending_ends; /* the body ends with them */
         uint8_t body_done;
         /* response */
-        uint8_t responded;           /* status line and headers written */
+        uint8_t responded; /* status line and headers written */
         uint8_t chunked_out;
-        uint8_t head_only;           /* HEAD: no body bytes */
-        uint8_t close;               /* close the connection after this response */
+        uint8_t head_only; /* HEAD: no body bytes */
+        uint8_t close;     /* close the connection after this response */
         uint8_t finished;
         int status;
-        int64_t out_left;            /* Content-Length bytes still owed, -1: not length-framed */
+        int64_t out_left; /* Content-Length bytes still owed, -1: not length-framed */
         uint16_t hlen;
-        char hbuf[480];              /* scratch for status lines, headers, chunk heads */
+        char hbuf[480]; /* scratch for status lines, headers, chunk heads */
 };
 
 /* ------------------------------------------------------------------ */
@@ -93,60 +93,60 @@ ssize_t http__body(struct vk_thread *that, struct http_exchange *x, const char *
 /* Writes the status line and headers. len: the body's length, or -1 when
  * unknown (chunked). Yields. */
 #define http_respond(x, status, ctype, len) http_respond_with((x), (status), (ctype), (len), NULL)
-#define http_respond_with(x, status, ctype, len, extra)                                           \
-        do {                                                                                      \
-                (x)->hlen = (uint16_t)http__head((x), (status), (ctype), (len), (extra));          \
-                vk_write((x)->hbuf, (x)->hlen);                                                   \
+#define http_respond_with(x, status, ctype, len, extra)                                   \
+        do {                                                                              \
+                (x)->hlen = (uint16_t)http__head((x), (status), (ctype), (len), (extra)); \
+                vk_write((x)->hbuf, (x)->hlen);                                           \
         } while (0)
 
 /* Writes body bytes (framed as a chunk when chunked; nothing for HEAD). */
-#define http_write(x, buf, len)                                                                   \
-        do {                                                                                      \
-                if ((x)->head_only || !(len))                                                     \
-                        break;                                                                    \
-                if ((x)->chunked_out) {                                                           \
-                        (x)->hlen = (uint16_t)http__chunk((x), (len));                            \
-                        vk_write((x)->hbuf, (x)->hlen);                                           \
-                }                                                                                 \
-                vk_write((buf), (len));                                                           \
-                if ((x)->chunked_out)                                                             \
-                        vk_write("\r\n", 2);                                                      \
-                else if ((x)->out_left >= 0)                                                      \
-                        (x)->out_left -= (int64_t)(len);                                          \
+#define http_write(x, buf, len)                                        \
+        do {                                                           \
+                if ((x)->head_only || !(len))                          \
+                        break;                                         \
+                if ((x)->chunked_out) {                                \
+                        (x)->hlen = (uint16_t)http__chunk((x), (len)); \
+                        vk_write((x)->hbuf, (x)->hlen);                \
+                }                                                      \
+                vk_write((buf), (len));                                \
+                if ((x)->chunked_out)                                  \
+                        vk_write("\r\n", 2);                           \
+                else if ((x)->out_left >= 0)                           \
+                        (x)->out_left -= (int64_t)(len);               \
         } while (0)
 
 /* Ends the body (the last chunk for a chunked one). */
-#define http_end(x)                                                                               \
-        do {                                                                                      \
-                if ((x)->chunked_out && !(x)->head_only && !(x)->finished)                        \
-                        vk_write("0\r\n\r\n", 5);                                                 \
-                (x)->finished = 1;                                                                \
+#define http_end(x)                                                        \
+        do {                                                               \
+                if ((x)->chunked_out && !(x)->head_only && !(x)->finished) \
+                        vk_write("0\r\n\r\n", 5);                          \
+                (x)->finished = 1;                                         \
         } while (0)
 
 /* Reads up to len bytes of the request body into buf; rc gets the count, 0
  * at its end. A malformed chunked body raises EPROTO; a body still arriving
  * after BodyDeadlineSec raises ETIMEDOUT (the wait uses, and then clears, the
  * thread's vk_set_deadline()). Each wait is also bounded by BodyTimeoutSec. */
-#define http_read_body(rc, x, buf, len)                                                           \
-        do {                                                                                      \
-                (rc) = 0;                                                                         \
-                while (!(x)->body_done) {                                                         \
-                        if (http__body_deadline(that, (x)) < 0)                                   \
+#define http_read_body(rc, x, buf, len)                                                            \
+        do {                                                                                       \
+                (rc) = 0;                                                                          \
+                while (!(x)->body_done) {                                                          \
+                        if (http__body_deadline(that, (x)) < 0)                                    \
                                 vk_raise(ETIMEDOUT, "the request body took over BodyDeadlineSec"); \
-                        vk_peek((x)->peek_n, (x)->peek_p, 0);                                     \
-                        vk_set_deadline(that, 0);                                                 \
-                        (rc) = http__body(that, (x), (x)->peek_p, (size_t)(x)->peek_n,           \
-                                          &(x)->peek_p);                                          \
-                        if ((rc) == HTTP_INCOMPLETE)                                              \
-                                continue;                                                         \
-                        if ((rc) < 0)                                                             \
-                                vk_raisef(EPROTO, "bad request body (%d)", (int)-(rc));           \
-                        if ((size_t)(rc) > (len))                                                 \
-                                (rc) = (ssize_t)(len);                                            \
-                        memcpy((buf), (x)->peek_p, (size_t)(rc));                                 \
-                        http__body_consumed(that, (x), (size_t)(rc));                             \
-                        break;                                                                    \
-                }                                                                                 \
+                        vk_peek((x)->peek_n, (x)->peek_p, 0);                                      \
+                        vk_set_deadline(that, 0);                                                  \
+                        (rc) = http__body(that, (x), (x)->peek_p, (size_t)(x)->peek_n,             \
+                                          &(x)->peek_p);                                           \
+                        if ((rc) == HTTP_INCOMPLETE)                                               \
+                                continue;                                                          \
+                        if ((rc) < 0)                                                              \
+                                vk_raisef(EPROTO, "bad request body (%d)", (int)-(rc));            \
+                        if ((size_t)(rc) > (len))                                                  \
+                                (rc) = (ssize_t)(len);                                             \
+                        memcpy((buf), (x)->peek_p, (size_t)(rc));                                  \
+                        http__body_consumed(that, (x), (size_t)(rc));                              \
+                        break;                                                                     \
+                }                                                                                  \
         } while (0)
 
 void http__body_consumed(struct vk_thread *that, struct http_exchange *x, size_t n);

@@ -20,7 +20,6 @@ struct http11_conf {
         char root[PATH_MAX];
 };
 
-
 /* A complete error response with Connection: close; returns its length. */
 int http11_error_response(char *buf, size_t cap, int status);
 

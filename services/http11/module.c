@@ -25,7 +25,6 @@
 
 #include "http11_int.h"
 
-
 /* "64K", "1M", "100": bytes, within [1, max]. */
 static int parse_size(const char *s, uint64_t max, uint64_t *ret)
 {
@@ -156,8 +155,7 @@ int http11_configure(struct http11_conf *conf, const struct vk_module_kv *kv, si
                                          "the static handler needs Root=, a document root");
                 conf->root_fd = open(root->value, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (conf->root_fd < 0)
-                        return key_error(err, errlen, root, "%s: %s", root->value,
-                                         strerror(errno));
+                        return key_error(err, errlen, root, "%s: %s", root->value, strerror(errno));
                 snprintf(conf->root, sizeof conf->root, "%s", root->value);
         } else {
                 ret = key_error(err, errlen, handler_kv, "\"%s\" is not one of hello, echo, static",
@@ -180,7 +178,6 @@ int http11_init_with(const struct vk_module_kv *kv, size_t n, void **ret_state, 
         *ret_state = conf;
         return 0;
 }
-
 
 void http11_fini(void *state)
 {

@@ -123,8 +123,9 @@ int http__head(struct http_exchange *x, int status, const char *ctype, int64_t l
         bad |= PUT_LIT(b, cap, &n, "\r\n");
         if (bad) {
                 /* the extra headers did not fit: a handler bug, answer plainly */
-                n = (size_t)snprintf(b, cap, "HTTP/1.1 500 %s\r\nContent-Length: 0\r\n"
-                                             "Connection: close\r\n\r\n",
+                n = (size_t)snprintf(b, cap,
+                                     "HTTP/1.1 500 %s\r\nContent-Length: 0\r\n"
+                                     "Connection: close\r\n\r\n",
                                      http_status_reason(500));
                 x->status = 500;
                 x->close = 1;
@@ -216,10 +217,10 @@ void http__body_consumed(struct vk_thread *that, struct http_exchange *x, size_t
 /* Points the request's pointers into `head` instead of the ring. */
 static void rebase(struct http_request *req, const char *from, char *to)
 {
-#define REBASE(f)                                                                                 \
-        do {                                                                                      \
-                if (req->f && req->f >= from && req->f < from + req->state.pos)                   \
-                        req->f = to + (req->f - from);                                            \
+#define REBASE(f)                                                               \
+        do {                                                                    \
+                if (req->f && req->f >= from && req->f < from + req->state.pos) \
+                        req->f = to + (req->f - from);                          \
         } while (0)
         REBASE(method);
         REBASE(target);
@@ -258,7 +259,7 @@ void http11_conn(struct vk_thread *that)
                 uint64_t started;
                 struct vk_thread *h;
                 char buf[256];
-        } *self;
+        } * self;
         vk_begin();
         for (;;) {
                 /* Between requests: the keep-alive idle timeout. */
@@ -276,8 +277,7 @@ void http11_conn(struct vk_thread *that)
                 self->x->conf = self->conf;
                 vk_alloc_or_raise(self->x->req.headers,
                                   self->conf->lim.max_headers * sizeof(struct http_header));
-                http_request_init(&self->x->req, self->x->req.headers,
-                                  self->conf->lim.max_headers);
+                http_request_init(&self->x->req, self->x->req.headers, self->conf->lim.max_headers);
                 for (;;) {
                         self->r = http_parse_request(self->p, (size_t)self->n, &self->x->req,
                                                      &self->conf->lim);
@@ -324,7 +324,8 @@ void http11_conn(struct vk_thread *that)
                         self->x->body_left = -1;
                         http_chunked_init(&self->x->dec, &self->conf->lim);
                 } else {
-                        self->x->body_left = self->x->req.content_length > 0 ? self->x->req.content_length : 0;
+                        self->x->body_left =
+                                self->x->req.content_length > 0 ? self->x->req.content_length : 0;
                         if ((uint64_t)self->x->body_left > self->conf->lim.max_body) {
                                 self->status = 413;
                                 vk_raise(EPROTO, "body over the limit");

@@ -26,15 +26,24 @@ static const struct {
         const char *ext;
         const char *type;
 } mime_types[] = {
-        {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
-        {"css", "text/css"},                  {"js", "text/javascript"},
-        {"json", "application/json"},         {"txt", "text/plain; charset=utf-8"},
-        {"png", "image/png"},                 {"jpg", "image/jpeg"},
-        {"jpeg", "image/jpeg"},               {"gif", "image/gif"},
-        {"svg", "image/svg+xml"},             {"ico", "image/x-icon"},
-        {"webp", "image/webp"},               {"wasm", "application/wasm"},
-        {"pdf", "application/pdf"},           {"xml", "application/xml"},
-        {"woff2", "font/woff2"},              {"mp4", "video/mp4"},
+        {"html", "text/html; charset=utf-8"},
+        {"htm", "text/html; charset=utf-8"},
+        {"css", "text/css"},
+        {"js", "text/javascript"},
+        {"json", "application/json"},
+        {"txt", "text/plain; charset=utf-8"},
+        {"png", "image/png"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},
+        {"svg", "image/svg+xml"},
+        {"ico", "image/x-icon"},
+        {"webp", "image/webp"},
+        {"wasm", "application/wasm"},
+        {"pdf", "application/pdf"},
+        {"xml", "application/xml"},
+        {"woff2", "font/woff2"},
+        {"mp4", "video/mp4"},
 };
 
 static const char *mime_type(const char *path)
@@ -203,15 +212,17 @@ void http11_static(struct vk_thread *that)
                 char etag[64];
                 char path[512];
                 char extra[256];
-        } *self;
+        } * self;
         vk_begin();
         self->fd = -1;
-        if (self->x->req.method_id != HTTP_METHOD_GET && self->x->req.method_id != HTTP_METHOD_HEAD) {
+        if (self->x->req.method_id != HTTP_METHOD_GET &&
+            self->x->req.method_id != HTTP_METHOD_HEAD) {
                 http_respond_with(self->x, 405, "text/plain", 19, "Allow: GET, HEAD\r\n");
                 http_write(self->x, "Method Not Allowed\n", 19);
                 goto out;
         }
-        self->fd = open_file(self->x->conf, &self->x->req, &self->st, self->path, sizeof self->path);
+        self->fd =
+                open_file(self->x->conf, &self->x->req, &self->st, self->path, sizeof self->path);
         if (self->fd < 0) {
                 self->status = -self->fd;
                 self->fd = -1;
@@ -219,7 +230,8 @@ void http11_static(struct vk_thread *that)
                 /* not Connection: close here: a 404 keeps the connection */
                 http_respond(self->x, self->status, "text/plain",
                              (int64_t)strlen(http_status_reason(self->status)) + 1);
-                http_write(self->x, http_status_reason(self->status), strlen(http_status_reason(self->status)));
+                http_write(self->x, http_status_reason(self->status),
+                           strlen(http_status_reason(self->status)));
                 http_write(self->x, "\n", 1);
                 goto out;
         }
@@ -240,7 +252,8 @@ void http11_static(struct vk_thread *that)
                                    "ETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n",
                                    self->etag, lm);
                 const struct http_header *inm = http_header_find(&self->x->req, "if-none-match");
-                const struct http_header *ims = http_header_find(&self->x->req, "if-modified-since");
+                const struct http_header *ims =
+                        http_header_find(&self->x->req, "if-modified-since");
                 int not_modified = 0;
                 if (inm) {
                         not_modified = etag_match(inm->value, inm->value_len, self->etag);
@@ -261,8 +274,8 @@ void http11_static(struct vk_thread *that)
                         self->last = (uint64_t)self->st.st_size - 1;
                         const struct http_header *rh = http_header_find(&self->x->req, "range");
                         int rr = rh ? http11_parse_range(rh->value, rh->value_len,
-                                                         (uint64_t)self->st.st_size,
-                                                         &self->first, &self->last)
+                                                         (uint64_t)self->st.st_size, &self->first,
+                                                         &self->last)
                                     : 0;
                         if (rr < 0) {
                                 self->status = 416;

@@ -29,7 +29,6 @@
 #include "db_int.h"
 #include "redis_int.h"
 
-
 /* ------------------------------------------------------------------ */
 /* The store's state (malloc'd: it outgrows any micro-heap). */
 
@@ -248,13 +247,12 @@ static int replay_done(struct store *s, int err)
         if (!err && rclient_in_multi(&l->c))
                 l->good = l->multi_at; /* a MULTI without its EXEC: none of it stays */
         if (err) {
-                store_log(3, "%s: out of memory replaying command %zu", l->path,
-                        l->cmds);
+                store_log(3, "%s: out of memory replaying command %zu", l->path, l->cmds);
         } else if (l->good < l->size) {
                 store_log(4,
-                        "%s: torn or bad record at byte %zu of %zu: truncated "
-                        "after %zu commands",
-                        l->path, l->good, l->size, l->cmds);
+                          "%s: torn or bad record at byte %zu of %zu: truncated "
+                          "after %zu commands",
+                          l->path, l->good, l->size, l->cmds);
                 if (ftruncate(l->fd, (off_t)l->good) < 0) {
                         err = -errno;
                         store_log(3, "%s: truncate: %s", l->path, strerror(errno));
@@ -830,18 +828,18 @@ static size_t pack(char *out, const struct resp_command *cmd)
 /* In redis_conn: receives the replies to what was sent, in order (a long
  * one comes in parts, each asked for in turn), and writes them to the
  * client. Yields. */
-#define conn_replies()                                                                            \
-        do {                                                                                      \
-                vk_receive(self->n, self->store, self->buf, self->max + REDIS_MSG_OVERHEAD);      \
-                if (self->n < 1)                                                                  \
-                        vk_raise(EPIPE, "the redis store is gone");                               \
-                self->flags = (uint8_t)self->buf[0];                                              \
-                if (self->n > 1)                                                                  \
-                        vk_write(self->buf + 1, (size_t)self->n - 1);                             \
-                if (self->flags & R_MORE) {                                                       \
-                        self->buf[0] = 'N';                                                       \
-                        vk_send(self->store, self->buf, 1);                                       \
-                }                                                                                 \
+#define conn_replies()                                                                       \
+        do {                                                                                 \
+                vk_receive(self->n, self->store, self->buf, self->max + REDIS_MSG_OVERHEAD); \
+                if (self->n < 1)                                                             \
+                        vk_raise(EPIPE, "the redis store is gone");                          \
+                self->flags = (uint8_t)self->buf[0];                                         \
+                if (self->n > 1)                                                             \
+                        vk_write(self->buf + 1, (size_t)self->n - 1);                        \
+                if (self->flags & R_MORE) {                                                  \
+                        self->buf[0] = 'N';                                                  \
+                        vk_send(self->store, self->buf, 1);                                  \
+                }                                                                            \
         } while (!(self->flags & R_DONE))
 
 void redis_conn(struct vk_thread *that)

@@ -28,7 +28,7 @@ static void yielder(struct vk_thread *that)
 {
         struct {
                 long i;
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < iters; self->i++)
                 vk_yield();
@@ -40,7 +40,7 @@ static void switch_main(struct vk_thread *that)
         struct {
                 long i;
                 struct vk_thread *child;
-        } *self;
+        } * self;
         vk_begin();
         self->child = vk_spawn(yielder, NULL, 0);
         for (self->i = 0; self->i < iters; self->i++)
@@ -53,7 +53,7 @@ static void nothing(struct vk_thread *that)
 {
         struct {
                 char unused;
-        } *self;
+        } * self;
         vk_begin();
         vk_end();
 }
@@ -63,7 +63,7 @@ static void thread_main(struct vk_thread *that)
         struct {
                 long i;
                 struct vk_thread *child;
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < iters; self->i++) {
                 self->child = vk_spawn(nothing, NULL, 0);
@@ -117,8 +117,8 @@ int main(int argc, char **argv)
         struct vk_kernel_stats st;
         vk_kernel_stats(k, &st);
         vk_kernel_free(k);
-        printf("%s %s %ld ops %.3f s %.1f ns/op (%llu polls, %llu protection changes)\n",
-               argv[1], mode, ops, dt, dt * 1e9 / ops, (unsigned long long)st.polls,
+        printf("%s %s %ld ops %.3f s %.1f ns/op (%llu polls, %llu protection changes)\n", argv[1],
+               mode, ops, dt, dt * 1e9 / ops, (unsigned long long)st.polls,
                (unsigned long long)st.protects);
         return 0;
 }

@@ -220,7 +220,7 @@ static void waiter(struct vk_thread *that)
 {
         struct {
                 long i;
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < switch_iters; self->i++)
                 vk_sleep(0);

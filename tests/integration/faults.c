@@ -154,7 +154,7 @@ static void echo_conn(struct vk_thread *that)
 {
         struct {
                 ssize_t n;
-        } *self;
+        } * self;
         vk_begin();
         vk_forward(self->n, 0);
         vk_end();
@@ -166,7 +166,7 @@ static void victim(struct vk_thread *that)
         struct {
                 char secret[64];
                 ssize_t n;
-        } *self;
+        } * self;
         vk_begin();
         strcpy(self->secret, "not yours");
         victim_addr = self->secret;
@@ -181,7 +181,7 @@ __attribute__((no_sanitize("undefined"))) static void misbehave(struct vk_thread
                 unsigned long i;
                 void *block;
                 char buf[16];
-        } *self;
+        } * self;
         vk_begin();
         switch (self->kind) {
         case K_NULL:

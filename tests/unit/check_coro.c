@@ -25,7 +25,7 @@ static void run_and_join(struct vk_thread *that)
         struct {
                 struct run_arg a;
                 struct vk_thread *t;
-        } *self;
+        } * self;
         vk_begin();
         self->t = vk_spawn(self->a.fn, NULL, 0);
         ck_assert_ptr_nonnull(self->t);
@@ -76,7 +76,7 @@ static void nested_reader(struct vk_thread *that)
                 int i;
                 char l1[8], l2[8], l3[8], l4[8], l5[8];
                 char chunk[4][4];
-        } *self;
+        } * self;
         nested_calls++;
         vk_begin();
         READ_TWO_LINES(l1, l2);
@@ -114,7 +114,7 @@ static void child_log(struct vk_thread *that)
 {
         struct {
                 int id;
-        } *self;
+        } * self;
         vk_begin();
         kt_log("child%d", self->id);
         vk_end();
@@ -126,7 +126,7 @@ static void spawn_join_main(struct vk_thread *that)
                 int one, two;
                 uint32_t top0;
                 struct vk_thread *a, *b;
-        } *self;
+        } * self;
         vk_begin();
         self->one = 1;
         self->two = 2;
@@ -162,7 +162,7 @@ static void square(struct vk_thread *that)
 {
         struct {
                 struct square_arg a;
-        } *self;
+        } * self;
         vk_begin();
         kt_log("square-start");
         vk_pause();
@@ -177,7 +177,7 @@ static void call_main(struct vk_thread *that)
                 struct square_arg a;
                 int result;
                 struct vk_thread *t;
-        } *self;
+        } * self;
         vk_begin();
         self->a.x = 7;
         self->a.out = &self->result;
@@ -200,7 +200,7 @@ static void pausing_child(struct vk_thread *that)
 {
         struct {
                 int unused;
-        } *self;
+        } * self;
         vk_begin();
         kt_log("c0");
         vk_pause();
@@ -213,7 +213,7 @@ static void pause_play_main(struct vk_thread *that)
         struct {
                 int i;
                 struct vk_thread *t;
-        } *self;
+        } * self;
         vk_begin();
         self->t = vk_spawn(pausing_child, NULL, 0);
         kt_log("m0");
@@ -240,7 +240,7 @@ static void yielder(struct vk_thread *that)
         struct {
                 char name;
                 int i;
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < 3; self->i++) {
                 kt_log("%c%d", self->name, self->i);
@@ -255,7 +255,7 @@ static void yield_main(struct vk_thread *that)
                 char a, b;
                 int i;
                 struct vk_thread *ta, *tb;
-        } *self;
+        } * self;
         vk_begin();
         self->a = 'A';
         self->b = 'B';
@@ -287,7 +287,7 @@ static void raiser(struct vk_thread *that)
 {
         struct {
                 int unused;
-        } *self;
+        } * self;
         vk_begin();
         kt_log("before");
         raise_line = __LINE__ + 1;
@@ -316,7 +316,7 @@ static void lowerer(struct vk_thread *that)
 {
         struct {
                 int caught;
-        } *self;
+        } * self;
         vk_begin();
         kt_log("a");
         vk_raise(EAGAIN, "again");
@@ -343,7 +343,7 @@ static void failing_child(struct vk_thread *that)
 {
         struct {
                 int unused;
-        } *self;
+        } * self;
         vk_begin();
         kt_log("child");
         vk_raise(ENOENT, "child failed");
@@ -364,7 +364,7 @@ static void parent_reading(struct vk_thread *that)
                 ssize_t n;
                 char line[16];
                 struct vk_thread *t;
-        } *self;
+        } * self;
         vk_begin();
         self->t = vk_spawn(failing_child, NULL, 0);
         kt_log("reading");
@@ -390,7 +390,7 @@ static void parent_sleeping(struct vk_thread *that)
 {
         struct {
                 struct vk_thread *t;
-        } *self;
+        } * self;
         vk_begin();
         self->t = vk_spawn(failing_child, NULL, 0);
         vk_sleep(10000);
@@ -417,7 +417,7 @@ static void slow_failing_child(struct vk_thread *that)
 {
         struct {
                 int unused;
-        } *self;
+        } * self;
         vk_begin();
         vk_yield();
         vk_yield();
@@ -431,7 +431,7 @@ static void middle(struct vk_thread *that)
 {
         struct {
                 struct vk_thread *slow, *quick;
-        } *self;
+        } * self;
         vk_begin();
         self->slow = vk_spawn(slow_failing_child, NULL, 0);
         self->quick = vk_spawn(failing_child, NULL, 0);
@@ -445,7 +445,7 @@ static void top_of_middle(struct vk_thread *that)
         struct {
                 int caught;
                 struct vk_thread *t;
-        } *self;
+        } * self;
         vk_begin();
         self->t = vk_spawn(middle, NULL, 0);
         vk_join(self->t);
@@ -478,7 +478,7 @@ static void raises_in_finally(struct vk_thread *that)
 {
         struct {
                 int entered;
-        } *self;
+        } * self;
         vk_begin();
         kt_log("body");
         vk_raise(EINVAL, "first");
@@ -507,7 +507,7 @@ static void gone_responder(struct vk_thread *that)
 {
         struct {
                 int unused;
-        } *self;
+        } * self;
         vk_begin();
         vk_end();
 }
@@ -517,7 +517,7 @@ static void error_reply_to_nobody(struct vk_thread *that)
         struct {
                 int entered;
                 struct vk_thread *r;
-        } *self;
+        } * self;
         vk_begin();
         self->r = vk_responder(gone_responder, NULL, 0);
         vk_join(self->r);
@@ -549,7 +549,7 @@ static void times_out_in_finally(struct vk_thread *that)
                 int entered;
                 ssize_t n;
                 char line[16];
-        } *self;
+        } * self;
         vk_begin();
         vk_set_timeout(that, 20);
         vk_raise(EPROTO, "bad request");
@@ -579,7 +579,7 @@ static void blocked_reader(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char line[16];
-        } *self;
+        } * self;
         vk_begin();
         kt_log("reader-blocks");
         vk_readline(self->n, self->line, sizeof self->line);
@@ -596,7 +596,7 @@ static void canceller(struct vk_thread *that)
 {
         struct {
                 struct vk_thread *t;
-        } *self;
+        } * self;
         vk_begin();
         self->t = vk_spawn(blocked_reader, NULL, 0);
         vk_yield();
@@ -620,7 +620,7 @@ static void main_raises(struct vk_thread *that)
 {
         struct {
                 int unused;
-        } *self;
+        } * self;
         vk_begin();
         kt_log("main");
         vk_raise(EPROTO, "protocol boom");
@@ -646,7 +646,7 @@ static void main_pauses(struct vk_thread *that)
 {
         struct {
                 struct vk_thread *t;
-        } *self;
+        } * self;
         vk_begin();
         self->t = vk_spawn(failing_child, NULL, 0);
         vk_pause();
@@ -675,7 +675,7 @@ static void upper_responder(struct vk_thread *that)
                 ssize_t n;
                 int msgs, lines;
                 char line[64];
-        } *self;
+        } * self;
         vk_begin();
         for (self->msgs = 0; self->msgs < 8; self->msgs++) {
                 for (self->lines = 0; self->lines < 8; self->lines++) {
@@ -700,7 +700,7 @@ static void responder_main(struct vk_thread *that)
 {
         struct {
                 struct vk_thread *r;
-        } *self;
+        } * self;
         vk_begin();
         self->r = vk_responder(upper_responder, NULL, 0);
         ck_assert_ptr_nonnull(self->r);
@@ -737,7 +737,7 @@ static void rr_server(struct vk_thread *that)
                 int i;
                 char line[32];
                 struct vk_thread *r;
-        } *self;
+        } * self;
         vk_begin();
         self->r = vk_responder(upper_responder, NULL, 0);
         for (self->i = 0; self->i < 10; self->i++) {
@@ -759,7 +759,7 @@ static void rr_client(struct vk_thread *that)
                 ssize_t n;
                 int i;
                 char line[32];
-        } *self;
+        } * self;
         vk_begin();
         vk_set_timeout(that, 3000); /* fail instead of hanging */
         for (self->i = 0; self->i < 3; self->i++) {
@@ -799,7 +799,7 @@ static void one_line_responder(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char line[16];
-        } *self;
+        } * self;
         vk_begin();
         vk_readline(self->n, self->line, sizeof self->line - 1);
         kt_log("resp-read:%s", kt_chomp(self->line));
@@ -811,7 +811,7 @@ static void epipe_blocked_writer(struct vk_thread *that)
         struct {
                 struct vk_thread *r;
                 char big[8000];
-        } *self;
+        } * self;
         vk_begin();
         self->r = vk_responder(one_line_responder, NULL, 0);
         memset(self->big, 'x', sizeof self->big);
@@ -840,7 +840,7 @@ static void epipe_after_join(struct vk_thread *that)
         struct {
                 int caught;
                 struct vk_thread *r;
-        } *self;
+        } * self;
         vk_begin();
         self->r = vk_responder(one_line_responder, NULL, 0);
         vk_puts("first\n");
@@ -874,7 +874,7 @@ static void timed_sleeper(struct vk_thread *that)
         struct {
                 unsigned ms;
                 uint64_t t0;
-        } *self;
+        } * self;
         vk_begin();
         self->t0 = kt_now_ns();
         vk_sleep(self->ms);
@@ -898,7 +898,7 @@ static void spinner(struct vk_thread *that)
 {
         struct {
                 unsigned ms;
-        } *self;
+        } * self;
         vk_begin();
         {
                 uint64_t t0 = kt_now_ns();
@@ -913,7 +913,7 @@ static void ticker(struct vk_thread *that)
 {
         struct {
                 int i;
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < 30; self->i++)
                 vk_sleep(5);
@@ -947,7 +947,7 @@ static void timed_reader(struct vk_thread *that)
                 ssize_t n;
                 char line[16];
                 uint64_t t0;
-        } *self;
+        } * self;
         vk_begin();
         vk_set_timeout(that, 40);
         self->t0 = kt_now_ns();
@@ -979,7 +979,7 @@ static void patient_reader(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char line[16];
-        } *self;
+        } * self;
         vk_begin();
         vk_set_timeout(that, 25);
         vk_readline(self->n, self->line, sizeof self->line - 1);
@@ -996,7 +996,7 @@ static void late_writer(struct vk_thread *that)
 {
         struct {
                 int unused;
-        } *self;
+        } * self;
         vk_begin();
         vk_sleep(150);
         vk_puts("late\n");
@@ -1023,7 +1023,7 @@ static void ranked_sleeper(struct vk_thread *that)
         struct {
                 int rank;
                 unsigned ms;
-        } *self;
+        } * self;
         vk_begin();
         vk_sleep(self->ms);
         kt_log("%d", self->rank);
@@ -1042,7 +1042,7 @@ static void sleepers_main(struct vk_thread *that)
                         unsigned ms;
                 } arg;
                 struct vk_thread *t[NSLEEPERS];
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < NSLEEPERS; self->i++) {
                 self->arg.rank = perm[self->i];
@@ -1071,7 +1071,7 @@ static void sleepers_same_wakeup(struct vk_thread *that)
                         unsigned ms;
                 } arg;
                 struct vk_thread *t[3];
-        } *self;
+        } * self;
         vk_begin();
         /* Spawned shortest first, so the thread list runs the other way. */
         for (self->i = 0; self->i < 3; self->i++) {
@@ -1105,7 +1105,7 @@ static void proc_sleeper(struct vk_thread *that)
         struct {
                 int rank;
                 unsigned ms;
-        } *self;
+        } * self;
         vk_begin();
         vk_sleep(self->ms);
         kt_log("p%d", self->rank);
@@ -1138,7 +1138,7 @@ static void receive_bounce(struct vk_thread *that)
                 ssize_t n;
                 uint64_t from, to;
                 char buf[8];
-        } *self;
+        } * self;
         vk_begin();
         self->to = vk_pid(that) + 1000;
         vk_send(self->to, "hi", 2);
@@ -1170,7 +1170,7 @@ static void catcher(struct vk_thread *that)
                 int err, i;
                 uint64_t from;
                 char buf[8];
-        } *self;
+        } * self;
         vk_begin();
         vk_catch(self->err, kt_log("in"));
         kt_log("none:%d", self->err);
@@ -1211,7 +1211,7 @@ static void replies_then_fails(struct vk_thread *that)
 {
         struct {
                 int unused;
-        } *self;
+        } * self;
         vk_begin();
         vk_puts("partial\n");
         vk_raise(EPROTO, "bad request");

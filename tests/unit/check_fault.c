@@ -155,7 +155,7 @@ static void echo_proc(struct vk_thread *that)
 {
         struct {
                 ssize_t n;
-        } *self;
+        } * self;
         vk_begin();
         vk_forward(self->n, 0);
         vk_end();
@@ -166,7 +166,7 @@ static void client_writer(struct vk_thread *that)
         struct {
                 size_t off;
                 char buf[CHUNK];
-        } *self;
+        } * self;
         vk_begin();
         for (self->off = 0; self->off < ECHO_BYTES; self->off += CHUNK) {
                 pattern(self->buf, self->off, CHUNK);
@@ -184,7 +184,7 @@ static void client_proc(struct vk_thread *that)
                 ssize_t n;
                 char buf[CHUNK];
                 char want[CHUNK];
-        } *self;
+        } * self;
         vk_begin();
         self->writer = vk_spawn(client_writer, NULL, 0);
         if (!self->writer)
@@ -219,7 +219,7 @@ INTENDED_UB static void null_deref(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
-        } *self;
+        } * self;
         BAD_BEGIN();
         *null_ptr = 1;
         bad_finished = 1;
@@ -230,7 +230,7 @@ INTENDED_UB static void div_zero(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
-        } *self;
+        } * self;
         BAD_BEGIN();
         /* 1 / zero would be a branch-free select in gcc's output, no idiv. */
         sink = 1000 / zero;
@@ -242,7 +242,7 @@ static void illegal(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
-        } *self;
+        } * self;
         BAD_BEGIN();
 #if defined(__x86_64__) || defined(__i386__)
         __asm__ volatile("ud2");
@@ -257,7 +257,7 @@ static void bus_error(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
-        } *self;
+        } * self;
         BAD_BEGIN();
         bad_addr = (uintptr_t)bus_page;
         sink = bus_page[0]; /* a page of an empty file: SIGBUS */
@@ -270,7 +270,7 @@ static void heap_overrun(struct vk_thread *that)
         struct {
                 unsigned long i;
                 char buf[64];
-        } *self;
+        } * self;
         BAD_BEGIN();
         /* From the frame to one whole heap size past it: past the heap's end. */
         memset(self->buf, 0x5a, that->proc->size);
@@ -286,12 +286,12 @@ static void kernel_write(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
-        } *self;
+        } * self;
         BAD_BEGIN();
         {
                 struct vk_kernel *k = that->proc->kernel;
-                volatile char *x = write_zone ? (volatile char *)k->pl
-                                              : (volatile char *)&k->stats.dispatches;
+                volatile char *x =
+                        write_zone ? (volatile char *)k->pl : (volatile char *)&k->stats.dispatches;
                 bad_addr = (uintptr_t)x;
                 *x = *x; /* harmless where it is allowed */
         }
@@ -303,7 +303,7 @@ static void runaway(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
-        } *self;
+        } * self;
         BAD_BEGIN();
         for (;;)
                 spin++;
@@ -315,7 +315,7 @@ static void heap_hog(struct vk_thread *that)
         struct {
                 unsigned long i;
                 void *block;
-        } *self;
+        } * self;
         BAD_BEGIN();
         for (self->i = 0; self->i < SPIN_MAX; self->i++)
                 vk_alloc_or_raise(self->block, 1024);
@@ -328,7 +328,7 @@ static void double_free(struct vk_thread *that)
         struct {
                 unsigned long i;
                 void *block;
-        } *self;
+        } * self;
         BAD_BEGIN();
         self->block = vk_malloc(that->proc, 64);
         vk_malloc(that->proc, 64); /* keeps the first block from popping */
@@ -344,7 +344,7 @@ INTENDED_UB static void scribbler(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
-        } *self;
+        } * self;
         BAD_BEGIN();
         memset(that->proc, 0xff, sizeof *that->proc);
         *null_ptr = 1;
@@ -359,7 +359,7 @@ static void victim(struct vk_thread *that)
         struct {
                 unsigned long i;
                 char secret[sizeof secret];
-        } *self;
+        } * self;
         vk_begin();
         memcpy(self->secret, secret, sizeof secret);
         victim_addr = self->secret;
@@ -373,7 +373,7 @@ static void dead_victim(struct vk_thread *that)
 {
         struct {
                 char secret[sizeof secret];
-        } *self;
+        } * self;
         vk_begin();
         memcpy(self->secret, secret, sizeof secret);
         victim_addr = self->secret;
@@ -385,7 +385,7 @@ static void reader(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
-        } *self;
+        } * self;
         BAD_BEGIN();
         for (self->i = clock_ms(CLOCK_MONOTONIC); !victim_addr && waiting(self->i);)
                 vk_yield();
@@ -402,7 +402,7 @@ static void reader(struct vk_thread *that)
  * it in the store. */
 #define HIBERNATE_MS 20
 #define SLEEPER_MS 1000
-static unsigned run_hibernate_ms; /* the kernel's, for run(); 0: its default */
+static unsigned run_hibernate_ms;         /* the kernel's, for run(); 0: its default */
 static char sleeper_after[sizeof secret]; /* its secret once awake again */
 static volatile uint64_t sleeper_pid;
 static long hibernated_resident = -1; /* heap pages resident while hibernating */
@@ -411,7 +411,7 @@ static void sleeper(struct vk_thread *that)
 {
         struct {
                 char secret[sizeof secret];
-        } *self;
+        } * self;
         vk_begin();
         memcpy(self->secret, secret, sizeof secret);
         sleeper_pid = that->proc->pid;
@@ -455,7 +455,7 @@ static void store_reader(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
-        } *self;
+        } * self;
         BAD_BEGIN();
         for (self->i = 0; !sleeper_saved(that) && self->i < SLEEPER_MS; self->i++)
                 vk_sleep(1);
@@ -474,7 +474,7 @@ static void mail_victim(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
-        } *self;
+        } * self;
         vk_begin();
         mail_to = that->proc->pid;
         for (self->i = clock_ms(CLOCK_MONOTONIC); !reader_done && waiting(self->i);)
@@ -508,7 +508,7 @@ static void mail_scribbler(struct vk_thread *that)
         struct {
                 unsigned long i;
                 char buf[FLOOD_MSG];
-        } *self;
+        } * self;
         BAD_BEGIN();
         for (self->i = clock_ms(CLOCK_MONOTONIC); !mail_to && waiting(self->i);)
                 vk_yield();
@@ -561,8 +561,8 @@ static int64_t spawn_on(struct vk_kernel *k, vk_thread_fn *fn, int fd)
 static void run(enum vk_isolation mode, unsigned budget_ms, vk_thread_fn *victim_fn,
                 vk_thread_fn *bad, struct outcome *out)
 {
-        struct vk_kernel_config cfg = {.isolation = mode, .cpu_budget_ms = budget_ms,
-                                       .hibernate_ms = run_hibernate_ms};
+        struct vk_kernel_config cfg = {
+                .isolation = mode, .cpu_budget_ms = budget_ms, .hibernate_ms = run_hibernate_ms};
         struct vk_kernel *k;
         int pair[2], own[2];
 
@@ -738,7 +738,7 @@ static void holder(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char line[sizeof secret + 1];
-        } *self;
+        } * self;
         vk_begin();
         holder_heap = (char *)that->proc;
         vk_readline(self->n, self->line, sizeof self->line);
@@ -751,7 +751,7 @@ static void finder(struct vk_thread *that)
 {
         struct {
                 char unused;
-        } *self;
+        } * self;
         vk_begin();
         finder_heap = (char *)that->proc;
         for (uint32_t at = 0; at + sizeof secret - 1 <= that->proc->size; at++)
@@ -915,7 +915,7 @@ static void due_waiter(struct vk_thread *that)
 {
         struct {
                 unsigned long i;
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < PRE_YIELDS * 16; self->i++)
                 vk_sleep(0);
@@ -1039,7 +1039,7 @@ static void stopper(struct vk_thread *that)
 {
         struct {
                 char unused;
-        } *self;
+        } * self;
         vk_begin();
         raise(SIGUSR1); /* as if SIGTERM came while this process ran */
         bad_finished = stop_returned;
@@ -1082,7 +1082,7 @@ static void napper(struct vk_thread *that)
 {
         struct {
                 char unused;
-        } *self;
+        } * self;
         vk_begin();
         vk_sleep(300);
         vk_end();
@@ -1150,7 +1150,7 @@ static void nothing(struct vk_thread *that)
 {
         struct {
                 char unused;
-        } *self;
+        } * self;
         vk_begin();
         vk_end();
 }

@@ -194,7 +194,7 @@ static void huge_frame(struct vk_thread *that)
 {
         struct {
                 char big[128 * 1024];
-        } *self;
+        } * self;
         vk_begin();
         self->big[0] = 1;
         kt_log("huge-ran");
@@ -254,7 +254,7 @@ START_TEST(test_mail_zone)
         ck_assert_ptr_null(kzone_alloc(&z, MSG_STAGE_MAX + 1, &cap));
         kzone_free(&z, a, cap_a);
         kzone_free(&z, c, cap_c);
-        ck_assert_ptr_null(kzone_alloc(&z, 5000, &cap)); /* no 8 KiB block free */
+        ck_assert_ptr_null(kzone_alloc(&z, 5000, &cap));  /* no 8 KiB block free */
         ck_assert_ptr_eq(kzone_alloc(&z, 4000, &cap), c); /* last freed first */
         ck_assert_ptr_eq(kzone_alloc(&z, 1, &cap), a);
         kzone_free(&z, b, cap_b);
@@ -295,7 +295,7 @@ static void joins_huge_child(struct vk_thread *that)
 {
         struct {
                 struct vk_thread *t;
-        } *self;
+        } * self;
         vk_begin();
         self->t = vk_spawn(huge_frame, NULL, 0);
         ck_assert_ptr_nonnull(self->t);
@@ -326,7 +326,7 @@ static void alloc_raiser(struct vk_thread *that)
         struct {
                 char *small;
                 char *big;
-        } *self;
+        } * self;
         vk_begin();
         vk_alloc_or_raise(self->small, 100);
         kt_log("small-aligned=%d", (uintptr_t)self->small % 16 == 0);
@@ -358,7 +358,7 @@ static void small_child(struct vk_thread *that)
 {
         struct {
                 char data[500];
-        } *self;
+        } * self;
         vk_begin();
         memset(self->data, 1, sizeof self->data);
         vk_yield();
@@ -371,7 +371,7 @@ static void join_frees(struct vk_thread *that)
                 uint32_t top0;
                 int i;
                 struct vk_thread *t[8];
-        } *self;
+        } * self;
         vk_begin();
         self->top0 = that->proc->top;
         /* Rounds of 8 children: without freeing at join, 8 * 8 frames of
@@ -419,7 +419,7 @@ static void short_lived(struct vk_thread *that)
 {
         struct {
                 char scratch[1000];
-        } *self;
+        } * self;
         vk_begin();
         started++;
         if (!first_top)

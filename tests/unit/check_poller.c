@@ -122,7 +122,7 @@ static void bulk_writer(struct vk_thread *that)
 {
         struct {
                 size_t off, n;
-        } *self;
+        } * self;
         vk_begin();
         for (self->off = 0; self->off < MIB; self->off += self->n) {
                 self->n = MIB - self->off < 10007 ? MIB - self->off : 10007;
@@ -138,7 +138,7 @@ static void bulk_client(struct vk_thread *that)
                 ssize_t n;
                 struct vk_thread *w;
                 char buf[3001];
-        } *self;
+        } * self;
         vk_begin();
         self->w = vk_spawn(bulk_writer, NULL, 0);
         ck_assert_ptr_nonnull(self->w);
@@ -191,7 +191,7 @@ static void big_then_wait(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char line[8];
-        } *self;
+        } * self;
         vk_begin();
         vk_write(pattern, BIG);
         vk_readline(self->n, self->line, sizeof self->line - 1);
@@ -205,7 +205,7 @@ static void big_reader(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char line[8];
-        } *self;
+        } * self;
         vk_begin();
         vk_set_timeout(that, 5000); /* fail rather than hang */
         vk_read(self->n, peer_buf, BIG);
@@ -244,7 +244,7 @@ static void eof_server(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char line[16];
-        } *self;
+        } * self;
         vk_begin();
         vk_readline(self->n, self->line, sizeof self->line - 1);
         kt_log("srv-got:%zd", self->n);
@@ -262,7 +262,7 @@ static void eof_client(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char line[16];
-        } *self;
+        } * self;
         vk_begin();
         vk_puts("abc\n");
         vk_readline(self->n, self->line, sizeof self->line - 1);
@@ -295,7 +295,7 @@ static void upcase_lines(struct vk_thread *that)
                 ssize_t n;
                 int i;
                 char line[16];
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < 100; self->i++) {
                 vk_readline(self->n, self->line, sizeof self->line);
@@ -396,7 +396,7 @@ static void count_input(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char buf[64];
-        } *self;
+        } * self;
         vk_begin();
         vk_read(self->n, self->buf, sizeof self->buf);
         kt_log("read:%zd eof=%d", self->n, vk_at_eof(that));

@@ -42,7 +42,7 @@ static void busy_yielder(struct vk_thread *that)
                 char spin;
                 int rounds;
                 int i;
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < self->rounds; self->i++) {
                 order[norder++] = self->name;
@@ -134,7 +134,7 @@ static void agg_child(struct vk_thread *that)
         struct {
                 char name[4];
                 int i;
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < 3; self->i++) {
                 kt_log("%s", self->name);
@@ -150,7 +150,7 @@ static void agg_main(struct vk_thread *that)
                 int i;
                 char name[4];
                 struct vk_thread *t[3];
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < 3; self->i++) {
                 self->name[0] = self->proc;
@@ -183,7 +183,7 @@ static void paused_child(struct vk_thread *that)
 {
         struct {
                 char name;
-        } *self;
+        } * self;
         vk_begin();
         vk_pause();
         kt_log("%cc", self->name);
@@ -197,7 +197,7 @@ static void io_agg_main(struct vk_thread *that)
                 ssize_t n;
                 char line[16];
                 struct vk_thread *a, *b;
-        } *self;
+        } * self;
         vk_begin();
         self->a = vk_spawn(paused_child, &self->name, 1);
         self->b = vk_spawn(paused_child, &self->name, 1);
@@ -216,7 +216,7 @@ static void feed_two(struct vk_thread *that)
 {
         struct {
                 int fds[2];
-        } *self;
+        } * self;
         vk_begin();
         ck_assert_int_eq(write(self->fds[0], "x\n", 2), 2);
         ck_assert_int_eq(write(self->fds[1], "x\n", 2), 2);
@@ -251,7 +251,7 @@ static void reply_ok(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char line[16];
-        } *self;
+        } * self;
         vk_begin();
         vk_readline(self->n, self->line, sizeof self->line);
         vk_puts("ok\n");
@@ -301,7 +301,7 @@ static void fails_at_once(struct vk_thread *that)
 {
         struct {
                 int unused;
-        } *self;
+        } * self;
         vk_begin();
         vk_raise(EBADMSG, "nope");
         vk_end();
@@ -349,7 +349,7 @@ static void owner(struct vk_thread *that)
         struct {
                 int fail;
                 int i;
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < 5; self->i++) {
                 owned[self->i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -426,7 +426,7 @@ static void stopper(struct vk_thread *that)
 {
         struct {
                 struct vk_kernel *k;
-        } *self;
+        } * self;
         vk_begin();
         vk_sleep(10);
         kt_log("stop");
@@ -440,7 +440,7 @@ static void never_runs(struct vk_thread *that)
 {
         struct {
                 int unused;
-        } *self;
+        } * self;
         vk_begin();
         kt_log("accepted");
         vk_end();
@@ -497,7 +497,7 @@ static void counted_server(struct vk_thread *that)
                 struct vk_kernel *k;
                 ssize_t n;
                 char line[32];
-        } *self;
+        } * self;
         vk_begin();
         {
                 struct vk_kernel_stats st;
@@ -558,7 +558,7 @@ static void says_arg(struct vk_thread *that)
 {
         struct {
                 char text[128];
-        } *self;
+        } * self;
         vk_begin();
         vk_puts(self->text);
         vk_end();
@@ -625,7 +625,7 @@ static void waits_an_hour(struct vk_thread *that)
         struct {
                 char c;
                 ssize_t n;
-        } *self;
+        } * self;
         vk_begin();
         vk_set_timeout(that, 3600 * 1000);
         vk_read(self->n, &self->c, 1); /* nobody writes */
@@ -635,8 +635,7 @@ static void waits_an_hour(struct vk_thread *that)
 START_TEST(test_idle_limit_beats_a_late_deadline)
 {
         int kfd, tfd;
-        struct vk_kernel_config cfg = {.heap_size = 16384, .ring_size = 4096,
-                                       .idle_limit_ms = 100};
+        struct vk_kernel_config cfg = {.heap_size = 16384, .ring_size = 4096, .idle_limit_ms = 100};
         kt_kernel_with(&cfg);
         kt_pair(&kfd, &tfd);
         int64_t pid = kt_spawn(waits_an_hour, NULL, 0, kfd);
@@ -648,7 +647,6 @@ START_TEST(test_idle_limit_beats_a_late_deadline)
         close(tfd);
 }
 END_TEST
-
 
 /* A storm of closes queued before a new client: the poller reports events in
  * arrival order, a batch a round, and the listener's edge came after every
@@ -662,7 +660,7 @@ static void line_echo(struct vk_thread *that)
         struct {
                 ssize_t n;
                 char line[32];
-        } *self;
+        } * self;
         vk_begin();
         for (;;) {
                 vk_readline(self->n, self->line, sizeof self->line);

@@ -35,7 +35,7 @@ static void connect_client(struct vk_thread *that)
                 struct vk_socket *s;
                 ssize_t n;
                 char buf[32];
-        } *self;
+        } * self;
         vk_begin();
         vk_set_timeout(that, 5000);
         vk_connect(self->s, (struct sockaddr *)&echo_addr, sizeof echo_addr);
@@ -71,7 +71,7 @@ static void refused_client(struct vk_thread *that)
         struct {
                 struct vk_socket *s;
                 struct sockaddr_in a;
-        } *self;
+        } * self;
         vk_begin();
         self->a = echo_addr; /* a port nobody listens on any more */
         vk_connect(self->s, (struct sockaddr *)&self->a, sizeof self->a);
@@ -105,7 +105,7 @@ static void acceptor(struct vk_thread *that)
                 struct vk_socket *s;
                 ssize_t n;
                 char buf[32];
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < 3; self->i++) {
                 vk_accept(self->fd, listen_fd);
@@ -167,7 +167,7 @@ static void hoarder(struct vk_thread *that)
 {
         struct {
                 int i;
-        } *self;
+        } * self;
         vk_begin();
         for (self->i = 0; self->i < 2 * VK_SOCKETS_MAX; self->i++) {
                 int sv[2];
@@ -209,7 +209,7 @@ static void reconnecting_client(struct vk_thread *that)
                 int i;
                 ssize_t n;
                 char buf[32];
-        } *self;
+        } * self;
         vk_begin();
         vk_set_timeout(that, 5000);
         for (self->i = 0; self->i < 5 * VK_SOCKETS_MAX; self->i++) {

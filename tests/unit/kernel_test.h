@@ -265,7 +265,7 @@ static KT_UNUSED void kt_source(struct vk_thread *that)
         struct {
                 struct kt_source_arg a;
                 size_t off, n;
-        } *self;
+        } * self;
         vk_begin();
         for (self->off = 0; self->off < self->a.len; self->off += self->n) {
                 self->n = self->a.len - self->off;
@@ -294,7 +294,7 @@ static KT_UNUSED void kt_sink(struct vk_thread *that)
         struct {
                 struct kt_sink_arg a;
                 ssize_t n;
-        } *self;
+        } * self;
         vk_begin();
         while (*self->a.got < self->a.cap) {
                 vk_readsome(self->n, self->a.buf + *self->a.got, self->a.cap - *self->a.got);
@@ -310,7 +310,7 @@ static KT_UNUSED void kt_echo(struct vk_thread *that)
 {
         struct {
                 ssize_t n;
-        } *self;
+        } * self;
         vk_begin();
         vk_forward(self->n, 0);
         vk_close_write();

@@ -46,36 +46,36 @@ struct vk_proc {
         struct vk_thread *runq_head, *runq_tail;
         struct vk_thread *threads; /* every live thread */
         struct vk_thread *main;
-        struct vk_pipe *dirty;     /* pipes whose descriptors need the poller */
+        struct vk_pipe *dirty; /* pipes whose descriptors need the poller */
         struct vk_socket *sockets;
-        uint8_t new_sockets;     /* vk_socket_open() or _close() since the kernel looked */
-        uint8_t extra_sockets;   /* opened with vk_socket_open() and open now */
+        uint8_t new_sockets;         /* vk_socket_open() or _close() since the kernel looked */
+        uint8_t extra_sockets;       /* opened with vk_socket_open() and open now */
         int unbound[VK_SOCKETS_MAX]; /* descriptor + 1 of sockets not yet bound */
         int closing[VK_SOCKETS_MAX]; /* descriptor + 1 of bound ones closed: the kernel's */
-        char *free_rings; /* rings of closed sockets, each holding the next's address */
-        uint32_t ring_size;      /* for sockets it opens */
-        struct vk_kernel *kernel; /* read only from process context */
+        char *free_rings;            /* rings of closed sockets, each holding the next's address */
+        uint32_t ring_size;          /* for sockets it opens */
+        struct vk_kernel *kernel;    /* read only from process context */
         uint64_t pid;
         uint8_t timers_dirty; /* a thread set a deadline */
         uint8_t exiting;      /* the main thread ended */
         struct vk_error exit_err;
         uint64_t bytes_in, bytes_out;
-        int owned[VK_OWNED_FDS]; /* descriptor + 1 of each vk_own_fd(), 0 free */
-        struct vk_ring *inbox;   /* messages for it, framed by struct msg_head */
-        struct vk_ring *outbox;  /* messages it sent, the kernel takes them out */
+        int owned[VK_OWNED_FDS];    /* descriptor + 1 of each vk_own_fd(), 0 free */
+        struct vk_ring *inbox;      /* messages for it, framed by struct msg_head */
+        struct vk_ring *outbox;     /* messages it sent, the kernel takes them out */
         struct vk_thread *receiver; /* blocked in vk_receive() */
         struct vk_thread *sender;   /* blocked in vk_send() on a full outbox */
         uint64_t service_pid;
-        uint32_t nreq;           /* requests since the kernel last harvested */
+        uint32_t nreq; /* requests since the kernel last harvested */
         uint16_t lat[VK_LATENCY_BUCKETS];
-        uint64_t lat_sum_us;     /* the latencies counted in lat[] since the harvest */
+        uint64_t lat_sum_us; /* the latencies counted in lat[] since the harvest */
 };
 
 /* A message in a ring or in the kernel's staging buffer. */
 struct msg_head {
-        uint32_t len;   /* bytes after this header; MSG_BOUNCE: undeliverable */
+        uint32_t len; /* bytes after this header; MSG_BOUNCE: undeliverable */
         uint32_t pad;
-        uint64_t peer;  /* in an outbox: the receiver; elsewhere: the sender */
+        uint64_t peer; /* in an outbox: the receiver; elsewhere: the sender */
 };
 #define MSG_BOUNCE UINT32_MAX
 /* Kernel staging for one process, bounded against floods. */
@@ -89,22 +89,22 @@ struct kfd;
 struct kproc {
         struct vk_proc *p;
         int extra[VK_SOCKETS_MAX]; /* sockets opened later: descriptor + 1, 0 free */
-        int fd_in, fd_out;   /* its descriptors, -1 none: closed at exit without
-                              * trusting the heap, which a fault may have left corrupt */
-        uint8_t isolation;   /* enum vk_isolation */
-        uint8_t prot_none;   /* the slot's pages are PROT_NONE now (kept across reuse) */
-        uint32_t gen;        /* bumped per occupant: pid = gen << 24 | slot */
-        char *mail;          /* messages staged for it (a block of the kernel zone) */
-        uint32_t mail_len;   /* bytes staged; the block holds kz_size(mail) */
-        uint32_t saved_len;  /* hibernating: bytes of heap kept in the store */
-        uint32_t saved;      /* hibernating: their heap_store reference, 0 none */
+        int fd_in, fd_out;         /* its descriptors, -1 none: closed at exit without
+                                    * trusting the heap, which a fault may have left corrupt */
+        uint8_t isolation;         /* enum vk_isolation */
+        uint8_t prot_none;         /* the slot's pages are PROT_NONE now (kept across reuse) */
+        uint32_t gen;              /* bumped per occupant: pid = gen << 24 | slot */
+        char *mail;                /* messages staged for it (a block of the kernel zone) */
+        uint32_t mail_len;         /* bytes staged; the block holds kz_size(mail) */
+        uint32_t saved_len;        /* hibernating: bytes of heap kept in the store */
+        uint32_t saved;            /* hibernating: their heap_store reference, 0 none */
         struct kproc *next_run;
-        int pending;         /* first descriptor with undelivered events, -1 none */
-        uint64_t timer_when; /* 0: not in the timer heap */
+        int pending;          /* first descriptor with undelivered events, -1 none */
+        uint64_t timer_when;  /* 0: not in the timer heap */
         uint64_t thread_when; /* a thread's deadline the entry is for, 0: only the idle limit */
         uint64_t last_run;    /* when it was last dispatched */
-        uint32_t timer_idx;  /* 1-based position in the timer heap */
-        uint32_t slot;       /* heap pool slot */
+        uint32_t timer_idx;   /* 1-based position in the timer heap */
+        uint32_t slot;        /* heap pool slot */
         /* Where its heap said its allocator's front ends and its rings
          * start, at the end of its last dispatch: where a revoke splits
          * (isolate.c). Hints, never trusted; 0 for one call. */
@@ -115,10 +115,10 @@ struct kproc {
         uint8_t queued;
         uint8_t timer_fired;
         uint8_t alive;
-        uint8_t unborn;      /* spawned, heap not set up yet: see proc_birth */
-        uint32_t arglen;     /* unborn: its main thread's argument, */
-        char *arg;           /* in argbuf, or a kernel zone block when longer */
-        vk_thread_fn *fn;    /* and function */
+        uint8_t unborn;   /* spawned, heap not set up yet: see proc_birth */
+        uint32_t arglen;  /* unborn: its main thread's argument, */
+        char *arg;        /* in argbuf, or a kernel zone block when longer */
+        vk_thread_fn *fn; /* and function */
         char argbuf[32];
 };
 
@@ -188,8 +188,8 @@ struct heap_pool {
         char *base;
         size_t slot_size;
         uint32_t nslots;
-        uint32_t used;    /* slots ever handed out (high water mark) */
-        uint32_t *free;   /* stack of returned slots: [0, ntrimmed) given back to the OS */
+        uint32_t used;  /* slots ever handed out (high water mark) */
+        uint32_t *free; /* stack of returned slots: [0, ntrimmed) given back to the OS */
         uint32_t nfree;
         uint32_t ntrimmed;
 };
@@ -201,10 +201,10 @@ struct heap_pool {
 #define HEAP_STORE_CLASSES (HEAP_STORE_MAX / HEAP_STORE_GRAIN)
 struct kzone;
 struct heap_store {
-        int fd;                  /* a file nobody maps: the fronts are out of every pointer's reach */
-        size_t len;              /* its size */
-        size_t used;             /* carved into chunks so far */
-        struct kzone *zone;      /* where the free lists live */
+        int fd;             /* a file nobody maps: the fronts are out of every pointer's reach */
+        size_t len;         /* its size */
+        size_t used;        /* carved into chunks so far */
+        struct kzone *zone; /* where the free lists live */
         /* Per size class, the free chunks' references (grain + 1), a stack in
          * kernel memory: freeing one (a hibernated process that ends) touches
          * no page of the store and changes no protection. */
@@ -216,18 +216,18 @@ struct heap_store {
  * messages, listeners, the poller's tables), carved from the arena so they
  * are write-protected with it. Power-of-two classes from 4 KiB up. */
 #define KZONE_MIN_SHIFT 12
-#define KZONE_CLASSES 15 /* 4 KiB << 14 = 64 MiB: a poll table for 2^20 descriptors */
+#define KZONE_CLASSES 15               /* 4 KiB << 14 = 64 MiB: a poll table for 2^20 descriptors */
 #define KZONE_COMMIT ((size_t)2 << 20) /* made accessible in steps of a huge page */
 struct kzone {
         char *base;
-        size_t len;       /* reserved */
-        size_t used;      /* carved so far */
-        size_t committed; /* accessible: [0, committed); the rest is PROT_NONE */
+        size_t len;                   /* reserved */
+        size_t used;                  /* carved so far */
+        size_t committed;             /* accessible: [0, committed); the rest is PROT_NONE */
         uint32_t free[KZONE_CLASSES]; /* per class: 4 KiB unit + 1 of a free block */
 };
 
 struct vk_kernel {
-        uint64_t now; /* monotonic ns, refreshed after each poll */
+        uint64_t now;     /* monotonic ns, refreshed after each poll */
         uint64_t idle_ns; /* a process idle this long hibernates */
         /* Kernel memory that processes must not write: this struct, the
          * process table, descriptor table, timer heap and pool free stack
@@ -235,17 +235,17 @@ struct vk_kernel {
         char *arena;
         size_t arena_len;
         int max_fds;
-        int pkey;     /* protection key of the arena, -1: use mprotect */
-        uint8_t arena_huge;    /* the arena asked for transparent huge pages */
-        struct kproc *open;    /* the protected heap left open, or NULL */
-        uint8_t faults_on;     /* fault_init() succeeded */
+        int pkey;           /* protection key of the arena, -1: use mprotect */
+        uint8_t arena_huge; /* the arena asked for transparent huge pages */
+        struct kproc *open; /* the protected heap left open, or NULL */
+        uint8_t faults_on;  /* fault_init() succeeded */
         struct vk_kernel_config cfg;
         const struct poller_backend *pb;
         struct poller *pl;
         struct heap_pool pool;
         struct heap_store store;
-        struct kzone zone; /* in the arena, after the tables */
-        struct kproc *procs;  /* indexed by pool slot */
+        struct kzone zone;      /* in the arena, after the tables */
+        struct kproc *procs;    /* indexed by pool slot */
         uint64_t idle_limit_ns; /* cfg.idle_limit_ms */
         uint64_t seal_key;      /* thread_seal()'s, random per kernel */
         struct kproc *runq_head, *runq_tail;
@@ -293,7 +293,7 @@ void heap_pool_free(struct heap_pool *hp);
 /* Returns a slot's base, or NULL when all are in use. */
 char *heap_pool_get(struct heap_pool *hp, uint32_t *ret_slot);
 char *heap_pool_slot(const struct heap_pool *hp, uint32_t slot); /* its address */
-size_t heap_page_size(void); /* the system's, cached */
+size_t heap_page_size(void);                                     /* the system's, cached */
 void heap_pool_put(struct heap_pool *hp, uint32_t slot);
 /* Gives the memory of all but `keep` returned slots back to the OS. */
 void heap_pool_trim(struct heap_pool *hp, uint32_t keep);
@@ -347,8 +347,7 @@ uint32_t ring_move(struct vk_ring *dst, struct vk_ring *src, uint32_t n);
 void ring_linearize(struct vk_ring *r);
 
 /* thread.c */
-struct vk_thread *thread_new(struct vk_proc *p, vk_thread_fn *fn, const void *arg,
-                             size_t arglen);
+struct vk_thread *thread_new(struct vk_proc *p, vk_thread_fn *fn, const void *arg, size_t arglen);
 void thread_ready(struct vk_thread *t);
 void thread_timeout(struct vk_thread *t);
 
@@ -378,17 +377,17 @@ int isolate_thp_available(void);
 int isolate_init(struct vk_kernel *k);
 /* Before kp's dispatch: its heap accessible, the one open before protected. */
 void isolate_switch(struct vk_kernel *k, struct kproc *kp);
-void isolate_open(struct vk_kernel *k, struct kproc *kp);   /* a kernel visit: heap accessible */
-void isolate_close(struct vk_kernel *k, struct kproc *kp);  /* ... and protected again */
+void isolate_open(struct vk_kernel *k, struct kproc *kp);  /* a kernel visit: heap accessible */
+void isolate_close(struct vk_kernel *k, struct kproc *kp); /* ... and protected again */
 void isolate_enter(struct vk_kernel *k, struct kproc *kp); /* kernel read-only if unprivileged */
 void isolate_leave(struct vk_kernel *k, struct kproc *kp); /* kernel writable again */
 
 /* fault.c: hardware faults and runaway loops inside a dispatch. */
 struct fault_info {
-        int code;  /* EFAULT, ETIME */
-        uint8_t corrupt;  /* a trust check failed (no address) */
-        uintptr_t addr;   /* the faulting address, 0 none */
-        uintptr_t pc;     /* the faulting instruction, 0 unknown */
+        int code;        /* EFAULT, ETIME */
+        uint8_t corrupt; /* a trust check failed (no address) */
+        uintptr_t addr;  /* the faulting address, 0 none */
+        uintptr_t pc;    /* the faulting instruction, 0 unknown */
         char msg[64];
 };
 int fault_init(struct vk_kernel *k);
@@ -440,8 +439,8 @@ int kfd_reserve(struct vk_kernel *k, int fd);
 void kfd_close(struct vk_kernel *k, int fd);
 void kfd_bind(struct vk_kernel *k, int fd, struct kproc *kp, struct vk_pipe *rx,
               struct vk_pipe *tx);
-int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen,
-                   int fd_in, int fd_out, enum vk_isolation isolation);
+int64_t proc_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, size_t arglen, int fd_in,
+                   int fd_out, enum vk_isolation isolation);
 void proc_birth(struct vk_kernel *k, struct kproc *kp);
 /* Ends a process: `fault` says why a fault or runaway ended it, else NULL. */
 void proc_exit(struct vk_kernel *k, struct kproc *kp, const struct fault_info *fault);

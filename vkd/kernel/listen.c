@@ -15,8 +15,7 @@
 
 /* Listeners. */
 
-int vk_kernel_listen(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg,
-                     size_t arglen)
+int vk_kernel_listen(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg, size_t arglen)
 {
         return vk_kernel_listen_with(k, fd, fn, arg, arglen, k->cfg.isolation);
 }

@@ -30,10 +30,10 @@ struct vk_kernel_config {
          * TLS, terminated in the kernel under the rings; NULL: plaintext.
          * The caller keeps it alive as long as the kernel. */
         void *tls_ctx;
-        size_t heap_size;     /* bytes per process micro-heap; 0: 64 KiB */
-        size_t ring_size;     /* bytes per socket ring; 0: 16 KiB */
-        unsigned max_procs;   /* live processes at most; 0: 16384 */
-        const char *poller;   /* "epoll", "poll", "kqueue"; NULL: $VKD_POLLER, else the best */
+        size_t heap_size;   /* bytes per process micro-heap; 0: 64 KiB */
+        size_t ring_size;   /* bytes per socket ring; 0: 16 KiB */
+        unsigned max_procs; /* live processes at most; 0: 16384 */
+        const char *poller; /* "epoll", "poll", "kqueue"; NULL: $VKD_POLLER, else the best */
         enum vk_isolation isolation; /* for vk_kernel_spawn() and vk_kernel_listen() */
         /* CPU time one dispatch may use before its process is ended with
          * ETIME (a runaway loop); 0: 500 ms; VK_CPU_BUDGET_OFF: no limit. */
@@ -91,8 +91,7 @@ int64_t vk_kernel_spawn(struct vk_kernel *k, vk_thread_fn *fn, const void *arg, 
 
 /* Accepts connections on a listening, non-blocking socket: each becomes a
  * process running fn on it. The kernel does not own fd. Returns 0 or -errno. */
-int vk_kernel_listen(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg,
-                     size_t arglen);
+int vk_kernel_listen(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg, size_t arglen);
 
 /* The same with the connections' isolation given. */
 int vk_kernel_listen_with(struct vk_kernel *k, int fd, vk_thread_fn *fn, const void *arg,
@@ -137,10 +136,10 @@ enum vk_exit_cause {
 };
 struct vk_exit_detail {
         enum vk_exit_cause cause;
-        int is_service;        /* the service's own process (vk_kernel_set_service) */
-        int told;              /* it was told to end (the kernel is stopping): however it
-                                * ends then, it was asked to */
-        uintptr_t addr, pc;    /* a fault: the address and the instruction, 0 unknown */
+        int is_service;               /* the service's own process (vk_kernel_set_service) */
+        int told;                     /* it was told to end (the kernel is stopping): however it
+                                       * ends then, it was asked to */
+        uintptr_t addr, pc;           /* a fault: the address and the instruction, 0 unknown */
         struct sockaddr_storage peer; /* its connection's peer (abnormal ends only);
                                        * ss_family AF_UNSPEC: none */
 };
@@ -157,19 +156,19 @@ const char *vk_kernel_poller(const struct vk_kernel *k);
 const char *vk_kernel_protection(const struct vk_kernel *k);
 
 struct vk_kernel_stats {
-        uint64_t spawned;  /* processes started */
-        uint64_t exited;   /* processes ended */
-        uint64_t failed;   /* of those, ended by an uncaught error (faults included) */
-        uint64_t faults;   /* ended by a hardware fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL) */
+        uint64_t spawned;   /* processes started */
+        uint64_t exited;    /* processes ended */
+        uint64_t failed;    /* of those, ended by an uncaught error (faults included) */
+        uint64_t faults;    /* ended by a hardware fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL) */
         uint64_t cpu_kills; /* ended for overrunning the CPU budget of a dispatch */
-        uint64_t active;   /* alive now */
-        uint64_t polls;    /* poller waits (system calls) */
-        uint64_t protects; /* protection changes (system calls in mprotect mode) */
+        uint64_t active;    /* alive now */
+        uint64_t polls;     /* poller waits (system calls) */
+        uint64_t protects;  /* protection changes (system calls in mprotect mode) */
         uint64_t dispatches;
         uint64_t bytes_in, bytes_out;
-        uint64_t requests;  /* vk_request_done() calls */
-        uint64_t nomem;     /* processes ended by ENOMEM (heap exhausted) */
-        uint64_t timeouts;  /* processes ended by ETIMEDOUT */
+        uint64_t requests;     /* vk_request_done() calls */
+        uint64_t nomem;        /* processes ended by ENOMEM (heap exhausted) */
+        uint64_t timeouts;     /* processes ended by ETIMEDOUT */
         uint64_t msgs_dropped; /* messages refused: a receiver's staging was full */
         /* Requests by latency: bucket 0 under 1 us, bucket i in [2^(i-1), 2^i) us. */
         uint64_t latency[VK_LATENCY_BUCKETS];

@@ -49,11 +49,9 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_req *r, char *err
         r->command = json_object_get_string(v);
         if (json_object_object_get_ex(r->obj, "services", &v)) {
                 if (!json_object_is_type(v, json_type_array))
-                        return fail(r, err, errlen, "\"services\" must be an array of names",
-                                    NULL);
+                        return fail(r, err, errlen, "\"services\" must be an array of names", NULL);
                 for (size_t i = 0; i < json_object_array_length(v); i++)
-                        if (!json_object_is_type(json_object_array_get_idx(v, i),
-                                                 json_type_string))
+                        if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
                                 return fail(r, err, errlen,
                                             "\"services\" must be an array of names", NULL);
                 r->services = v;

@@ -12,18 +12,17 @@
 #include <json-c/json.h>
 
 struct ctl_req {
-        json_object *obj;     /* owns everything below */
+        json_object *obj; /* owns everything below */
         const char *command;
-        json_object *id;      /* NULL: none */
+        json_object *id;       /* NULL: none */
         json_object *services; /* NULL: none; else an array of strings */
-        const char *service;  /* NULL: none */
+        const char *service;   /* NULL: none */
 };
 
 /* Parses line[0..len) (no newline). Returns 0 and fills ret (free it with
  * ctl_req_free), or -EINVAL with a message for the client in err; on error
  * ret->id may still hold the request's id, to echo in the error reply. */
-int ctl_parse_request(const char *line, size_t len, struct ctl_req *ret, char *err,
-                      size_t errlen);
+int ctl_parse_request(const char *line, size_t len, struct ctl_req *ret, char *err, size_t errlen);
 
 void ctl_req_free(struct ctl_req *r);
 

@@ -14,11 +14,19 @@
 #include <unistd.h>
 
 const char *const fig_counter_names[FIG_N_COUNTERS] = {
-        [FIG_ACCEPTED] = "accepted", [FIG_ACTIVE] = "active",     [FIG_CLOSED] = "closed",
-        [FIG_REQUESTS] = "requests", [FIG_BYTES_IN] = "bytes_in", [FIG_BYTES_OUT] = "bytes_out",
-        [FIG_ERRORS] = "errors",     [FIG_FAULTS] = "faults",     [FIG_CPU_KILLS] = "cpu_kills",
-        [FIG_NOMEM] = "nomem",       [FIG_TIMEOUTS] = "timeouts",
-        [FIG_SERVICE_PROCS] = "service_procs", [FIG_SERVICE_ENDS] = "service_ends",
+        [FIG_ACCEPTED] = "accepted",
+        [FIG_ACTIVE] = "active",
+        [FIG_CLOSED] = "closed",
+        [FIG_REQUESTS] = "requests",
+        [FIG_BYTES_IN] = "bytes_in",
+        [FIG_BYTES_OUT] = "bytes_out",
+        [FIG_ERRORS] = "errors",
+        [FIG_FAULTS] = "faults",
+        [FIG_CPU_KILLS] = "cpu_kills",
+        [FIG_NOMEM] = "nomem",
+        [FIG_TIMEOUTS] = "timeouts",
+        [FIG_SERVICE_PROCS] = "service_procs",
+        [FIG_SERVICE_ENDS] = "service_ends",
 };
 
 #define FIG_READ_TRIES 64

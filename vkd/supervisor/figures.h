@@ -28,17 +28,17 @@
 
 /* Counters, in the order the control protocol lists them. */
 enum fig_counter {
-        FIG_ACCEPTED,  /* connections accepted (processes spawned) */
-        FIG_ACTIVE,    /* connections open now (not summed into the book) */
-        FIG_CLOSED,    /* connections ended */
-        FIG_REQUESTS,  /* vk_request_done() calls */
-        FIG_BYTES_IN,  /* read from connections */
-        FIG_BYTES_OUT, /* written to connections */
-        FIG_ERRORS,    /* connections ended by an uncaught error (faults included) */
-        FIG_FAULTS,    /* ended by SIGSEGV, SIGBUS, SIGFPE or SIGILL */
-        FIG_CPU_KILLS, /* ended for overrunning their CPU budget */
-        FIG_NOMEM,     /* ended because their heap was exhausted */
-        FIG_TIMEOUTS,  /* ended by ETIMEDOUT (IdleTimeoutSec= included) */
+        FIG_ACCEPTED,      /* connections accepted (processes spawned) */
+        FIG_ACTIVE,        /* connections open now (not summed into the book) */
+        FIG_CLOSED,        /* connections ended */
+        FIG_REQUESTS,      /* vk_request_done() calls */
+        FIG_BYTES_IN,      /* read from connections */
+        FIG_BYTES_OUT,     /* written to connections */
+        FIG_ERRORS,        /* connections ended by an uncaught error (faults included) */
+        FIG_FAULTS,        /* ended by SIGSEGV, SIGBUS, SIGFPE or SIGILL */
+        FIG_CPU_KILLS,     /* ended for overrunning their CPU budget */
+        FIG_NOMEM,         /* ended because their heap was exhausted */
+        FIG_TIMEOUTS,      /* ended by ETIMEDOUT (IdleTimeoutSec= included) */
         FIG_SERVICE_PROCS, /* the module's own service processes running now (not summed) */
         FIG_SERVICE_ENDS,  /* service processes that ended unasked (each restarts its worker) */
         FIG_N_COUNTERS,

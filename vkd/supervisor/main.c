@@ -566,8 +566,7 @@ static int run(struct daemon *d)
                 }
                 if (d->sup.stopping && sup_live_workers(&d->sup) == 0)
                         break;
-                if (notify_enabled() && !d->starting && !d->sup.stopping &&
-                    now >= d->next_status) {
+                if (notify_enabled() && !d->starting && !d->sup.stopping && now >= d->next_status) {
                         char status[256];
                         sup_status(&d->sup, status, sizeof(status));
                         notify_status(status);

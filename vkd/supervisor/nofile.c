@@ -80,13 +80,12 @@ void nofile_check(const struct conf *c)
                             "%d of its own); accepting beyond it fails with EMFILE: raise "
                             "the hard limit (LimitNOFILE=, --ulimit nofile=) or lower "
                             "MaxConnections=",
-                            (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
-                            need, s->max_connections, s->n_listen, NOFILE_WORKER_OWN);
+                            (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, need,
+                            s->max_connections, s->n_listen, NOFILE_WORKER_OWN);
         else
                 log_warning(NULL,
                             "open-file limit %llu (hard %llu) is below the %llu the supervisor "
                             "may need for its listeners and workers; raise the hard limit "
                             "(LimitNOFILE=, --ulimit nofile=)",
-                            (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
-                            need);
+                            (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, need);
 }

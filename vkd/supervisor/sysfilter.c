@@ -20,31 +20,102 @@
 
 static const char *const allowed[] = {
         /* I/O on sockets, pipes and files */
-        "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "shutdown",
-        "accept4", "accept", "connect", "socket", "setsockopt", "getsockopt", "getsockname",
-        "getpeername", "sendfile", "sendmsg", "recvmsg", "sendto", "recvfrom", "lseek",
-        "fcntl", "dup", "dup3", "pipe2",
+        "read",
+        "write",
+        "readv",
+        "writev",
+        "pread64",
+        "pwrite64",
+        "close",
+        "shutdown",
+        "accept4",
+        "accept",
+        "connect",
+        "socket",
+        "setsockopt",
+        "getsockopt",
+        "getsockname",
+        "getpeername",
+        "sendfile",
+        "sendmsg",
+        "recvmsg",
+        "sendto",
+        "recvfrom",
+        "lseek",
+        "fcntl",
+        "dup",
+        "dup3",
+        "pipe2",
         /* pollers */
-        "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "poll", "ppoll",
+        "epoll_wait",
+        "epoll_pwait",
+        "epoll_pwait2",
+        "epoll_ctl",
+        "poll",
+        "ppoll",
         /* files a module serves or keeps (static handler, append-only file) */
-        "openat", "openat2", "newfstatat", "fstat", "statx", "fsync", "fdatasync",
-        "ftruncate", "renameat", "renameat2", "unlinkat", "getdents64", "readlinkat",
+        "openat",
+        "openat2",
+        "newfstatat",
+        "fstat",
+        "statx",
+        "fsync",
+        "fdatasync",
+        "ftruncate",
+        "renameat",
+        "renameat2",
+        "unlinkat",
+        "getdents64",
+        "readlinkat",
         /* memory: heaps, protection, jemalloc/glibc malloc */
-        "mmap", "munmap", "mprotect", "madvise", "mremap", "brk", "pkey_mprotect",
+        "mmap",
+        "munmap",
+        "mprotect",
+        "madvise",
+        "mremap",
+        "brk",
+        "pkey_mprotect",
         /* signals, timers and the clock */
-        "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "setitimer",
-        "getitimer", "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep",
-        "gettimeofday", "time",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "sigaltstack",
+        "setitimer",
+        "getitimer",
+        "clock_gettime",
+        "clock_getres",
+        "clock_nanosleep",
+        "nanosleep",
+        "gettimeofday",
+        "time",
         /* process basics (kill and tgkill: see self_only below) */
-        "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "exit",
-        "exit_group", "futex", "sched_yield", "getrandom", "uname",
-        "prlimit64", "getrlimit", "set_robust_list", "rseq", "restart_syscall",
+        "getpid",
+        "gettid",
+        "getppid",
+        "getuid",
+        "geteuid",
+        "getgid",
+        "getegid",
+        "exit",
+        "exit_group",
+        "futex",
+        "sched_yield",
+        "getrandom",
+        "uname",
+        "prlimit64",
+        "getrlimit",
+        "set_robust_list",
+        "rseq",
+        "restart_syscall",
         /* the CPU time a process used (redis's INFO cpu) */
         "getrusage",
 #ifdef __SANITIZE_ADDRESS__
         /* ASan's siglongjmp interceptor, run by every contained fault, looks up
          * the program's mappings, path and threads (sanitizer builds only) */
-        "open", "readlink", "ioctl", "sched_getaffinity",
+        "open",
+        "readlink",
+        "ioctl",
+        "sched_getaffinity",
 #endif
 };
 
@@ -62,8 +133,7 @@ int sysfilter_install(char *err, size_t errlen)
                         continue; /* not on this architecture */
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
                 if (r < 0) {
-                        snprintf(err, errlen, "seccomp: allowing %s: %s", allowed[i],
-                                 strerror(-r));
+                        snprintf(err, errlen, "seccomp: allowing %s: %s", allowed[i], strerror(-r));
                         seccomp_release(ctx);
                         return r;
                 }

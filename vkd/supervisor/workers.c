@@ -45,8 +45,10 @@ static void describe_status(int status, char *buf, size_t size)
         if (WIFEXITED(status))
                 snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
         else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
-                snprintf(buf, size, "killed by signal %d (%s): a system call not on the "
-                         "allow-list (SystemCallFilter=)", SIGSYS, strsignal(SIGSYS));
+                snprintf(buf, size,
+                         "killed by signal %d (%s): a system call not on the "
+                         "allow-list (SystemCallFilter=)",
+                         SIGSYS, strsignal(SIGSYS));
         else if (WIFSIGNALED(status))
                 snprintf(buf, size, "killed by signal %d (%s)%s", WTERMSIG(status),
                          strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");

@@ -52,8 +52,8 @@ struct vk_module_key {
 struct vk_module {
         uint32_t abi_major; /* VK_ABI_MAJOR the module was built with */
         uint32_t abi_minor;
-        uint32_t size;      /* sizeof(struct vk_module) the module was built with */
-        uint32_t flags;     /* VK_MODULE_* below, or 0 */
+        uint32_t size;  /* sizeof(struct vk_module) the module was built with */
+        uint32_t flags; /* VK_MODULE_* below, or 0 */
         const char *name;
         const char *version;
         /* Keys the [Module] section may hold, ending with {NULL}; NULL: none. */
@@ -77,11 +77,11 @@ struct vk_module {
         void *spare[7];
 };
 
-#define VK_MODULE(...)                                                                            \
-        __attribute__((visibility("default"))) const struct vk_module vk_module = {              \
-                .abi_major = VK_ABI_MAJOR,                                                        \
-                .abi_minor = VK_ABI_MINOR,                                                        \
-                .size = sizeof(struct vk_module),                                                 \
-                __VA_ARGS__}
+#define VK_MODULE(...)                                                        \
+        __attribute__((visibility("default")))                                \
+        const struct vk_module vk_module = {.abi_major = VK_ABI_MAJOR,        \
+                                            .abi_minor = VK_ABI_MINOR,        \
+                                            .size = sizeof(struct vk_module), \
+                                            __VA_ARGS__}
 
 #endif

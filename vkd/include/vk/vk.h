@@ -74,10 +74,10 @@ struct vk_ring {
  * pipe between two threads of one process. */
 struct vk_pipe {
         struct vk_ring ring;
-        int fd;             /* -1 for an in-heap pipe */
-        uint16_t flags;     /* VK_PIPE_* */
-        uint32_t hup_left;  /* bytes before a pending message boundary (VK_PIPE_HUP) */
-        int err;            /* pending error from the descriptor, positive errno */
+        int fd;                   /* -1 for an in-heap pipe */
+        uint16_t flags;           /* VK_PIPE_* */
+        uint32_t hup_left;        /* bytes before a pending message boundary (VK_PIPE_HUP) */
+        int err;                  /* pending error from the descriptor, positive errno */
         struct vk_thread *reader; /* thread blocked reading */
         struct vk_thread *writer; /* thread blocked writing or flushing */
         struct vk_pipe *next_dirty;
@@ -111,7 +111,7 @@ struct vk_thread {
         int pc;       /* resume point: 0 not started, VK_PC_FINALLY, else a label */
         int lower_pc; /* where vk_lower() resumes */
         uint8_t state;
-        uint8_t queued;   /* on the process run queue */
+        uint8_t queued; /* on the process run queue */
         uint8_t is_main;
         uint8_t sleeping; /* blocked in vk_sleep() */
         uint8_t owns_in;  /* a responder: its input pipe closes when it ends */
@@ -120,8 +120,8 @@ struct vk_thread {
         void *arg;
         size_t arglen;
         struct vk_proc *proc;
-        struct vk_thread *parent;  /* gets errors nobody else awaits */
-        struct vk_thread *joiner;  /* thread waiting for this one to end */
+        struct vk_thread *parent; /* gets errors nobody else awaits */
+        struct vk_thread *joiner; /* thread waiting for this one to end */
         struct vk_thread *next_ready;
         struct vk_thread *next, *prev; /* all threads of the process */
         struct vk_pipe *in, *out;
@@ -131,8 +131,8 @@ struct vk_thread {
         uint64_t deadline;          /* absolute, while blocked; 0 none */
         size_t op_done;             /* progress of the current multi-step op */
         struct vk_error err;
-        uint64_t fn_seal; /* the kernel's: fn sealed to this thread, checked before each call */
-        int catch_pc;     /* inside vk_catch(): where a raised error resumes; 0 none (ABI 1.3) */
+        uint64_t fn_seal;    /* the kernel's: fn sealed to this thread, checked before each call */
+        int catch_pc;        /* inside vk_catch(): where a raised error resumes; 0 none (ABI 1.3) */
         uint8_t finally_ran; /* its finally block ran: a pending error was seen (ABI 1.3) */
 };
 
@@ -147,18 +147,18 @@ struct vk_thread {
 /* Starts a coroutine body. Allocates the frame on the first run (raising
  * ENOMEM in the caller's process if the heap is full) and copies the
  * spawn arguments into its first bytes. */
-#define vk_begin()                                                                                \
-        do {                                                                                      \
-                if (that->pc == 0) {                                                              \
-                        self = vk__frame(that, sizeof(*self));                                    \
-                        if (!self)                                                                \
-                                return;                                                           \
-                } else {                                                                          \
-                        self = that->self;                                                        \
-                }                                                                                 \
-        } while (0);                                                                              \
-        vk__resume:                                                                               \
-        switch (that->pc) {                                                                       \
+#define vk_begin()                                             \
+        do {                                                   \
+                if (that->pc == 0) {                           \
+                        self = vk__frame(that, sizeof(*self)); \
+                        if (!self)                             \
+                                return;                        \
+                } else {                                       \
+                        self = that->self;                     \
+                }                                              \
+        } while (0);                                           \
+        vk__resume:                                            \
+        switch (that->pc) {                                    \
         case 0:
 
 /* Ends a coroutine body. A pending error that no finally block lowered is
@@ -172,25 +172,25 @@ struct vk_thread {
         goto vk__end;                                                                             \
         default:                                                                                  \
         vk__end:;                                                                                 \
-        }                                                                                         \
-        if ((that->is_main || that->owns_in) && (!that->err.code || that->finally_ran) &&        \
-            vk__out_pending(that)) {                                                              \
-                that->pc = -2;                                                                    \
-                do {                                                                              \
-                        if (vk__flush(that) != -EAGAIN)                                           \
-                                break;                                                            \
-                        return;                                                                   \
-                } while (0);                                                                      \
-        }                                                                                         \
-        vk__thread_end(that);                                                                     \
-        return;                                                                                   \
-        goto vk__resume
-
-#define vk__yield_at(n)                                                                           \
-        do {                                                                                      \
-                that->pc = (n);                                                                   \
+                }                                                                                 \
+                if ((that->is_main || that->owns_in) && (!that->err.code || that->finally_ran) && \
+                    vk__out_pending(that)) {                                                      \
+                        that->pc = -2;                                                            \
+                        do {                                                                      \
+                                if (vk__flush(that) != -EAGAIN)                                   \
+                                        break;                                                    \
+                                return;                                                           \
+                        } while (0);                                                              \
+                }                                                                                 \
+                vk__thread_end(that);                                                             \
                 return;                                                                           \
-        case (n):;                                                                                \
+                goto vk__resume
+
+#define vk__yield_at(n)         \
+        do {                    \
+                that->pc = (n); \
+                return;         \
+        case (n):;              \
         } while (0)
 
 /* Suspends the current thread at this point; whoever made it blocked or
@@ -199,54 +199,54 @@ struct vk_thread {
 
 /* Yields: lets the other ready threads of the process (and then the other
  * processes) run, and continues afterwards. */
-#define vk_yield()                                                                                \
-        do {                                                                                      \
-                vk__requeue(that);                                                                \
-                vk__yield();                                                                      \
+#define vk_yield()                 \
+        do {                       \
+                vk__requeue(that); \
+                vk__yield();       \
         } while (0)
 
 /* The block that runs after the body ends normally or when an error is
  * raised: vk_error() tells which. At most one per coroutine. */
-#define vk_finally()                                                                              \
-        goto vk__finally;                                                                         \
-        case VK_PC_FINALLY:                                                                       \
-        vk__finally:                                                                              \
-        that->finally_ran = 1
+#define vk_finally()        \
+        goto vk__finally;   \
+        case VK_PC_FINALLY: \
+        vk__finally:        \
+                that->finally_ran = 1
 
 /* ------------------------------------------------------------------ */
 /* Errors. */
 
-#define vk__raise_at(n)                                                                           \
-        do {                                                                                      \
-                that->lower_pc = (n);                                                             \
-                that->pc = that->catch_pc ? that->catch_pc : VK_PC_FINALLY;                       \
-                goto vk__resume;                                                                  \
-        case (n):;                                                                                \
+#define vk__raise_at(n)                                                     \
+        do {                                                                \
+                that->lower_pc = (n);                                       \
+                that->pc = that->catch_pc ? that->catch_pc : VK_PC_FINALLY; \
+                goto vk__resume;                                            \
+        case (n):;                                                          \
         } while (0)
 
 /* Raises error `code` (a positive errno value) with a message: control
  * continues in this coroutine's finally block, or the thread ends and the
  * error goes to whoever awaits it. */
-#define vk_raise(code, msg)                                                                       \
-        do {                                                                                      \
-                vk__set_error(that, (code), __LINE__, "%s", (msg));                               \
-                vk__raise_at(__COUNTER__ + 1);                                                    \
+#define vk_raise(code, msg)                                         \
+        do {                                                        \
+                vk__set_error(that, (code), __LINE__, "%s", (msg)); \
+                vk__raise_at(__COUNTER__ + 1);                      \
         } while (0)
 
 /* Like vk_raise() with a printf-style message. */
-#define vk_raisef(code, ...)                                                                      \
-        do {                                                                                      \
-                vk__set_error(that, (code), __LINE__, __VA_ARGS__);                               \
-                vk__raise_at(__COUNTER__ + 1);                                                    \
+#define vk_raisef(code, ...)                                        \
+        do {                                                        \
+                vk__set_error(that, (code), __LINE__, __VA_ARGS__); \
+                vk__raise_at(__COUNTER__ + 1);                      \
         } while (0)
 
 /* Inside a finally block: clears the error and resumes right after the point
  * that raised it. */
-#define vk_lower()                                                                                \
-        do {                                                                                      \
-                that->err.code = 0;                                                               \
-                that->pc = that->lower_pc;                                                        \
-                goto vk__resume;                                                                  \
+#define vk_lower()                         \
+        do {                               \
+                that->err.code = 0;        \
+                that->pc = that->lower_pc; \
+                goto vk__resume;           \
         } while (0)
 
 /* Catch and continue: runs the statement(s) `...` (blocking ops are fine);
@@ -312,10 +312,10 @@ void vk_raise_at(struct vk_thread *t, int code, const char *msg);
 void vk_play(struct vk_thread *t);
 
 /* Yields until another thread calls vk_play() on this one. */
-#define vk_pause()                                                                                \
-        do {                                                                                      \
-                vk__pause(that);                                                                  \
-                vk__yield();                                                                      \
+#define vk_pause()               \
+        do {                     \
+                vk__pause(that); \
+                vk__yield();     \
         } while (0)
 
 /* Yields until thread t ends; its uncaught error is raised here. Frees t.
@@ -323,20 +323,20 @@ void vk_play(struct vk_thread *t);
  * (a frame field): `vk_join(vk_spawn(...))` or `vk_call(vk_spawn(...))` would
  * spawn a thread per resumption, and does not compile (`&(t)` needs an
  * lvalue). */
-#define vk_join(t)                                                                                \
-        do {                                                                                      \
-                (void)&(t);                                                                       \
-                while (vk__join(that, (t)) == -EAGAIN)                                            \
-                        vk__yield();                                                              \
-                if (that->err.code)                                                               \
-                        vk__raise_at(__COUNTER__ + 1);                                            \
+#define vk_join(t)                                     \
+        do {                                           \
+                (void)&(t);                            \
+                while (vk__join(that, (t)) == -EAGAIN) \
+                        vk__yield();                   \
+                if (that->err.code)                    \
+                        vk__raise_at(__COUNTER__ + 1); \
         } while (0)
 
 /* Plays t and joins it (t: an lvalue, see vk_join()). Yields. */
-#define vk_call(t)                                                                                \
-        do {                                                                                      \
-                vk_play(t);                                                                       \
-                vk_join(t);                                                                       \
+#define vk_call(t)          \
+        do {                \
+                vk_play(t); \
+                vk_join(t); \
         } while (0)
 
 /* 1 if t has ended. */
@@ -352,10 +352,10 @@ void vk_set_timeout(struct vk_thread *that, uint64_t ms);
 void vk_set_deadline(struct vk_thread *that, uint64_t ms);
 
 /* Yields for at least `ms` milliseconds. */
-#define vk_sleep(ms)                                                                              \
-        do {                                                                                      \
-                vk__sleep(that, (ms));                                                            \
-                vk__yield();                                                                      \
+#define vk_sleep(ms)                   \
+        do {                           \
+                vk__sleep(that, (ms)); \
+                vk__yield();           \
         } while (0)
 
 /* ------------------------------------------------------------------ */
@@ -367,22 +367,22 @@ void *vk_malloc(struct vk_proc *p, size_t n);
 /* Frees a block from vk_malloc(); NULL is fine. */
 void vk_free(struct vk_proc *p, void *ptr);
 
-#define vk_alloc_or_raise(lhs, n)                                                                 \
-        do {                                                                                      \
-                if (!((lhs) = vk_malloc(that->proc, (n))))                                        \
-                        vk_raisef(ENOMEM, "heap full: %zu bytes needed", (size_t)(n));            \
+#define vk_alloc_or_raise(lhs, n)                                                      \
+        do {                                                                           \
+                if (!((lhs) = vk_malloc(that->proc, (n))))                             \
+                        vk_raisef(ENOMEM, "heap full: %zu bytes needed", (size_t)(n)); \
         } while (0)
 
 /* ------------------------------------------------------------------ */
 /* I/O on the thread's stdio. Every op yields. Descriptor errors raise. */
 
-#define vk__op(rc, call)                                                                          \
-        do {                                                                                      \
-                that->op_done = 0;                                                                \
-                while (((rc) = (call)) == -EAGAIN)                                                \
-                        vk__yield();                                                              \
-                if ((rc) < 0)                                                                     \
-                        vk_raisef((int)-(rc), "%s", vk__strerror((int)-(rc)));                    \
+#define vk__op(rc, call)                                                       \
+        do {                                                                   \
+                that->op_done = 0;                                             \
+                while (((rc) = (call)) == -EAGAIN)                             \
+                        vk__yield();                                           \
+                if ((rc) < 0)                                                  \
+                        vk_raisef((int)-(rc), "%s", vk__strerror((int)-(rc))); \
         } while (0)
 
 /* Reads exactly len bytes into buf, fewer only at end of stream or at a
@@ -415,10 +415,10 @@ void vk_truncate_input(struct vk_thread *that, size_t keep);
 /* Ends the current message: drops what is left of it up to the boundary set
  * by the writer's vk_hup() (waiting for the boundary if it has not come),
  * then reads continue with the next message. On a descriptor: no-op. */
-#define vk_readhup()                                                                              \
-        do {                                                                                      \
-                ssize_t vk__rc;                                                                   \
-                vk__op(vk__rc, vk__readhup(that));                                                \
+#define vk_readhup()                               \
+        do {                                       \
+                ssize_t vk__rc;                    \
+                vk__op(vk__rc, vk__readhup(that)); \
         } while (0)
 /* 1 if the input is at a message boundary or at end of stream. */
 int vk_at_hup(const struct vk_thread *that);
@@ -427,39 +427,39 @@ int vk_at_eof(const struct vk_thread *that);
 
 /* Writes len bytes (buffered in the output ring; flushed when it fills, when
  * the thread blocks on input, or by vk_flush()). */
-#define vk_write(buf, len)                                                                        \
-        do {                                                                                      \
-                ssize_t vk__rc;                                                                   \
-                vk__op(vk__rc, vk__write(that, (buf), (len)));                                    \
+#define vk_write(buf, len)                                     \
+        do {                                                   \
+                ssize_t vk__rc;                                \
+                vk__op(vk__rc, vk__write(that, (buf), (len))); \
         } while (0)
 /* Writes a NUL-terminated string. */
 #define vk_puts(s) vk_write((s), vk__strlen(s))
 /* Writes printf-style (any length: long text is formatted into the heap). */
-#define vk_printf(...)                                                                            \
-        do {                                                                                      \
-                ssize_t vk__rc;                                                                   \
-                vk__op(vk__rc, vk__printf(that, __VA_ARGS__));                                    \
+#define vk_printf(...)                                         \
+        do {                                                   \
+                ssize_t vk__rc;                                \
+                vk__op(vk__rc, vk__printf(that, __VA_ARGS__)); \
         } while (0)
 /* Waits until every buffered output byte was handed to the descriptor. */
-#define vk_flush()                                                                                \
-        do {                                                                                      \
-                ssize_t vk__rc;                                                                   \
-                vk__op(vk__rc, vk__flush(that));                                                  \
+#define vk_flush()                               \
+        do {                                     \
+                ssize_t vk__rc;                  \
+                vk__op(vk__rc, vk__flush(that)); \
         } while (0)
 /* Marks a message boundary after the bytes written so far (see vk_readhup). */
-#define vk_hup()                                                                                  \
-        do {                                                                                      \
-                ssize_t vk__rc;                                                                   \
-                vk__op(vk__rc, vk__hup(that));                                                    \
+#define vk_hup()                               \
+        do {                                   \
+                ssize_t vk__rc;                \
+                vk__op(vk__rc, vk__hup(that)); \
         } while (0)
 /* Copies input to output until end of stream, or len bytes if len > 0;
  * rc gets the count. */
 #define vk_forward(rc, len) vk__op(rc, vk__forward(that, (len)))
 /* Flushes, then shuts down the output side (the reader sees end of stream). */
-#define vk_close_write()                                                                          \
-        do {                                                                                      \
-                ssize_t vk__rc;                                                                   \
-                vk__op(vk__rc, vk__close_write(that));                                            \
+#define vk_close_write()                               \
+        do {                                           \
+                ssize_t vk__rc;                        \
+                vk__op(vk__rc, vk__close_write(that)); \
         } while (0)
 /* Shuts down the input side: further reads see end of stream. Never yields. */
 void vk_close_read(struct vk_thread *that);
@@ -477,10 +477,10 @@ uint64_t vk_service_pid(const struct vk_thread *that);
 
 /* Queues len bytes as one message to process `to`; yields while the outbox
  * is full. A message larger than the mailbox raises EMSGSIZE. */
-#define vk_send(to, buf, len)                                                                     \
-        do {                                                                                      \
-                ssize_t vk__rc;                                                                   \
-                vk__op(vk__rc, vk__send(that, (to), (buf), (len)));                               \
+#define vk_send(to, buf, len)                                       \
+        do {                                                        \
+                ssize_t vk__rc;                                     \
+                vk__op(vk__rc, vk__send(that, (to), (buf), (len))); \
         } while (0)
 /* Waits for the next message, copies at most cap bytes of it into buf; rc
  * gets its whole length and from (a uint64_t lvalue) its sender. Yields.
@@ -522,10 +522,10 @@ int vk_socket_close(struct vk_thread *that, struct vk_socket *sock);
 /* Connects to addr (TCP or unix) without blocking the worker: sock (a
  * struct vk_socket * lvalue) gets the new socket, usable with vk_use().
  * Raises the connect error (ECONNREFUSED, ETIMEDOUT with a deadline...). */
-#define vk_connect(sock, addr, addrlen)                                                           \
-        do {                                                                                      \
-                ssize_t vk__rc;                                                                   \
-                vk__op(vk__rc, vk__connect(that, &(sock), (addr), (addrlen)));                    \
+#define vk_connect(sock, addr, addrlen)                                        \
+        do {                                                                   \
+                ssize_t vk__rc;                                                \
+                vk__op(vk__rc, vk__connect(that, &(sock), (addr), (addrlen))); \
         } while (0)
 
 /* Waits for a connection on a listening socket descriptor (non-blocking,

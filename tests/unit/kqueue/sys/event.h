@@ -25,15 +25,15 @@ struct kevent {
 #define EV_ERROR 0x4000
 #define EV_EOF 0x8000
 
-#define EV_SET(kevp, a, b, c, d, e, f)           \
-        do {                                     \
-                struct kevent *kevp_ = (kevp);   \
-                kevp_->ident = (a);              \
-                kevp_->filter = (b);             \
-                kevp_->flags = (c);              \
-                kevp_->fflags = (d);             \
-                kevp_->data = (e);               \
-                kevp_->udata = (f);              \
+#define EV_SET(kevp, a, b, c, d, e, f)         \
+        do {                                   \
+                struct kevent *kevp_ = (kevp); \
+                kevp_->ident = (a);            \
+                kevp_->filter = (b);           \
+                kevp_->flags = (c);            \
+                kevp_->fflags = (d);           \
+                kevp_->data = (e);             \
+                kevp_->udata = (f);            \
         } while (0)
 
 int kqueue(void);

@@ -386,6 +386,14 @@ static void print_service(const struct opts *o, json_object *s)
                        get_u64(cnt, "service_ends") ? C_RED(o) : "",
                        (unsigned long long)get_u64(cnt, "service_ends"),
                        get_u64(cnt, "service_ends") ? C_RESET(o) : "");
+        /* Isolation's cost: each change is a system call (a TLB flush when it
+         * takes access away) unless protection keys do it. */
+        uint64_t req = get_u64(cnt, "requests"), prot = get_u64(cnt, "protects");
+        if (req)
+                printf(" Isolation: %llu protection change(s), %.2f per request\n",
+                       (unsigned long long)prot, (double)prot / (double)req);
+        else
+                printf(" Isolation: %llu protection change(s)\n", (unsigned long long)prot);
         printf("     Bytes: %s in, %s out\n", fmt_bytes(get_u64(cnt, "bytes_in"), a, sizeof(a)),
                fmt_bytes(get_u64(cnt, "bytes_out"), b, sizeof(b)));
         printf("    Errors: %s%llu%s error(s): %llu fault(s), %llu cpu kill(s), %llu out of "
@@ -596,6 +604,8 @@ static const struct prom_counter prom_counters[] = {
          "The module's own service processes running now."},
         {"service_ends", "vkd_service_process_ends_total", "counter",
          "Service processes that ended unasked (each restarts its worker)."},
+        {"protects", "vkd_protection_changes_total", "counter",
+         "Memory protection changes made around dispatches (isolation's cost)."},
 };
 
 static size_t json_len(json_object *a)

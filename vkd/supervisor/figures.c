@@ -27,6 +27,7 @@ const char *const fig_counter_names[FIG_N_COUNTERS] = {
         [FIG_TIMEOUTS] = "timeouts",
         [FIG_SERVICE_PROCS] = "service_procs",
         [FIG_SERVICE_ENDS] = "service_ends",
+        [FIG_PROTECTS] = "protects",
 };
 
 #define FIG_READ_TRIES 64

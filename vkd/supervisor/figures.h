@@ -41,6 +41,7 @@ enum fig_counter {
         FIG_TIMEOUTS,      /* ended by ETIMEDOUT (IdleTimeoutSec= included) */
         FIG_SERVICE_PROCS, /* the module's own service processes running now (not summed) */
         FIG_SERVICE_ENDS,  /* service processes that ended unasked (each restarts its worker) */
+        FIG_PROTECTS,      /* memory protection changes (system calls in mprotect mode) */
         FIG_N_COUNTERS,
 };
 

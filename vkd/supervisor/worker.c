@@ -93,6 +93,7 @@ static void worker_publish(void *ctx)
         v.c[FIG_TIMEOUTS] = st.timeouts;
         v.c[FIG_SERVICE_PROCS] = service_up ? 1 : 0;
         v.c[FIG_SERVICE_ENDS] = f->service_ends;
+        v.c[FIG_PROTECTS] = st.protects;
         if (f->service_failed) { /* counted there, not as a connection's error */
                 v.c[FIG_ERRORS]--;
                 if (f->service_counted)

@@ -158,7 +158,7 @@ def check_fields(obj, spec, where):
 def case_status(env):
     p_lines, p_echo = free_port(), free_port()
     lines_service(env, "lines", p_lines)
-    env.write_service("echo", {"Listen": f"127.0.0.1:{p_echo}"})
+    env.write_service("echo", {"Listen": f"127.0.0.1:{p_echo}", "Isolation": "privileged"})
     env.write_service("broken", {"Listen": f"127.0.0.1:{free_port()}", "Module": "nosuchmodule",
                                  "Optional": "yes"})
     # A module with a service process of its own (test_modules.c: its process faults on "store").
@@ -184,7 +184,12 @@ def case_status(env):
     st = wait_status(env, "lines and echo counted",
                      lambda st: service(st, "lines")["counters"]["closed"] == n and
                      service(st, "echo")["counters"]["closed"] == 5)
-    c = service(st, "lines")["counters"]
+    c = dict(service(st, "lines")["counters"])
+    # Isolated (the default): at least one protection change a connection but the first of each
+    # worker; privileged echo: none.
+    # (Sequential connections reuse one open heap and may cost none: see the store below.)
+    check(isinstance(c.pop("protects"), int), "lines: no protection count")
+    check(service(st, "echo")["counters"]["protects"] == 0, "privileged echo changed protections")
     want = {"accepted": n, "active": 0, "closed": n, "requests": 3 * n, "bytes_in": sent,
             "bytes_out": sent, "errors": 0, "faults": 0, "cpu_kills": 0, "nomem": 0,
             "timeouts": 0, "service_procs": 0, "service_ends": 0}
@@ -237,6 +242,9 @@ def case_status(env):
     check(b["state"] == "failed" and isinstance(b["cause"], str) and b["cause"],
           f"broken: {b['state']} {b['cause']!r}")
 
+    rc, out, _ = vkdctl(env, "status", "echo")
+    check(rc == 0 and "Isolation: 0 protection change(s)" in out, f"status echo: {out}")
+
     # A service process is shown apart: it is no connection, and its death is counted.
     c = service(st, "store")["counters"]
     check(c["service_procs"] == 1 and c["service_ends"] == 0 and c["active"] == 0 and
@@ -263,6 +271,20 @@ def case_status(env):
           f"restarts {s['restarts']}, {c}")
     rc, out, _ = vkdctl(env, "status", "store")
     check("Service: 1 process(es) running, 1 ended unasked" in out, "status store after")
+
+    # Two isolated connections taking turns in one worker: each turn closes one heap and opens
+    # the other, two protection changes at least.
+    before = c["protects"]
+    with connect(("127.0.0.1", p_store)) as a, connect(("127.0.0.1", p_store)) as b:
+        for i in range(4):
+            for x in (a, b):
+                x.sendall(b"turn %d\n" % i)
+                check(recv_exactly(x, 7) == b"turn %d\n" % i, "store: no echo of a turn")
+    st = wait_status(env, "the turns' protection changes counted",
+                     lambda st: service(st, "store")["counters"]["protects"] >= before + 14)
+    rc, out, _ = vkdctl(env, "status", "store")
+    check(rc == 0 and re.search(r"Isolation: \d+ protection change\(s\)", out),
+          f"status store: {out}")
 
     # exit codes: 0 running, 3 not running (a failed service), 4 unknown service
     rc, out, _ = vkdctl(env, "status")

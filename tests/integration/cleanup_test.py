@@ -28,6 +28,14 @@ sys.path.insert(0, {here!r})
 sys.path.insert(0, os.path.join({here!r}, "supervisor"))
 mode = sys.argv[1]
 server = [sys.executable, "-c", {server!r}]
+def wait_for_the_signal():
+    # Not one time.sleep(600): a signal that lands after Python's last check for one and
+    # before clock_nanosleep starts is taken by the C handler and then slept through (seen
+    # under load: the child in clock_nanosleep, SIGTERM caught, nothing pending). Short sleeps
+    # check for it every 50 ms.
+    end = time.monotonic() + 600
+    while time.monotonic() < end:
+        time.sleep(0.05)
 if mode.startswith("standalone"):
     from standalone import Checks, Server
     check = Checks()
@@ -37,7 +45,7 @@ if mode.startswith("standalone"):
         check(False, "a check that fails on purpose")
     elif mode == "standalone-raise":
         raise RuntimeError("an exception nobody catches")
-    time.sleep(600)  # until the test signals this process
+    wait_for_the_signal()
 else:
     import vkdtest
     def case(env):
@@ -46,7 +54,7 @@ else:
         print("SERVER", d.pid, flush=True)
         if mode == "daemon-fail":
             raise vkdtest.Fail("a case that fails on purpose")
-        time.sleep(600)
+        wait_for_the_signal()
     vkdtest.main({{"case": case}}, ["--vkd", "/nonexistent", "--module-dir", "/nonexistent",
                                      "--source-dir", {src!r}, "case"])
 """
